@@ -1,0 +1,1 @@
+"""The patrolsync sync server: Litestar app, settings, database, store and routes."""

@@ -1,0 +1,68 @@
+"""Engine construction for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+On SQLite every transaction starts with ``BEGIN IMMEDIATE``: one writer at a time, taken up
+front, so a read-then-write transaction never fails half-way on a lock upgrade, and commit order
+equals write order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from server.settings import Settings
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _json_dumps(value: Any) -> str:
+    return _json_encoder.encode(value).decode()
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        engine = create_async_engine(
+            settings.database_url,
+            json_serializer=_json_dumps,
+            json_deserializer=msgspec.json.decode,
+            connect_args={"timeout": 30},
+        )
+        _sqlite_immediate(engine)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        json_serializer=_json_dumps,
+        json_deserializer=msgspec.json.decode,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_immediate(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # Hand transaction control to the "begin" hook below (the driver's own is deferred).
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert(conn: AsyncConnection, table: Table) -> Any:
+    """An INSERT for ``table`` in the connection's dialect, so ``on_conflict_do_nothing`` works."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,89 @@
+"""Typed settings, read once from the environment (prefix ``PATROLSYNC_``).
+
+A bad value fails at start-up with the name of the variable, never later in a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
+PREFIX = "PATROLSYNC_"
+
+
+class SettingsError(ValueError):
+    """A variable of the environment has a value the server cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_push_items: int = 1000
+    max_push_bytes: int = 4 * 1024 * 1024
+    max_inflight_pushes: int = 64
+    retry_after_s: int = 1
+    default_pull_limit: int = 1000
+    max_pull_limit: int = 5000
+    db_pool_size: int = 10
+    enrolment_ttl_s: int = 7 * 86400
+    hlc_max_ahead_ms: int = 24 * 3600_000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                return True
+            if low in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("expected true/false")
+        if kind is int:
+            value = int(raw)
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None
+
+
+_KINDS: dict[str, type] = {"bool": bool, "int": int, "str": str}
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default ``os.environ``); raise SettingsError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        key = PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = _convert(f.name, env[key], _KINDS[str(f.type)])
+    settings = Settings(**values)
+    url = settings.database_url
+    if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL={url!r}: expected sqlite+aiosqlite:///FILE "
+            "or postgresql+asyncpg://USER@HOST/DB"
+        )
+    if settings.max_push_items < 1 or settings.max_inflight_pushes < 1:
+        raise SettingsError(f"{PREFIX}MAX_PUSH_ITEMS and {PREFIX}MAX_INFLIGHT_PUSHES must be >= 1")
+    return settings
