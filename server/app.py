@@ -1,0 +1,134 @@
+"""The application factory: one ``create_app()``; a lifespan that opens and closes the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from server import logs, wire
+from server.db import make_engine
+from server.errors import ApiError, Code
+from server.limits import InflightLimiter
+from server.routes import auth, health, sync, units
+from server.settings import Settings, load
+from server.state import Services, wall_ms
+
+log = structlog.get_logger("patrolsync.server")
+
+_HTTP_CODES = {
+    400: Code.INVALID_REQUEST,
+    401: Code.UNAUTHORIZED,
+    403: Code.FORBIDDEN,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
+    429: Code.TOO_MANY_REQUESTS,
+    503: Code.UNAVAILABLE,
+}
+
+
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return wire.error_response(request, exc)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    code = _HTTP_CODES.get(exc.status_code, Code.INVALID_REQUEST)
+    if exc.status_code >= 500:
+        code = Code.UNAVAILABLE if exc.status_code == 503 else Code.INTERNAL
+    details = {"extra": exc.extra} if exc.extra else None
+    err = ApiError(code, exc.detail, details=details, headers=dict(exc.headers or {}))
+    response = wire.error_response(request, err)
+    response.status_code = exc.status_code
+    return response
+
+
+def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    transient = isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not transient:
+        return _unexpected(request, exc)
+    log.warning("database unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+    err = ApiError(
+        Code.UNAVAILABLE,
+        "the database is unavailable; nothing was written, retry later",
+        headers={"Retry-After": "2"},
+    )
+    return wire.error_response(request, err)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error", path=request.url.path)
+    return wire.error_response(request, ApiError(Code.INTERNAL, "internal error"))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], int] = wall_ms,
+    engine: AsyncEngine | None = None,
+) -> Litestar:
+    """Build the app. With ``engine`` given (tests, embedding) the caller owns and disposes it."""
+    settings = settings or load()
+    logs.configure(settings.log_level, settings.log_json)
+    limiter = InflightLimiter(settings.max_inflight_pushes, settings.retry_after_s)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if engine is not None:
+            yield
+            return
+        own = make_engine(settings)
+        app.state.services = Services(settings, own, limiter, clock)
+        try:
+            yield
+        finally:
+            await own.dispose()
+
+    prometheus = PrometheusConfig(app_name="patrolsync", group_path=True)
+    app = Litestar(
+        route_handlers=[
+            sync.sync_config,
+            sync.push,
+            sync.pull,
+            auth.enrol,
+            auth.issue_code,
+            auth.revoke,
+            units.get_unit,
+            health.healthz,
+            health.readyz,
+            PrometheusController,
+        ],
+        lifespan=[lifespan],
+        middleware=[prometheus.middleware],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            DBAPIError: _db_error,
+            PoolTimeout: _db_error,
+            OSError: _db_error,
+            Exception: _unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="patrolsync",
+            version="1",
+            description="Sync protocol of patrolsync. See docs/protocol.md.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+    )
+    if engine is not None:
+        app.state.services = Services(settings, engine, limiter, clock)
+    return app

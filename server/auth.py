@@ -1,0 +1,87 @@
+"""Who is calling: bearer token → Principal, with the scope the principal may read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.errors import ApiError, Code
+from server.store import auth as auth_store
+from server.store import units
+from server.store.pull import Scope
+from sync.cursor import scope_hash
+
+Role = Literal["device", "supervisor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    grids: tuple[str, ...]
+    """Device: the worker's grids. Supervisor: every grid in the supervised subtree."""
+    worker_id: str | None = None
+    device_id: str | None = None
+    supervisor_id: str | None = None
+    unit_path: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(grids=self.grids, worker_id=self.worker_id)
+
+    @property
+    def scope_hash(self) -> str:
+        who = f"w:{self.worker_id}" if self.role == "device" else f"s:{self.supervisor_id}"
+        return scope_hash([who, *(f"g:{g}" for g in self.grids)])
+
+    def require_device(self) -> tuple[str, str]:
+        if self.role != "device" or self.worker_id is None or self.device_id is None:
+            raise ApiError(Code.FORBIDDEN, "this endpoint is for enrolled devices")
+        return self.worker_id, self.device_id
+
+    def require_supervisor(self) -> str:
+        if self.role != "supervisor" or self.unit_path is None:
+            raise ApiError(Code.FORBIDDEN, "this endpoint is for supervisors")
+        return self.unit_path
+
+
+def bearer(header: str | None) -> str:
+    if not header or not header.lower().startswith("bearer "):
+        raise ApiError(
+            Code.UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="patrolsync"'},
+        )
+    return header[7:].strip()
+
+
+async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
+    token = bearer(header)
+    row = await auth_store.lookup_token(conn, token)
+    if row is None:
+        raise ApiError(Code.UNAUTHORIZED, "unknown token")
+    if row["revoked_ms"] is not None:
+        raise ApiError(Code.TOKEN_REVOKED, "this token was revoked; enrol the device again")
+    if row["role"] == "device":
+        worker = await units.get_worker(conn, row["worker_id"])
+        if worker is None or not worker["active"]:
+            raise ApiError(Code.TOKEN_REVOKED, "the worker of this token is not active")
+        grids = await units.worker_grids(conn, row["worker_id"])
+        return Principal(
+            role="device",
+            grids=tuple(grids),
+            worker_id=row["worker_id"],
+            device_id=row["device_id"],
+        )
+    supervisor = await units.get_supervisor(conn, row["supervisor_id"])
+    unit = await units.get_unit(conn, supervisor["unit_id"]) if supervisor else None
+    if supervisor is None or unit is None:
+        raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")
+    grids = await units.subtree_grids(conn, unit["path"])
+    return Principal(
+        role="supervisor",
+        grids=tuple(grids),
+        supervisor_id=supervisor["id"],
+        unit_path=unit["path"],
+    )

@@ -1,0 +1,166 @@
+"""The ``patrolsync`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server import enrolment, importer
+from server.db import make_engine
+from server.errors import ApiError
+from server.settings import Settings, SettingsError, load
+from server.state import wall_ms
+from server.store import counter
+from server.store import push as push_store
+from server.tx import transaction
+
+app = typer.Typer(help="patrolsync: offline-first sync for grid patrols.", no_args_is_help=True)
+console = Console(stderr=True)
+T = TypeVar("T")
+SAMPLE = Path(__file__).with_name("sample") / "district.yaml"
+
+
+def _settings() -> Settings:
+    try:
+        return load()
+    except SettingsError as exc:
+        console.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def main() -> T:
+        engine = make_engine(settings)
+        try:
+            return await transaction(engine, work)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (ApiError, importer.ImportError_) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (alembic upgrade head)."""
+    from server import migrate as migrations
+
+    settings = _settings()
+    migrations.upgrade(settings)
+    console.print(f"migrated {settings.database_url.split('@')[-1]}")
+
+
+@app.command("import")
+def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load units, workers, supervisors and households from a YAML (or households CSV) file."""
+    settings = _settings()
+    try:
+        doc = importer.parse(path)
+    except importer.ImportError_ as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    counts = _run(settings, lambda conn: importer.load(conn, doc))
+    console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@app.command()
+def enrol(
+    worker_id: str,
+    ttl_days: Annotated[int, typer.Option(min=1, max=30)] = 7,
+) -> None:
+    """Issue a one-time enrolment code for a worker's device (printed on stdout)."""
+    reply = _run(
+        _settings(),
+        lambda conn: enrolment.issue_code(conn, None, worker_id, ttl_days * 86400, wall_ms()),
+    )
+    print(reply.code)
+
+
+@app.command("supervisor-token")
+def supervisor_token(supervisor_id: str) -> None:
+    """Issue a bearer token for a supervisor (printed on stdout)."""
+    print(_run(_settings(), lambda conn: enrolment.supervisor_token(conn, supervisor_id, wall_ms())))
+
+
+@app.command()
+def revoke(device_id: str) -> None:
+    """Revoke a device and all its tokens."""
+    _run(_settings(), lambda conn: enrolment.revoke_device(conn, None, device_id, wall_ms()))
+    console.print(f"revoked {device_id}")
+
+
+@app.command()
+def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
+    """Forget tombstones older than KEEP_DAYS; older cursors will be told to re-bootstrap."""
+
+    async def work(conn: AsyncConnection) -> tuple[int, int]:
+        count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * 86_400_000)
+        if top and top + 1 > await counter.get_meta(conn, counter.HORIZON):
+            await counter.set_meta(conn, counter.HORIZON, top + 1)
+        return count, top
+
+    count, top = _run(_settings(), work)
+    console.print(f"pruned {count} tombstones; cursors below {top + 1} must re-bootstrap")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
+) -> None:
+    """Run the HTTP server (uvicorn)."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Migrate the embedded database, load the sample district, print credentials, serve."""
+    settings = _settings()
+    migrate()
+    doc = importer.parse(SAMPLE)
+    _run(settings, lambda conn: importer.load(conn, doc))
+    code = _run(
+        settings, lambda conn: enrolment.issue_code(conn, None, "w-zhang", 86400, wall_ms())
+    ).code
+    token = _run(settings, lambda conn: enrolment.supervisor_token(conn, "s-xinhua", wall_ms()))
+    base = f"http://{settings.host}:{port or settings.port}"
+    console.print(f"[bold]patrolsync[/] sample district loaded into {settings.database_url}")
+    console.print(f"  enrolment code for worker w-zhang (张伟): [bold]{code}[/]")
+    console.print(f"  supervisor token for s-xinhua (新华社区): {token}", soft_wrap=True)
+    console.print(f"  handshake:  {base}/v1/sync/config")
+    console.print(f"  API docs:   {base}/schema")
+    console.print(f"  metrics:    {base}/metrics")
+    if serve_after:
+        serve(host=None, port=port, workers=1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Enrolment and revocation: the decisions, over the auth and units stores."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.sync import EnrolmentCodeResponse, EnrolResponse
+from server.auth import Principal
+from server.errors import ApiError, Code
+from server.store import auth as auth_store
+from server.store import units
+
+
+def new_code() -> str:
+    """A code a person can type: 4 groups of 4 base32 characters."""
+    raw = secrets.token_hex(10).upper()
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+async def worker_in_scope(conn: AsyncConnection, who: Principal | None, worker_id: str) -> None:
+    """404 for an unknown worker; 403 when a supervisor does not supervise any of their grids."""
+    if await units.get_worker(conn, worker_id) is None:
+        raise ApiError(Code.NOT_FOUND, f"no worker {worker_id!r}")
+    if who is None:
+        return  # the command line acts as the operator
+    who.require_supervisor()
+    if not set(await units.worker_grids(conn, worker_id)) & set(who.grids):
+        raise ApiError(Code.FORBIDDEN, f"worker {worker_id!r} is outside your units")
+
+
+async def issue_code(
+    conn: AsyncConnection, who: Principal | None, worker_id: str, ttl_s: int, now_ms: int
+) -> EnrolmentCodeResponse:
+    await worker_in_scope(conn, who, worker_id)
+    code = new_code()
+    expires = now_ms + ttl_s * 1000
+    await auth_store.add_enrolment(
+        conn, code=code, worker_id=worker_id, now_ms=now_ms, expires_ms=expires
+    )
+    return EnrolmentCodeResponse(code=code, worker_id=worker_id, expires_ms=expires)
+
+
+async def enrol(
+    conn: AsyncConnection, code: str, device_id: str, platform: str, now_ms: int
+) -> EnrolResponse:
+    worker_id = await auth_store.redeem_enrolment(
+        conn, code=code.strip().upper(), device_id=device_id, now_ms=now_ms
+    )
+    if worker_id is None:
+        raise ApiError(Code.ENROLMENT_INVALID, "the code is unknown, used or expired")
+    device = await auth_store.get_device(conn, device_id)
+    if device is None:
+        await auth_store.add_device(
+            conn, device_id=device_id, worker_id=worker_id, platform=platform, now_ms=now_ms
+        )
+    elif device["worker_id"] != worker_id or device["revoked_ms"] is not None:
+        raise ApiError(
+            Code.CONFLICT,
+            f"device {device_id!r} is enrolled for another worker or revoked; "
+            "use a new device id",
+        )
+    token = secrets.token_urlsafe(32)
+    await auth_store.add_token(
+        conn, token=token, role="device", now_ms=now_ms, worker_id=worker_id, device_id=device_id
+    )
+    grids = await units.worker_grids(conn, worker_id)
+    return EnrolResponse(token=token, worker_id=worker_id, device_id=device_id, grids=grids)
+
+
+async def revoke_device(
+    conn: AsyncConnection, who: Principal | None, device_id: str, now_ms: int
+) -> None:
+    device = await auth_store.get_device(conn, device_id)
+    if device is None:
+        raise ApiError(Code.NOT_FOUND, f"no device {device_id!r}")
+    await worker_in_scope(conn, who, device["worker_id"])
+    await auth_store.revoke_device(conn, device_id, now_ms)
+
+
+async def supervisor_token(conn: AsyncConnection, supervisor_id: str, now_ms: int) -> str:
+    if await units.get_supervisor(conn, supervisor_id) is None:
+        raise ApiError(Code.NOT_FOUND, f"no supervisor {supervisor_id!r}")
+    token = secrets.token_urlsafe(32)
+    await auth_store.add_token(
+        conn, token=token, role="supervisor", now_ms=now_ms, supervisor_id=supervisor_id
+    )
+    return token

@@ -1,0 +1,1 @@
+"""HTTP handlers: decode → store read → core decides → store write → return a Struct."""

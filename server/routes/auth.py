@@ -1,0 +1,48 @@
+"""Enrolment of devices, codes issued by supervisors, revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from schemas.sync import EnrolmentCodeRequest, EnrolRequest
+from server import enrolment, wire
+from server.state import principal, services
+from server.tx import transaction
+
+
+@post("/v1/auth/enrol", summary="Exchange a one-time enrolment code for a device token")
+async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
+    data = wire.decode(await request.body(), EnrolRequest, msgpack=msgpack)
+    reply = await transaction(
+        svc.engine,
+        lambda c: enrolment.enrol(c, data.code, data.device_id, data.platform, svc.clock()),
+    )
+    return wire.respond(request, reply, 201)
+
+
+@post("/v1/enrolments", summary="A supervisor issues a one-time enrolment code for a worker")
+async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
+    data = wire.decode(await request.body(), EnrolmentCodeRequest, msgpack=msgpack)
+    reply = await transaction(
+        svc.engine,
+        lambda c: enrolment.issue_code(c, who, data.worker_id, data.ttl_s, svc.clock()),
+    )
+    return wire.respond(request, reply, 201)
+
+
+@post("/v1/devices/{device_id:str}/revoke", summary="Revoke a device and its tokens")
+async def revoke(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    await transaction(
+        svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock())
+    )
+    return wire.respond(request, {"device_id": device_id, "revoked": True})

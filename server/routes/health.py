@@ -1,0 +1,29 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, Response, get
+
+from server import wire
+from server.state import services
+
+
+@get("/healthz", summary="Liveness: the process answers")
+async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return wire.respond(request, {"status": "ok"})
+
+
+@get("/readyz", summary="Readiness: the database answers and is migrated")
+async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
+            await conn.rollback()
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        body = {"status": "unavailable", "database": type(exc).__name__}
+        return wire.respond(request, body, 503, {"Retry-After": "5"})
+    return wire.respond(request, {"status": "ready", "database": "ok"})

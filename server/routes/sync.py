@@ -1,0 +1,175 @@
+"""The sync protocol: handshake, push, pull."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import structlog
+from litestar import Request, Response, get, post
+from litestar.params import QueryParameter
+
+from schemas.sync import (
+    PROTOCOL_VERSIONS,
+    Limits,
+    PullResponse,
+    PushItem,
+    PushRequest,
+    PushRequestDoc,
+    PushResponse,
+    SyncConfig,
+)
+from server import metrics, pulling, pushing, wire
+from server.errors import ApiError, Code, ItemCode
+from server.state import principal, services
+from server.tx import read, transaction
+
+PROTOCOL_HEADER = "Patrolsync-Protocol"
+log = structlog.get_logger("patrolsync.sync")
+
+
+def require_protocol(request: Request[Any, Any, Any]) -> int:
+    raw = request.headers.get(PROTOCOL_HEADER.lower())
+    supported = {"min": PROTOCOL_VERSIONS[0], "max": PROTOCOL_VERSIONS[-1]}
+    try:
+        version = int(raw) if raw is not None else None
+    except ValueError:
+        version = None
+    if version not in PROTOCOL_VERSIONS:
+        said = "no version" if raw is None else f"version {raw!r}"
+        raise ApiError(
+            Code.UNSUPPORTED_PROTOCOL,
+            f"request names {said} in the {PROTOCOL_HEADER} header; this server speaks "
+            f"{supported['min']}..{supported['max']}",
+            details={"supported": supported, "header": PROTOCOL_HEADER},
+        )
+    assert version is not None
+    return version
+
+
+@get("/v1/sync/config", summary="Handshake: server time, protocol versions and limits")
+async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    s = svc.settings
+    config = SyncConfig(
+        server_time_ms=svc.clock(),
+        protocol_versions=list(PROTOCOL_VERSIONS),
+        protocol_header=PROTOCOL_HEADER,
+        limits=Limits(
+            max_push_items=s.max_push_items,
+            max_push_bytes=s.max_push_bytes,
+            max_pull_limit=s.max_pull_limit,
+            default_pull_limit=s.default_pull_limit,
+            max_inflight_pushes=s.max_inflight_pushes,
+        ),
+        media_types=wire.MEDIA_TYPES,
+    )
+    return wire.respond(request, config)
+
+
+async def _body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    too_large = ApiError(
+        Code.PAYLOAD_TOO_LARGE,
+        f"push bodies are limited to {limit} bytes",
+        details={"max_push_bytes": limit},
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushing.Rejected]:
+    items: list[PushItem | pushing.Rejected] = []
+    for raw in raw_items:
+        try:
+            items.append(wire.decode_item(raw, PushItem, msgpack=msgpack))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), str(exc)))
+    return items
+
+
+@post(
+    "/v1/sync/push",
+    summary="Push a batch of changes; one result per item",
+    description="Body: PushRequestDoc as JSON or MessagePack. Reply: PushResponse.",
+    status_code=200,
+)
+async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    s = svc.settings
+    require_protocol(request)
+    msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
+    who = await principal(request)
+    worker_id, device_id = who.require_device()
+    with svc.limiter.slot():
+        body = await _body(request, s.max_push_bytes)
+        envelope = wire.decode(body, PushRequest, msgpack=msgpack)
+        if len(envelope.items) > s.max_push_items:
+            raise ApiError(
+                Code.PAYLOAD_TOO_LARGE,
+                f"a push may carry at most {s.max_push_items} items",
+                details={"max_push_items": s.max_push_items, "items": len(envelope.items)},
+            )
+        items = _items(envelope.items, msgpack)
+        now = svc.clock()
+        ctx = pushing.PushContext(
+            worker_id=worker_id,
+            device_id=device_id,
+            grids=frozenset(who.grids),
+            push_id=envelope.push_id,
+            skew_ms=envelope.device_time_ms - now,
+            now_ms=now,
+            hlc_max_ahead_ms=s.hlc_max_ahead_ms,
+        )
+        results, replayed = await transaction(svc.engine, lambda c: pushing.push(c, ctx, items))
+    metrics.record_push(results, replayed)
+    log.info(
+        "push",
+        device=device_id,
+        push_id=str(envelope.push_id),
+        items=len(results),
+        replayed=replayed,
+        skew_ms=ctx.skew_ms,
+    )
+    reply = PushResponse(
+        push_id=envelope.push_id,
+        results=results,
+        server_time_ms=now,
+        skew_ms=ctx.skew_ms,
+        replayed=replayed,
+    )
+    return wire.respond(request, reply)
+
+
+@get(
+    "/v1/sync/pull",
+    summary="Pull changes in this device's scope after a cursor",
+    description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served.",
+)
+async def pull(
+    request: Request[Any, Any, Any],
+    cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1)] = None,
+) -> Response[bytes]:
+    svc = services(request)
+    require_protocol(request)
+    who = await principal(request)
+    s = svc.settings
+    size = min(limit or s.default_pull_limit, s.max_pull_limit)
+    page: PullResponse = await read(
+        svc.engine, lambda c: pulling.pull(c, who, cursor, size, svc.clock())
+    )
+    metrics.PULLED.inc(len(page.changes))
+    return wire.respond(request, page)
+
+
+# Documented types for the OpenAPI document (the handlers decode bodies themselves).
+DOCUMENTED = (PushRequestDoc, PushResponse, PullResponse, SyncConfig)

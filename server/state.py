@@ -1,0 +1,39 @@
+"""What the handlers share: settings, the engine, the push limiter and the server's clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.auth import Principal, authenticate
+from server.limits import InflightLimiter
+from server.settings import Settings
+from server.tx import read
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    limiter: InflightLimiter
+    clock: Callable[[], int] = field(default=wall_ms)
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller, from its bearer token (401 if missing, unknown or revoked)."""
+    header = request.headers.get("authorization")
+    return await read(services(request).engine, lambda conn: authenticate(conn, header))

@@ -1,0 +1,5 @@
+"""The one place for SQL. Every function takes an explicit connection and does not commit.
+
+Split by topic: ``units`` (the tree, workers, households), ``auth`` (codes, tokens, devices),
+``push`` (writes of a push), ``pull`` (the change feed), ``counter`` (change numbers).
+"""

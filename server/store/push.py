@@ -1,0 +1,160 @@
+"""The writes of a push: receipts, check-ins, note edits, resolved notes and conflict records.
+
+Rows that carry a change number (``seq``) are written only after ``counter.take`` in the same
+transaction; the caller orders the calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db import insert
+from server.models import Checkin, Conflict, Note, NoteEdit, PushReceipt
+
+receipt_t = PushReceipt.__table__  # type: ignore[attr-defined]
+checkin_t = Checkin.__table__  # type: ignore[attr-defined]
+note_t = Note.__table__  # type: ignore[attr-defined]
+edit_t = NoteEdit.__table__  # type: ignore[attr-defined]
+conflict_t = Conflict.__table__  # type: ignore[attr-defined]
+
+
+async def claim_receipt(
+    conn: AsyncConnection, device_id: str, push_id: uuid.UUID, now_ms: int
+) -> bytes | None:
+    """Claim ``push_id`` for this transaction, or return the stored results of an earlier one.
+
+    On PostgreSQL a concurrent push with the same id waits here until the first commits, then
+    gets its results: two racing copies of one push apply once.
+    """
+    stmt = (
+        insert(conn, receipt_t)
+        .values(device_id=device_id, push_id=push_id, created_ms=now_ms)
+        .on_conflict_do_nothing(index_elements=["device_id", "push_id"])
+        .returning(receipt_t.c.push_id)
+    )
+    if (await conn.execute(stmt)).first() is not None:
+        return None
+    stored = await conn.execute(
+        sa.select(receipt_t.c.results).where(
+            receipt_t.c.device_id == device_id, receipt_t.c.push_id == push_id
+        )
+    )
+    results = stored.scalar_one()
+    return bytes(results) if results is not None else b""
+
+
+async def save_receipt(
+    conn: AsyncConnection, device_id: str, push_id: uuid.UUID, results: bytes
+) -> None:
+    await conn.execute(
+        sa.update(receipt_t)
+        .where(receipt_t.c.device_id == device_id, receipt_t.c.push_id == push_id)
+        .values(results=results)
+    )
+
+
+async def checkins_by_id(
+    conn: AsyncConnection, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Existing check-ins (worker, root, amends) by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = sa.select(
+        checkin_t.c.id, checkin_t.c.worker_id, checkin_t.c.root_id, checkin_t.c.amends
+    ).where(checkin_t.c.id.in_(wanted))
+    return {row.id: dict(row._mapping) for row in await conn.execute(stmt)}
+
+
+async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert; return the ids actually inserted (the rest existed: duplicates)."""
+    if not rows:
+        return set()
+    stmt = (
+        insert(conn, checkin_t)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(checkin_t.c.id)
+    )
+    result = await conn.execute(stmt, list(rows))
+    return set(result.scalars())
+
+
+async def lock_notes(
+    conn: AsyncConnection, placeholders: Sequence[dict[str, Any]]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Create missing notes as placeholders (seq 0), then lock every one of them, in id order.
+
+    Inserting first makes two pushes that create the same new note queue on it instead of both
+    believing it absent. Returns the locked rows by id.
+    """
+    if not placeholders:
+        return {}
+    ordered = sorted(placeholders, key=lambda r: r["id"])
+    await conn.execute(
+        insert(conn, note_t).on_conflict_do_nothing(index_elements=["id"]), list(ordered)
+    )
+    stmt = sa.select(note_t).where(note_t.c.id.in_([r["id"] for r in ordered])).order_by(note_t.c.id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {row.id: dict(row._mapping) for row in await conn.execute(stmt)}
+
+
+async def note_edits(
+    conn: AsyncConnection, note_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    wanted = sorted(set(note_ids))
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {n: [] for n in wanted}
+    if not wanted:
+        return found
+    stmt = sa.select(edit_t).where(edit_t.c.note_id.in_(wanted))
+    for row in await conn.execute(stmt):
+        found[row.note_id].append(dict(row._mapping))
+    return found
+
+
+async def insert_note_edits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        stmt = insert(conn, edit_t).on_conflict_do_nothing(
+            index_elements=["note_id", "field", "clock"]
+        )
+        await conn.execute(stmt, list(rows))
+
+
+async def update_notes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write resolved note states; each row has ``id`` and the columns to set."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != "id"]
+    stmt = (
+        sa.update(note_t)
+        .where(note_t.c.id == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(f"b_{c}") for c in columns})
+    )
+    await conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+
+async def insert_conflicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        stmt = insert(conn, conflict_t).on_conflict_do_nothing(index_elements=["id"])
+        await conn.execute(stmt, list(rows))
+
+
+async def prune_tombstones(conn: AsyncConnection, before_ms: int) -> tuple[int, int]:
+    """Forget deleted notes last changed before ``before_ms``; return (count, highest seq gone).
+
+    The caller raises the cursor horizon past that seq: a device whose cursor is older could
+    have missed a tombstone, so it must re-bootstrap.
+    """
+    gone = note_t.c.deleted.is_(True) & (note_t.c.updated_ms < before_ms)
+    top = (await conn.execute(sa.select(sa.func.max(note_t.c.seq)).where(gone))).scalar()
+    if top is None:
+        return 0, 0
+    ids = sa.select(note_t.c.id).where(gone).scalar_subquery()
+    await conn.execute(sa.delete(edit_t).where(edit_t.c.note_id.in_(ids)))
+    deleted = await conn.execute(sa.delete(note_t).where(gone))
+    return int(deleted.rowcount), int(top)

@@ -1,0 +1,123 @@
+"""The unit tree, workers, supervisors and households: reference data, and the scopes it implies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db import insert
+from server.models import Household, Supervisor, Unit, Worker, WorkerGrid
+
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+household_t = Household.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
+worker_grid_t = WorkerGrid.__table__  # type: ignore[attr-defined]
+supervisor_t = Supervisor.__table__  # type: ignore[attr-defined]
+
+
+async def _upsert(
+    conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    if not rows:
+        return
+    stmt = insert(conn, table)
+    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    await conn.execute(stmt, list(rows))
+
+
+async def upsert_units(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(conn, unit_t, rows, ["id"])
+
+
+async def upsert_workers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(conn, worker_t, rows, ["id"])
+
+
+async def upsert_supervisors(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await _upsert(conn, supervisor_t, rows, ["id"])
+
+
+async def set_worker_grids(conn: AsyncConnection, worker_id: str, grids: Iterable[str]) -> None:
+    await conn.execute(sa.delete(worker_grid_t).where(worker_grid_t.c.worker_id == worker_id))
+    rows = [{"worker_id": worker_id, "grid_id": g} for g in sorted(set(grids))]
+    if rows:
+        await conn.execute(sa.insert(worker_grid_t), rows)
+
+
+async def upsert_households(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows must carry their ``seq`` (taken from the counter by the caller)."""
+    await _upsert(conn, household_t, rows, ["id"])
+
+
+async def units_by_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    result = await conn.execute(sa.select(unit_t).where(unit_t.c.id.in_(wanted)))
+    return {row.id: dict(row._mapping) for row in result}
+
+
+async def get_unit(conn: AsyncConnection, unit_id: str) -> dict[str, Any] | None:
+    return (await units_by_id(conn, [unit_id])).get(unit_id)
+
+
+async def get_worker(conn: AsyncConnection, worker_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(worker_t).where(worker_t.c.id == worker_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> dict[str, Any] | None:
+    stmt = sa.select(supervisor_t).where(supervisor_t.c.id == supervisor_id)
+    row = (await conn.execute(stmt)).first()
+    return dict(row._mapping) if row else None
+
+
+async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
+    stmt = (
+        sa.select(worker_grid_t.c.grid_id)
+        .where(worker_grid_t.c.worker_id == worker_id)
+        .order_by(worker_grid_t.c.grid_id)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def subtree_grids(conn: AsyncConnection, unit_path: str) -> list[str]:
+    """Grids whose path starts with ``unit_path`` (the unit itself when it is a grid)."""
+    stmt = (
+        sa.select(unit_t.c.id)
+        .where(unit_t.c.kind == "grid", unit_t.c.path.startswith(unit_path, autoescape=True))
+        .order_by(unit_t.c.id)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def existing_grids(conn: AsyncConnection, ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    stmt = sa.select(unit_t.c.id).where(unit_t.c.id.in_(wanted), unit_t.c.kind == "grid")
+    return set((await conn.execute(stmt)).scalars())
+
+
+async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
+    """household id → its grid id, for the ids that exist."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(wanted))
+    return {row.id: row.grid_id for row in await conn.execute(stmt)}
+
+
+async def workers_of_grids(conn: AsyncConnection, grids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(grids))
+    if not wanted:
+        return set()
+    stmt = sa.select(worker_grid_t.c.worker_id).where(worker_grid_t.c.grid_id.in_(wanted))
+    return set((await conn.execute(stmt)).scalars())

@@ -1,0 +1,42 @@
+"""Transactions with a bounded retry on deadlock / serialization failure (PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+T = TypeVar("T")
+RETRYABLE = {"40P01", "40001"}
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for attr in ("sqlstate", "pgcode"):
+        value = getattr(orig, attr, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+async def transaction(
+    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 4
+) -> T:
+    """Run ``work`` in a transaction and commit; retry it whole on a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or _sqlstate(exc) not in RETRYABLE:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def read(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async with engine.connect() as conn:
+        result = await work(conn)
+        await conn.rollback()
+        return result

@@ -1,0 +1,82 @@
+"""Content negotiation: JSON or MessagePack in, the client's preference out. Codecs built once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+
+from schemas.errors import ErrorBody, ErrorDetail
+from server.errors import ApiError, Code
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_MSGPACK_TYPES = {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
+MEDIA_TYPES = [JSON, MSGPACK]
+
+T = TypeVar("T")
+
+_json_encoder = msgspec.json.Encoder()
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_decoders: dict[tuple[type[Any], bool], Any] = {}
+
+
+def _decoder(kind: type[T], msgpack: bool) -> Any:
+    key = (kind, msgpack)
+    if key not in _decoders:
+        module = msgspec.msgpack if msgpack else msgspec.json
+        _decoders[key] = module.Decoder(kind)
+    return _decoders[key]
+
+
+def is_msgpack(content_type: str) -> bool:
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base in _MSGPACK_TYPES:
+        return True
+    if base in {JSON, ""}:
+        return False
+    raise ApiError(
+        Code.UNSUPPORTED_MEDIA_TYPE,
+        f"unsupported content type {base!r}",
+        details={"supported": MEDIA_TYPES},
+    )
+
+
+def decode(body: bytes, kind: type[T], *, msgpack: bool) -> T:
+    """Decode a whole body; malformed bytes → 400 malformed_body, wrong shape → 422."""
+    try:
+        return _decoder(kind, msgpack).decode(body)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise ApiError(Code.INVALID_REQUEST, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(Code.MALFORMED_BODY, f"cannot decode body: {exc}") from None
+
+
+def decode_item(raw: msgspec.Raw, kind: Any, *, msgpack: bool) -> Any:
+    """Decode one raw item; raises msgspec errors for the caller to turn into a rejection."""
+    return _decoder(kind, msgpack).decode(raw)
+
+
+def wants_msgpack(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(t in accept for t in _MSGPACK_TYPES)
+
+
+def respond(
+    request: Request[Any, Any, Any],
+    content: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    if wants_msgpack(request):
+        body, media = _msgpack_encoder.encode(content), MSGPACK
+    else:
+        body, media = _json_encoder.encode(content), JSON
+    return Response(body, status_code=status, media_type=media, headers=dict(headers or {}))
+
+
+def error_response(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    body = ErrorBody(error=ErrorDetail(code=str(exc.code), message=exc.message, details=exc.details))
+    return respond(request, body, exc.status, exc.headers)

@@ -1,0 +1,125 @@
+"""Shared fixtures: one migrated database per backend per session, cleaned before each test.
+
+PostgreSQL is found at PATROLSYNC_TEST_PG_ADMIN (default: the local server as ``postgres``).
+Where it is down the PostgreSQL cases are skipped locally, and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
+
+from server import importer
+from server.app import create_app
+from server.db import make_engine
+from server.migrate import upgrade
+from server.models import metadata
+from server.settings import Settings
+from server.tx import transaction
+from tests.support import SAMPLE, Fleet
+
+hypothesis_settings.register_profile("ci", max_examples=100, deadline=None)
+hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+PG_ADMIN = os.environ.get("PATROLSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _pg_unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"patrolsync_test_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        _pg_unavailable(str(exc))
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    upgrade(Settings(database_url=url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "patrolsync.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(Settings(database_url=url))
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    url = request.getfixturevalue(f"{request.param}_url")
+    return Settings(database_url=url, log_level="WARNING")
+
+
+@pytest.fixture
+def pg_settings(postgres_url: str) -> Settings:
+    return Settings(database_url=postgres_url, log_level="WARNING")
+
+
+async def reset(settings: Settings) -> None:
+    """Empty every table, reset the change counter and load the sample district."""
+    engine = make_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(sa.delete(table))
+            await conn.execute(sa.text("INSERT INTO sync_counter (id, value) VALUES (1, 0)"))
+        doc = importer.parse(SAMPLE)
+        await transaction(engine, lambda conn: importer.load(conn, doc))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Fleet]:
+    """The app on the test's event loop, its engine owned here; HTTP through httpx's ASGI transport."""
+    await reset(settings)
+    engine = make_engine(settings)
+    app = create_app(settings, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Fleet(client, app.state.services)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def fleet(settings: Settings) -> AsyncIterator[Fleet]:
+    async with running(settings) as f:
+        yield f
+
+
+@pytest.fixture
+async def pg_fleet(pg_settings: Settings) -> AsyncIterator[Fleet]:
+    async with running(pg_settings.with_(db_pool_size=12)) as f:
+        yield f
+
+
+__all__ = ["Path"]
