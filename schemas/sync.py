@@ -138,7 +138,7 @@ class PushResponse(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------- pull
 
 
-class CheckinRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class CheckinRecord(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     worker_id: str
     device_id: str
@@ -166,7 +166,7 @@ class Alternative(msgspec.Struct, kw_only=True):
     worker_id: str
 
 
-class NoteRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class NoteRecord(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     household_id: str
     grid_id: str
@@ -178,7 +178,7 @@ class NoteRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: str = ""
 
 
-class HouseholdRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class HouseholdRecord(msgspec.Struct, kw_only=True):
     id: str
     grid_id: str
     building_id: str | None = None
@@ -188,7 +188,7 @@ class HouseholdRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     care_tier: str = "general"
 
 
-class ConflictRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ConflictRecord(msgspec.Struct, kw_only=True):
     id: str
     note_id: uuid.UUID
     field: str

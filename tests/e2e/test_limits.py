@@ -1,0 +1,50 @@
+"""Backpressure and the device clock."""
+
+from __future__ import annotations
+
+from tests.support import HOUR, Fleet, new_id
+
+
+async def test_push_at_inflight_limit_gets_429_then_succeeds(fleet: Fleet) -> None:
+    dev = await fleet.device("w-zhang")
+    limiter = fleet.services.limiter
+    held = 0
+    while limiter.try_acquire():  # occupy every slot, as concurrent pushes would
+        held += 1
+    item = dev.checkin("xinhua-g1")
+    push_id = new_id()
+    refused = await fleet.post(
+        "/v1/sync/push",
+        {"push_id": str(push_id), "device_time_ms": 1, "items": [item]},
+        dev.headers,
+    )
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == str(fleet.services.settings.retry_after_s)
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    changes, _ = await dev.pull_all()
+    assert not [c for c in changes if c["type"] == "checkin"]
+    for _ in range(held):
+        limiter.release()
+    accepted = await dev.push([item], push_id=push_id)
+    assert accepted["results"][0]["status"] == "applied"
+
+
+async def test_skew_is_recorded_and_times_corrected(fleet: Fleet) -> None:
+    dev = await fleet.device("w-zhang")
+    dev.skew_ms = 3 * HOUR  # the phone's clock is three hours fast
+    item = dev.checkin("xinhua-g1", hours=4)
+    reply = await dev.push([item])
+    assert abs(reply["skew_ms"] - 3 * HOUR) < 60_000
+    assert "clock_skew" in reply["results"][0]["flags"]
+    changes, _ = await dev.pull_all()
+    record = next(c["record"] for c in changes if c["type"] == "checkin")
+    assert record["device_ended_ms"] == item["ended_ms"]
+    assert abs(record["ended_ms"] - (item["ended_ms"] - 3 * HOUR)) < 60_000
+    assert record["duration_ms"] == 4 * HOUR
+
+
+async def test_patrol_ending_in_the_future_is_flagged(fleet: Fleet) -> None:
+    dev = await fleet.device("w-zhang")
+    reply = await dev.push([dev.checkin("xinhua-g1", ended_ago_ms=-2 * HOUR)])
+    assert reply["results"][0]["status"] == "applied"
+    assert "future_event" in reply["results"][0]["flags"]

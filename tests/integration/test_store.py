@@ -1,0 +1,174 @@
+"""The store's shared suite: every case runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server import importer, pulling
+from server.auth import Principal
+from server.db import make_engine
+from server.errors import ApiError
+from server.settings import Settings
+from server.store import counter, push, units
+from server.store.pull import Scope, changes
+from server.tx import transaction
+from sync import cursor as cursors
+from tests.conftest import reset
+from tests.support import SAMPLE, new_id
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    await reset(settings)
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+def checkin_row(worker: str, grid: str, seq: int, **extra: Any) -> dict[str, Any]:
+    cid = new_id()
+    row = {
+        "id": cid, "worker_id": worker, "device_id": "d1", "grid_id": grid,
+        "started_ms": 1_000, "ended_ms": 2_000, "device_started_ms": 1_000,
+        "device_ended_ms": 2_000, "duration_ms": 1_000, "duration_source": "wall",
+        "elapsed_ms": None, "boot_id": None, "visit_count": 1, "households": [],
+        "route": None, "flags": [], "amends": None, "root_id": cid, "clock": None,
+        "skew_ms": 0, "push_id": uuid.uuid4(), "received_ms": 3_000, "seq": seq,
+    }
+    row.update(extra)
+    return row
+
+
+async def test_counter_hands_out_consecutive_blocks(engine: AsyncEngine) -> None:
+    start = await transaction(engine, counter.last)
+    first = await transaction(engine, lambda c: counter.take(c, 5))
+    second = await transaction(engine, lambda c: counter.take(c, 3))
+    assert first == start + 1
+    assert second == first + 5
+    assert await transaction(engine, counter.last) == second + 2
+
+
+async def test_receipt_claimed_once_then_replayed(engine: AsyncEngine) -> None:
+    pid = new_id()
+    assert await transaction(engine, lambda c: push.claim_receipt(c, "d1", pid, 1)) is None
+    await transaction(engine, lambda c: push.save_receipt(c, "d1", pid, b"results"))
+    assert await transaction(engine, lambda c: push.claim_receipt(c, "d1", pid, 2)) == b"results"
+    # Another device may use the same push id.
+    assert await transaction(engine, lambda c: push.claim_receipt(c, "d2", pid, 3)) is None
+
+
+async def test_insert_checkins_reports_only_new_rows(engine: AsyncEngine) -> None:
+    a, b = checkin_row("w-zhang", "xinhua-g1", 101), checkin_row("w-zhang", "xinhua-g1", 102)
+    assert await transaction(engine, lambda c: push.insert_checkins(c, [a])) == {a["id"]}
+    again = {**a, "seq": 103}
+    inserted = await transaction(engine, lambda c: push.insert_checkins(c, [again, b]))
+    assert inserted == {b["id"]}
+    found = await transaction(engine, lambda c: push.checkins_by_id(c, [a["id"], b["id"]]))
+    assert set(found) == {a["id"], b["id"]}
+
+
+async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
+    nid = new_id()
+    placeholder = {
+        "id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1", "author_id": "w-zhang",
+        "fields": {}, "clocks": {}, "alternatives": {}, "deleted": False, "version": "",
+        "created_ms": 1, "updated_ms": 1, "seq": 0,
+    }
+    first = await transaction(engine, lambda c: push.lock_notes(c, [placeholder]))
+    other = {**placeholder, "household_id": "h-xh-102", "created_ms": 2}
+    second = await transaction(engine, lambda c: push.lock_notes(c, [other]))
+    assert first[nid]["household_id"] == second[nid]["household_id"] == "h-xh-101"
+    assert second[nid]["created_ms"] == 1
+
+
+async def test_changes_merge_tables_in_seq_order_and_page_exactly_once(
+    engine: AsyncEngine,
+) -> None:
+    base = await transaction(engine, lambda c: counter.take(c, 40))
+    rows = [checkin_row("w-zhang", "xinhua-g1", base + i) for i in range(0, 40, 2)]
+    await transaction(engine, lambda c: push.insert_checkins(c, rows))
+    notes = []
+    for i in range(1, 40, 4):
+        nid = new_id()
+        notes.append({
+            "id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1",
+            "author_id": "w-zhang", "fields": {"text": str(i)}, "clocks": {},
+            "alternatives": {}, "deleted": False, "version": "", "created_ms": 1,
+            "updated_ms": 1, "seq": base + i,
+        })
+    await transaction(engine, lambda c: push.lock_notes(c, notes))
+    scope = Scope(grids=("xinhua-g1",), worker_id="w-zhang")
+    upto = await transaction(engine, counter.last)
+    seen: list[int] = []
+    after = base - 1
+    while True:
+        page, more = await transaction(
+            engine, lambda c: changes(c, scope, after=after, upto=upto, limit=7)
+        )
+        seen.extend(r.seq for r in page)
+        if not more:
+            break
+        after = page[-1].seq
+    expected = sorted([r["seq"] for r in rows] + [n["seq"] for n in notes])
+    assert seen == expected
+
+
+async def test_pull_refuses_cursor_behind_horizon_and_other_scope(engine: AsyncEngine) -> None:
+    grids = await transaction(engine, lambda c: units.worker_grids(c, "w-zhang"))
+    who = Principal(role="device", grids=tuple(grids), worker_id="w-zhang", device_id="d1")
+    page = await transaction(engine, lambda c: pulling.pull(c, who, None, 100, 0))
+    assert {c.record.id for c in page.changes} == {"h-xh-101", "h-xh-102", "h-xh-201"}
+    await transaction(engine, lambda c: counter.set_meta(c, counter.HORIZON, 10_000))
+    with pytest.raises(ApiError) as expired:
+        await transaction(engine, lambda c: pulling.pull(c, who, page.cursor, 100, 0))
+    assert expired.value.status == 410
+    assert expired.value.details["reason"] == "cursor_expired"
+    other = Principal(role="device", grids=("qunzhong-g1",), worker_id="w-zhang", device_id="d1")
+    stale = cursors.encode(cursors.Cursor(seq=20_000, scope=who.scope_hash))
+    with pytest.raises(ApiError) as moved:
+        await transaction(engine, lambda c: pulling.pull(c, other, stale, 100, 0))
+    assert moved.value.details["reason"] == "scope_changed"
+
+
+async def test_prune_forgets_old_tombstones_only(engine: AsyncEngine) -> None:
+    live, dead, fresh = new_id(), new_id(), new_id()
+    rows = [
+        {"id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1", "author_id": "w",
+         "fields": {}, "clocks": {}, "alternatives": {}, "deleted": deleted, "version": "",
+         "created_ms": 1, "updated_ms": updated, "seq": seq}
+        for nid, deleted, updated, seq in [
+            (live, False, 10, 501), (dead, True, 10, 502), (fresh, True, 10_000, 503)
+        ]
+    ]
+    await transaction(engine, lambda c: push.lock_notes(c, rows))
+    count, top = await transaction(engine, lambda c: push.prune_tombstones(c, 5_000))
+    assert (count, top) == (1, 502)
+    async def remaining(conn: Any) -> set[uuid.UUID]:
+        result = await conn.execute(sa.select(push.note_t.c.id))
+        return set(result.scalars())
+
+    assert await transaction(engine, remaining) == {live, fresh}
+
+
+async def test_import_is_idempotent_and_scopes_resolve(engine: AsyncEngine) -> None:
+    doc = importer.parse(SAMPLE)
+    await transaction(engine, lambda c: importer.load(c, doc))
+    grids = await transaction(engine, lambda c: units.subtree_grids(c, "/jintai/dongfeng/xinhua/"))
+    assert grids == ["xinhua-g1", "xinhua-g2"]
+    assert await transaction(engine, lambda c: units.worker_grids(c, "w-wang")) == grids
+    households = await transaction(
+        engine, lambda c: units.household_grids(c, ["h-xh-101", "h-qz-101", "nope"])
+    )
+    assert households == {"h-xh-101": "xinhua-g1", "h-qz-101": "qunzhong-g1"}
+
+
+async def test_import_rejects_unknown_grid(engine: AsyncEngine) -> None:
+    doc = importer.ImportDoc(workers=[importer.WorkerIn(id="w-x", name="X", grids=["g-none"])])
+    with pytest.raises(importer.ImportError_, match="g-none"):
+        await transaction(engine, lambda c: importer.load(c, doc))
