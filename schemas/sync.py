@@ -35,7 +35,7 @@ class CheckinBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     started_ms: Ms
     ended_ms: Ms
     elapsed_ms: int | None = None
-    """Monotonic elapsed time of the patrol (e.g. Android elapsedRealtime), trusted over the wall."""
+    """Monotonic elapsed time of the patrol (e.g. elapsedRealtime), trusted over the wall."""
     boot_id: str | None = None
     visit_count: Count = 0
     households: list[RefId] = msgspec.field(default_factory=list)

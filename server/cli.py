@@ -88,7 +88,9 @@ def enrol(
 @app.command("supervisor-token")
 def supervisor_token(supervisor_id: str) -> None:
     """Issue a bearer token for a supervisor (printed on stdout)."""
-    print(_run(_settings(), lambda conn: enrolment.supervisor_token(conn, supervisor_id, wall_ms())))
+    print(
+        _run(_settings(), lambda conn: enrolment.supervisor_token(conn, supervisor_id, wall_ms()))
+    )
 
 
 @app.command()

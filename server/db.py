@@ -49,7 +49,7 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Hand transaction control to the "begin" hook below (the driver's own is deferred).
-        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

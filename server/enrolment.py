@@ -58,8 +58,7 @@ async def enrol(
     elif device["worker_id"] != worker_id or device["revoked_ms"] is not None:
         raise ApiError(
             Code.CONFLICT,
-            f"device {device_id!r} is enrolled for another worker or revoked; "
-            "use a new device id",
+            f"device {device_id!r} is enrolled for another worker or revoked; use a new device id",
         )
     token = secrets.token_urlsafe(32)
     await auth_store.add_token(

@@ -133,7 +133,8 @@ async def load(conn: AsyncConnection, doc: ImportDoc) -> dict[str, int]:
     if sup_units - known_units:
         raise ImportError_(f"unknown units: {', '.join(sorted(sup_units - known_units))}")
     await units.upsert_workers(
-        conn, [{"id": w.id, "name": w.name, "phone": w.phone, "active": w.active} for w in doc.workers]
+        conn,
+        [{"id": w.id, "name": w.name, "phone": w.phone, "active": w.active} for w in doc.workers],
     )
     for w in doc.workers:
         await units.set_worker_grids(conn, w.id, w.grids)

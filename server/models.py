@@ -207,7 +207,7 @@ class PushReceipt(SQLModel, table=True):
 
 
 class SyncCounter(SQLModel, table=True):
-    """One row: the last change number handed out. Locked at the end of every writing transaction."""
+    """One row: the last change number handed out, locked by every writing transaction."""
 
     __tablename__ = "sync_counter"
     id: int = Field(primary_key=True)

@@ -54,7 +54,7 @@ class PushContext:
     skew_ms: int
     now_ms: int
     hlc_max_ahead_ms: int
-    policy: clock_rules.ClockPolicy = clock_rules.ClockPolicy()
+    policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
 
 
 class _ItemError(Exception):
@@ -88,7 +88,9 @@ async def push(
     plan.results.sort(key=lambda r: r.index)
     await _write(conn, ctx, plan)
     await auth_store.touch_device(conn, ctx.device_id, now_ms=ctx.now_ms, skew_ms=ctx.skew_ms)
-    await store.save_receipt(conn, ctx.device_id, ctx.push_id, _results_encoder.encode(plan.results))
+    await store.save_receipt(
+        conn, ctx.device_id, ctx.push_id, _results_encoder.encode(plan.results)
+    )
     return plan.results, False
 
 
@@ -107,9 +109,7 @@ async def _decide_checkins(
     if not ops:
         return
     known_grids = await units.existing_grids(conn, (op.grid_id for _, op in ops))
-    household_grid = await units.household_grids(
-        conn, (h for _, op in ops for h in op.households)
-    )
+    household_grid = await units.household_grids(conn, (h for _, op in ops for h in op.households))
     ids = [op.id for _, op in ops] + [op.amends for _, op in ops if isinstance(op, AmendOp)]
     existing = await store.checkins_by_id(conn, ids)
     in_batch: dict[uuid.UUID, dict[str, Any]] = {}
@@ -294,9 +294,7 @@ async def _decide_notes(
         else:
             record = note_record({**note, **state_row})
             plan.results.append(
-                ItemResult(
-                    index=index, status="merged", id=rid, record=msgspec.to_builtins(record)
-                )
+                ItemResult(index=index, status="merged", id=rid, record=msgspec.to_builtins(record))
             )
 
 
@@ -309,7 +307,9 @@ def _clean_win(outcome: merge.MergeResult, edits: list[merge.FieldEdit]) -> bool
         return state.deleted
     if state.deleted:
         return False
-    return all(state.clocks.get(e.field) == e.clock and e.field not in state.alternatives for e in edits)
+    return all(
+        state.clocks.get(e.field) == e.clock and e.field not in state.alternatives for e in edits
+    )
 
 
 def _placeholder(ctx: PushContext, op: NoteEditOp | NoteDeleteOp, grid: str) -> dict[str, Any]:
@@ -374,7 +374,9 @@ def _state_row(state: merge.NoteState, now_ms: int) -> dict[str, Any]:
     return {
         "fields": state.fields,
         "clocks": state.clocks,
-        "alternatives": {name: [_alt(a) for a in alts] for name, alts in state.alternatives.items()},
+        "alternatives": {
+            name: [_alt(a) for a in alts] for name, alts in state.alternatives.items()
+        },
         "deleted": state.deleted,
         "version": state.version,
         "updated_ms": now_ms,

@@ -68,7 +68,7 @@ _KINDS: dict[str, type] = {"bool": bool, "int": int, "str": str}
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``environ`` (default ``os.environ``); raise SettingsError naming the variable."""
+    """Build settings from ``environ`` (default ``os.environ``); errors name the variable."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):

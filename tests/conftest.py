@@ -31,7 +31,9 @@ hypothesis_settings.register_profile("ci", max_examples=100, deadline=None)
 hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-PG_ADMIN = os.environ.get("PATROLSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "PATROLSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -98,7 +100,7 @@ async def reset(settings: Settings) -> None:
 
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Fleet]:
-    """The app on the test's event loop, its engine owned here; HTTP through httpx's ASGI transport."""
+    """The app on the test's event loop, its engine owned here; HTTP through httpx's ASGI."""
     await reset(settings)
     engine = make_engine(settings)
     app = create_app(settings, engine=engine)

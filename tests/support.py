@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import msgspec
 import uuid_utils
-import httpx
 
 from server import enrolment
 from server.cli import SAMPLE
@@ -49,7 +49,7 @@ class Device:
         *,
         hours: float = 4.0,
         ended_ago_ms: int = HOUR,
-        elapsed_ms: int | None | str = "same",
+        elapsed_ms: int | str | None = "same",
         **extra: Any,
     ) -> dict[str, Any]:
         end = wall_ms() + self.skew_ms - ended_ago_ms
@@ -142,7 +142,11 @@ class Fleet:
     ) -> Any:
         if msgpack:
             content = msgspec.msgpack.encode(body)
-            headers = {**headers, "Content-Type": "application/msgpack", "Accept": "application/msgpack"}
+            headers = {
+                **headers,
+                "Content-Type": "application/msgpack",
+                "Accept": "application/msgpack",
+            }
         else:
             content = msgspec.json.encode(body)
             headers = {**headers, "Content-Type": "application/json"}

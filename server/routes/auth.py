@@ -42,7 +42,5 @@ async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def revoke(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
-    await transaction(
-        svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock())
-    )
+    await transaction(svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock()))
     return wire.respond(request, {"device_id": device_id, "revoked": True})

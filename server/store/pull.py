@@ -54,7 +54,7 @@ async def _page(
 async def changes(
     conn: AsyncConnection, scope: Scope, *, after: int, upto: int, limit: int
 ) -> tuple[list[Row], bool]:
-    """Up to ``limit`` changes after ``after``, merged across tables by seq; and whether more wait."""
+    """Up to ``limit`` changes after ``after``, merged across tables by seq; and if more wait."""
     grids: Sequence[str] = scope.grids
     sources: list[tuple[str, sa.Table, sa.ColumnElement[bool]]] = [
         ("household", household_t, household_t.c.grid_id.in_(grids)),

@@ -98,7 +98,9 @@ async def lock_notes(
     await conn.execute(
         insert(conn, note_t).on_conflict_do_nothing(index_elements=["id"]), list(ordered)
     )
-    stmt = sa.select(note_t).where(note_t.c.id.in_([r["id"] for r in ordered])).order_by(note_t.c.id)
+    stmt = (
+        sa.select(note_t).where(note_t.c.id.in_([r["id"] for r in ordered])).order_by(note_t.c.id)
+    )
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return {row.id: dict(row._mapping) for row in await conn.execute(stmt)}

@@ -26,8 +26,12 @@ async def _raw_push(dev: Device, content: bytes, content_type: str = "applicatio
     [
         (b'{"items": [1, 2', "application/json", 400, "malformed_body"),
         (b"\xc1\xc1\xc1", "application/msgpack", 400, "malformed_body"),
-        (b'{"push_id": 5, "device_time_ms": 1, "items": []}', "application/json", 422,
-         "invalid_request"),
+        (
+            b'{"push_id": 5, "device_time_ms": 1, "items": []}',
+            "application/json",
+            422,
+            "invalid_request",
+        ),
         (b'{"device_time_ms": 1, "items": []}', "application/json", 422, "invalid_request"),
         (b"<xml/>", "application/xml", 415, "unsupported_media_type"),
     ],
@@ -47,11 +51,17 @@ async def test_bad_items_rejected_with_codes_neighbours_applied(fleet: Fleet) ->
     good = dev.checkin("xinhua-g1")
     now = wall_ms()
     bad_cases = {
-        "invalid_item": {"op": "checkin", "id": str(new_id()), "grid_id": "xinhua-g1",
-                         "started_ms": "yesterday", "ended_ms": now},
+        "invalid_item": {
+            "op": "checkin",
+            "id": str(new_id()),
+            "grid_id": "xinhua-g1",
+            "started_ms": "yesterday",
+            "ended_ms": now,
+        },
         "invalid_item ": {"op": "teleport", "id": str(new_id())},
-        "end_before_start": dev.checkin("xinhua-g1", started_ms=now, ended_ms=now - HOUR,
-                                         elapsed_ms=None),
+        "end_before_start": dev.checkin(
+            "xinhua-g1", started_ms=now, ended_ms=now - HOUR, elapsed_ms=None
+        ),
         "invalid_duration": dev.checkin("xinhua-g1", elapsed_ms=-5),
         "invalid_duration ": dev.checkin("xinhua-g1", hours=30, elapsed_ms=30 * HOUR),
         "unknown_household": dev.checkin("xinhua-g1", households=["h-nowhere"]),
@@ -59,8 +69,14 @@ async def test_bad_items_rejected_with_codes_neighbours_applied(fleet: Fleet) ->
         "unknown_grid": dev.checkin("no-such-grid"),
         "forbidden_grid": dev.checkin("qunzhong-g1"),
         "forbidden_worker": dev.checkin("xinhua-g1", worker_id="w-li"),
-        "invalid_item  ": {"op": "checkin", "id": str(new_id()), "grid_id": "xinhua-g1",
-                           "started_ms": now - HOUR, "ended_ms": now, "visit_count": -1},
+        "invalid_item  ": {
+            "op": "checkin",
+            "id": str(new_id()),
+            "grid_id": "xinhua-g1",
+            "started_ms": now - HOUR,
+            "ended_ms": now,
+            "visit_count": -1,
+        },
     }
     items = [good, *bad_cases.values(), dev.checkin("xinhua-g1", hours=1)]
     reply = await dev.push(items)
@@ -96,8 +112,11 @@ async def test_oversized_batch_413_with_limit(fleet: Fleet) -> None:
     dev = await fleet.device("w-zhang")
     response = await fleet.post(
         "/v1/sync/push",
-        {"push_id": str(new_id()), "device_time_ms": wall_ms(),
-         "items": [dev.checkin("xinhua-g1") for _ in range(6)]},
+        {
+            "push_id": str(new_id()),
+            "device_time_ms": wall_ms(),
+            "items": [dev.checkin("xinhua-g1") for _ in range(6)],
+        },
         dev.headers,
     )
     assert response.status_code == 413
@@ -111,8 +130,11 @@ async def test_oversized_body_413_with_limit(fleet: Fleet) -> None:
     fleet.services.settings = fleet.services.settings.with_(max_push_bytes=2000)
     dev = await fleet.device("w-zhang")
     body = msgspec.json.encode(
-        {"push_id": str(new_id()), "device_time_ms": wall_ms(),
-         "items": [dev.checkin("xinhua-g1") for _ in range(20)]}
+        {
+            "push_id": str(new_id()),
+            "device_time_ms": wall_ms(),
+            "items": [dev.checkin("xinhua-g1") for _ in range(20)],
+        }
     )
     reply = await _raw_push(dev, body)
     assert reply["status"] == 413
@@ -126,8 +148,11 @@ async def test_unsupported_protocol_names_the_range(fleet: Fleet, version: str |
     headers = {k: v for k, v in dev.headers.items() if k != "Patrolsync-Protocol"}
     if version is not None:
         headers["Patrolsync-Protocol"] = version
-    body = {"push_id": str(new_id()), "device_time_ms": wall_ms(),
-            "items": [dev.checkin("xinhua-g1")]}
+    body = {
+        "push_id": str(new_id()),
+        "device_time_ms": wall_ms(),
+        "items": [dev.checkin("xinhua-g1")],
+    }
     response = await fleet.post("/v1/sync/push", body, headers)
     assert response.status_code == 400
     error = response.json()["error"]

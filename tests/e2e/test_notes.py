@@ -75,8 +75,10 @@ async def test_concurrent_offline_edits_converge(fleet: Fleet, a_first: bool) ->
         ("follow_up", True),
         ("text", "王大爷需要代购降压药"),
     ]
-    assert all(c["reason"] == "overridden" and c["losing_device_id"] == "dev-zhang"
-               for c in zhang_conflicts)
+    assert all(
+        c["reason"] == "overridden" and c["losing_device_id"] == "dev-zhang"
+        for c in zhang_conflicts
+    )
     wang_conflicts, _ = await _conflicts(wang, wang_cursor)
     assert wang_conflicts == []
 
@@ -110,8 +112,13 @@ async def test_delete_is_a_tombstone_and_does_not_resurrect(fleet: Fleet) -> Non
     await zhang.push([created])
     _, wang_cursor = await wang.pull_all()
     # The deleter saw its own edit (base = the note's version it knew).
-    delete = {"op": "note_delete", "note_id": note_id, "household_id": HOUSEHOLD,
-              "clock": zhang.tick(), "base": created["clock"]}
+    delete = {
+        "op": "note_delete",
+        "note_id": note_id,
+        "household_id": HOUSEHOLD,
+        "clock": zhang.tick(),
+        "base": created["clock"],
+    }
     assert (await zhang.push([delete]))["results"][0]["status"] == "applied"
     # wang edits offline without having seen the delete, then syncs.
     late = wang.note(note_id, HOUSEHOLD, {"text": "补充：已电话回访"})

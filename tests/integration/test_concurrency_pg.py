@@ -18,8 +18,12 @@ from tests.support import Fleet, new_id
 
 pytestmark = pytest.mark.postgres
 
-WORKERS = {"w-zhang": "xinhua-g1", "w-wang": "xinhua-g2", "w-li": "qunzhong-g1",
-           "w-liu": "qunzhong-g2"}
+WORKERS = {
+    "w-zhang": "xinhua-g1",
+    "w-wang": "xinhua-g2",
+    "w-li": "qunzhong-g1",
+    "w-liu": "qunzhong-g2",
+}
 
 
 async def test_eight_pushers_and_a_puller_see_everything_exactly_once(pg_fleet: Fleet) -> None:
@@ -36,7 +40,9 @@ async def test_eight_pushers_and_a_puller_see_everything_exactly_once(pg_fleet: 
 
     async def pusher(dev: Any, grid: str) -> None:
         for _ in range(12):
-            items = [dev.checkin(grid, hours=rng.choice([2, 4, 5])) for _ in range(rng.randint(1, 25))]
+            items = [
+                dev.checkin(grid, hours=rng.choice([2, 4, 5])) for _ in range(rng.randint(1, 25))
+            ]
             reply = await dev.push(items)
             for result in reply["results"]:
                 assert result["status"] == "applied", result

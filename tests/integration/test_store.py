@@ -34,12 +34,29 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 def checkin_row(worker: str, grid: str, seq: int, **extra: Any) -> dict[str, Any]:
     cid = new_id()
     row = {
-        "id": cid, "worker_id": worker, "device_id": "d1", "grid_id": grid,
-        "started_ms": 1_000, "ended_ms": 2_000, "device_started_ms": 1_000,
-        "device_ended_ms": 2_000, "duration_ms": 1_000, "duration_source": "wall",
-        "elapsed_ms": None, "boot_id": None, "visit_count": 1, "households": [],
-        "route": None, "flags": [], "amends": None, "root_id": cid, "clock": None,
-        "skew_ms": 0, "push_id": uuid.uuid4(), "received_ms": 3_000, "seq": seq,
+        "id": cid,
+        "worker_id": worker,
+        "device_id": "d1",
+        "grid_id": grid,
+        "started_ms": 1_000,
+        "ended_ms": 2_000,
+        "device_started_ms": 1_000,
+        "device_ended_ms": 2_000,
+        "duration_ms": 1_000,
+        "duration_source": "wall",
+        "elapsed_ms": None,
+        "boot_id": None,
+        "visit_count": 1,
+        "households": [],
+        "route": None,
+        "flags": [],
+        "amends": None,
+        "root_id": cid,
+        "clock": None,
+        "skew_ms": 0,
+        "push_id": uuid.uuid4(),
+        "received_ms": 3_000,
+        "seq": seq,
     }
     row.update(extra)
     return row
@@ -76,9 +93,18 @@ async def test_insert_checkins_reports_only_new_rows(engine: AsyncEngine) -> Non
 async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
     nid = new_id()
     placeholder = {
-        "id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1", "author_id": "w-zhang",
-        "fields": {}, "clocks": {}, "alternatives": {}, "deleted": False, "version": "",
-        "created_ms": 1, "updated_ms": 1, "seq": 0,
+        "id": nid,
+        "household_id": "h-xh-101",
+        "grid_id": "xinhua-g1",
+        "author_id": "w-zhang",
+        "fields": {},
+        "clocks": {},
+        "alternatives": {},
+        "deleted": False,
+        "version": "",
+        "created_ms": 1,
+        "updated_ms": 1,
+        "seq": 0,
     }
     first = await transaction(engine, lambda c: push.lock_notes(c, [placeholder]))
     other = {**placeholder, "household_id": "h-xh-102", "created_ms": 2}
@@ -96,12 +122,22 @@ async def test_changes_merge_tables_in_seq_order_and_page_exactly_once(
     notes = []
     for i in range(1, 40, 4):
         nid = new_id()
-        notes.append({
-            "id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1",
-            "author_id": "w-zhang", "fields": {"text": str(i)}, "clocks": {},
-            "alternatives": {}, "deleted": False, "version": "", "created_ms": 1,
-            "updated_ms": 1, "seq": base + i,
-        })
+        notes.append(
+            {
+                "id": nid,
+                "household_id": "h-xh-101",
+                "grid_id": "xinhua-g1",
+                "author_id": "w-zhang",
+                "fields": {"text": str(i)},
+                "clocks": {},
+                "alternatives": {},
+                "deleted": False,
+                "version": "",
+                "created_ms": 1,
+                "updated_ms": 1,
+                "seq": base + i,
+            }
+        )
     await transaction(engine, lambda c: push.lock_notes(c, notes))
     scope = Scope(grids=("xinhua-g1",), worker_id="w-zhang")
     upto = await transaction(engine, counter.last)
@@ -109,7 +145,7 @@ async def test_changes_merge_tables_in_seq_order_and_page_exactly_once(
     after = base - 1
     while True:
         page, more = await transaction(
-            engine, lambda c: changes(c, scope, after=after, upto=upto, limit=7)
+            engine, lambda c, after=after: changes(c, scope, after=after, upto=upto, limit=7)
         )
         seen.extend(r.seq for r in page)
         if not more:
@@ -139,16 +175,30 @@ async def test_pull_refuses_cursor_behind_horizon_and_other_scope(engine: AsyncE
 async def test_prune_forgets_old_tombstones_only(engine: AsyncEngine) -> None:
     live, dead, fresh = new_id(), new_id(), new_id()
     rows = [
-        {"id": nid, "household_id": "h-xh-101", "grid_id": "xinhua-g1", "author_id": "w",
-         "fields": {}, "clocks": {}, "alternatives": {}, "deleted": deleted, "version": "",
-         "created_ms": 1, "updated_ms": updated, "seq": seq}
+        {
+            "id": nid,
+            "household_id": "h-xh-101",
+            "grid_id": "xinhua-g1",
+            "author_id": "w",
+            "fields": {},
+            "clocks": {},
+            "alternatives": {},
+            "deleted": deleted,
+            "version": "",
+            "created_ms": 1,
+            "updated_ms": updated,
+            "seq": seq,
+        }
         for nid, deleted, updated, seq in [
-            (live, False, 10, 501), (dead, True, 10, 502), (fresh, True, 10_000, 503)
+            (live, False, 10, 501),
+            (dead, True, 10, 502),
+            (fresh, True, 10_000, 503),
         ]
     ]
     await transaction(engine, lambda c: push.lock_notes(c, rows))
     count, top = await transaction(engine, lambda c: push.prune_tombstones(c, 5_000))
     assert (count, top) == (1, 502)
+
     async def remaining(conn: Any) -> set[uuid.UUID]:
         result = await conn.execute(sa.select(push.note_t.c.id))
         return set(result.scalars())

@@ -8,7 +8,6 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -22,11 +21,11 @@ def upgrade() -> None:
 
     op.create_table(
         "api_token",
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("supervisor_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=True),
+        sa.Column("device_id", sa.String(length=64), nullable=True),
+        sa.Column("supervisor_id", sa.String(length=64), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("revoked_ms", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("token_hash"),
@@ -37,17 +36,17 @@ def upgrade() -> None:
     op.create_table(
         "checkin",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("grid_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("grid_id", sa.String(length=64), nullable=False),
         sa.Column("started_ms", sa.BigInteger(), nullable=False),
         sa.Column("ended_ms", sa.BigInteger(), nullable=False),
         sa.Column("device_started_ms", sa.BigInteger(), nullable=False),
         sa.Column("device_ended_ms", sa.BigInteger(), nullable=False),
         sa.Column("duration_ms", sa.BigInteger(), nullable=False),
-        sa.Column("duration_source", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("duration_source", sa.String(length=16), nullable=False),
         sa.Column("elapsed_ms", sa.BigInteger(), nullable=True),
-        sa.Column("boot_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("boot_id", sa.String(length=128), nullable=True),
         sa.Column("visit_count", sa.Integer(), nullable=False),
         sa.Column(
             "households",
@@ -66,7 +65,7 @@ def upgrade() -> None:
         ),
         sa.Column("amends", sa.Uuid(), nullable=True),
         sa.Column("root_id", sa.Uuid(), nullable=False),
-        sa.Column("clock", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("clock", sa.String(length=100), nullable=True),
         sa.Column("skew_ms", sa.BigInteger(), nullable=False),
         sa.Column("push_id", sa.Uuid(), nullable=False),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
@@ -81,24 +80,24 @@ def upgrade() -> None:
 
     op.create_table(
         "conflict",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("id", sa.String(length=200), nullable=False),
         sa.Column("note_id", sa.Uuid(), nullable=False),
-        sa.Column("field", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("field", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=16), nullable=False),
         sa.Column(
             "losing_value",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("losing_clock", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("losing_device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("losing_worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("losing_clock", sa.String(length=100), nullable=False),
+        sa.Column("losing_device_id", sa.String(length=64), nullable=False),
+        sa.Column("losing_worker_id", sa.String(length=64), nullable=False),
         sa.Column(
             "winning_value",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("winning_clock", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("winning_clock", sa.String(length=100), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -109,9 +108,9 @@ def upgrade() -> None:
 
     op.create_table(
         "device",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
+        sa.Column("platform", sa.String(length=64), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("last_seen_ms", sa.BigInteger(), nullable=True),
         sa.Column("last_skew_ms", sa.BigInteger(), nullable=True),
@@ -123,27 +122,27 @@ def upgrade() -> None:
 
     op.create_table(
         "enrolment",
-        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("expires_ms", sa.BigInteger(), nullable=False),
         sa.Column("used_ms", sa.BigInteger(), nullable=True),
-        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("device_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("code_hash"),
     )
     op.create_table(
         "household",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("grid_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("building_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column("head_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("grid_id", sa.String(length=64), nullable=False),
+        sa.Column("building_id", sa.String(length=64), nullable=True),
+        sa.Column("address", sa.String(length=500), nullable=False),
+        sa.Column("head_name", sa.String(length=200), nullable=False),
         sa.Column(
             "tags",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("care_tier", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("care_tier", sa.String(length=16), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -153,9 +152,9 @@ def upgrade() -> None:
     op.create_table(
         "note",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("household_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("grid_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("author_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("household_id", sa.String(length=64), nullable=False),
+        sa.Column("grid_id", sa.String(length=64), nullable=False),
+        sa.Column("author_id", sa.String(length=64), nullable=False),
         sa.Column(
             "fields",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -172,7 +171,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("deleted", sa.Boolean(), nullable=False),
-        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("version", sa.String(length=100), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
@@ -186,23 +185,23 @@ def upgrade() -> None:
     op.create_table(
         "note_edit",
         sa.Column("note_id", sa.Uuid(), nullable=False),
-        sa.Column("field", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("clock", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("field", sa.String(length=32), nullable=False),
+        sa.Column("clock", sa.String(length=100), nullable=False),
         sa.Column(
             "value",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column("base", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("base", sa.String(length=100), nullable=True),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
         sa.Column("push_id", sa.Uuid(), nullable=False),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("note_id", "field", "clock"),
     )
     op.create_table(
         "push_receipt",
-        sa.Column("device_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
         sa.Column("push_id", sa.Uuid(), nullable=False),
         sa.Column("results", sa.LargeBinary(), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
@@ -210,9 +209,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "supervisor",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("unit_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("unit_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -229,19 +228,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "sync_meta",
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(
         "unit",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("parent_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("path", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
-        sa.Column("tz", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("parent_id", sa.String(length=64), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("path", sa.String(length=1000), nullable=False),
+        sa.Column("tz", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("unit", schema=None) as batch_op:
@@ -250,16 +249,16 @@ def upgrade() -> None:
 
     op.create_table(
         "worker",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "worker_grid",
-        sa.Column("worker_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("grid_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("worker_id", sa.String(length=64), nullable=False),
+        sa.Column("grid_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("worker_id", "grid_id"),
     )
     with op.batch_alter_table("worker_grid", schema=None) as batch_op:
