@@ -9,14 +9,12 @@ from typing import Any
 import structlog
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import logs, wire
+from server import logs, openapi, wire
 from server.db import make_engine
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
@@ -121,14 +119,9 @@ def create_app(
             OSError: _db_error,
             Exception: _unexpected,
         },
-        openapi_config=OpenAPIConfig(
-            title="patrolsync",
-            version="1",
-            description="Sync protocol of patrolsync. See docs/protocol.md.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
-        ),
+        openapi_config=openapi.config(),
     )
+    openapi.add_components(app)
     if engine is not None:
         app.state.services = Services(settings, engine, limiter, clock)
     return app

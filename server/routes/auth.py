@@ -7,13 +7,18 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
-from schemas.sync import EnrolmentCodeRequest, EnrolRequest
+from schemas.sync import EnrolmentCodeRequest, EnrolmentCodeResponse, EnrolRequest, EnrolResponse
 from server import enrolment, wire
+from server.openapi import documented
 from server.state import principal, services
 from server.tx import transaction
 
 
-@post("/v1/auth/enrol", summary="Exchange a one-time enrolment code for a device token")
+@post(
+    "/v1/auth/enrol",
+    summary="Exchange a one-time enrolment code for a device token",
+    operation_class=documented(EnrolRequest, EnrolResponse, 201),
+)
 async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
@@ -25,7 +30,11 @@ async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, reply, 201)
 
 
-@post("/v1/enrolments", summary="A supervisor issues a one-time enrolment code for a worker")
+@post(
+    "/v1/enrolments",
+    summary="A supervisor issues a one-time enrolment code for a worker",
+    operation_class=documented(EnrolmentCodeRequest, EnrolmentCodeResponse, 201),
+)
 async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)

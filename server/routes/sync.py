@@ -21,6 +21,7 @@ from schemas.sync import (
 )
 from server import metrics, pulling, pushing, wire
 from server.errors import ApiError, Code, ItemCode
+from server.openapi import documented
 from server.state import principal, services
 from server.tx import read, transaction
 
@@ -47,7 +48,11 @@ def require_protocol(request: Request[Any, Any, Any]) -> int:
     return version
 
 
-@get("/v1/sync/config", summary="Handshake: server time, protocol versions and limits")
+@get(
+    "/v1/sync/config",
+    summary="Handshake: server time, protocol versions and limits",
+    operation_class=documented(None, SyncConfig),
+)
 async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     s = svc.settings
@@ -101,6 +106,7 @@ def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushi
     summary="Push a batch of changes; one result per item",
     description="Body: PushRequestDoc as JSON or MessagePack. Reply: PushResponse.",
     status_code=200,
+    operation_class=documented(PushRequestDoc, PushResponse),
 )
 async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -153,6 +159,7 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/v1/sync/pull",
     summary="Pull changes in this device's scope after a cursor",
     description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served.",
+    operation_class=documented(None, PullResponse),
 )
 async def pull(
     request: Request[Any, Any, Any],
@@ -169,7 +176,3 @@ async def pull(
     )
     metrics.PULLED.inc(len(page.changes))
     return wire.respond(request, page)
-
-
-# Documented types for the OpenAPI document (the handlers decode bodies themselves).
-DOCUMENTED = (PushRequestDoc, PushResponse, PullResponse, SyncConfig)

@@ -48,3 +48,26 @@ async def test_patrol_ending_in_the_future_is_flagged(fleet: Fleet) -> None:
     reply = await dev.push([dev.checkin("xinhua-g1", ended_ago_ms=-2 * HOUR)])
     assert reply["results"][0]["status"] == "applied"
     assert "future_event" in reply["results"][0]["flags"]
+
+
+async def test_openapi_documents_the_wire(fleet: Fleet) -> None:
+    response = await fleet.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    push = document["paths"]["/v1/sync/push"]["post"]
+    body = push["requestBody"]["content"]["application/msgpack"]["schema"]["$ref"]
+    assert body == "#/components/schemas/PushRequestDoc"
+    schemas = document["components"]["schemas"]
+    for name in ("PushRequestDoc", "PushResponse", "PullResponse", "CheckinOp", "NoteEditOp"):
+        assert name in schemas, name
+    assert "Patrolsync-Protocol" not in schemas
+
+
+async def test_health_readiness_and_metrics(fleet: Fleet) -> None:
+    assert (await fleet.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await fleet.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+    dev = await fleet.device("w-zhang")
+    await dev.push([dev.checkin("xinhua-g1")])
+    metrics = (await fleet.client.get("/metrics")).text
+    assert 'patrolsync_push_items_total{status="applied"}' in metrics
