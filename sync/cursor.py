@@ -1,0 +1,99 @@
+"""Opaque pull cursor.
+
+A cursor tells the server where a device's pull stopped: the last change sequence number it has
+received (``seq``, 0 = from the beginning) and a short hash of the device's scope (so a cursor
+issued for one scope is not silently reused for another). The text form is url-safe base64
+without padding of the msgpack array ``[1, seq, scope]`` (1 = format version).
+
+Invariants: ``0 <= seq < 2**63``; ``scope`` is 1-64 printable ASCII characters; the text form
+is at most 200 characters; :func:`decode` accepts exactly the strings :func:`encode` produces
+(canonical form only) and raises :class:`CursorError`, never anything else, on any other input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+VERSION = 1
+MAX_LEN = 200
+SEQ_LIMIT = 2**63
+
+_SCOPE_RE = re.compile(r"[\x20-\x7e]{1,64}")
+_B64_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class CursorError(ValueError):
+    """A cursor that is malformed, of an unknown version, or out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Position of a device's pull. Validated on construction (:class:`CursorError`)."""
+
+    seq: int
+    scope: str
+
+    def __post_init__(self) -> None:
+        if type(self.seq) is not int or not 0 <= self.seq < SEQ_LIMIT:
+            raise CursorError(f"seq out of range: {self.seq!r}")
+        if not isinstance(self.scope, str) or _SCOPE_RE.fullmatch(self.scope) is None:
+            raise CursorError(f"invalid scope: {self.scope!r}")
+
+
+def encode(c: Cursor) -> str:
+    """Text form of ``c``: url-safe base64, no padding, of msgpack ``[1, seq, scope]``."""
+    raw = msgspec.msgpack.encode([VERSION, c.seq, c.scope])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode(s: str) -> Cursor:
+    """Inverse of :func:`encode`; raises :class:`CursorError` on anything else."""
+    if not isinstance(s, str):
+        raise CursorError("cursor must be a string")
+    if len(s) > MAX_LEN:
+        raise CursorError("cursor too long")
+    if _B64_RE.fullmatch(s) is None or len(s) % 4 == 1:
+        raise CursorError("cursor is not url-safe base64")
+    try:
+        raw = base64.b64decode(s + "=" * (-len(s) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CursorError("cursor is not url-safe base64") from exc
+    try:
+        obj = msgspec.msgpack.decode(raw)
+    except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
+        raise CursorError("cursor is not msgpack") from exc
+    if not isinstance(obj, list) or not obj or type(obj[0]) is not int:
+        raise CursorError("cursor has the wrong shape")
+    if obj[0] != VERSION:
+        raise CursorError(f"unknown cursor version {obj[0]}")
+    if len(obj) != 3 or type(obj[1]) is not int or type(obj[2]) is not str:
+        raise CursorError("cursor has the wrong shape")
+    if obj[1] < 0:
+        raise CursorError("negative seq")
+    cursor = Cursor(obj[1], obj[2])
+    if encode(cursor) != s:
+        raise CursorError("cursor is not in canonical form")
+    return cursor
+
+
+def scope_hash(parts: Iterable[str]) -> str:
+    """Stable short hash of a scope: first 16 hex chars of the SHA-256 of the JSON array of the
+    sorted, deduplicated parts (``json.dumps(sorted(set(parts)), ensure_ascii=False,
+    separators=(",", ":"))`` as UTF-8). Order and repetition of ``parts`` do not matter.
+    A bare ``str`` is refused (``TypeError``): it would be hashed character by character.
+    """
+    if isinstance(parts, str):
+        raise TypeError("scope_hash() takes an iterable of strings, not a string")
+    items = sorted(set(parts))
+    if not all(isinstance(p, str) for p in items):
+        raise TypeError("scope parts must be strings")
+    doc = json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()[:16]
