@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=sync --cov-report=term --cov-fail-under=95
 
 ## Tests without lint (quicker while working).
 unit: $(STAMP)
