@@ -251,9 +251,13 @@ class SyncConfig(msgspec.Struct, kw_only=True):
     media_types: list[str]
 
 
+DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+"""Printable ASCII without spaces: it is the node of the device's clocks, compared bytewise."""
+
+
 class EnrolRequest(msgspec.Struct, kw_only=True):
     code: Annotated[str, Meta(min_length=4, max_length=64)]
-    device_id: RefId
+    device_id: DeviceId
     platform: Annotated[str, Meta(max_length=64)] = ""
 
 

@@ -71,3 +71,22 @@ async def test_health_readiness_and_metrics(fleet: Fleet) -> None:
     await dev.push([dev.checkin("xinhua-g1")])
     metrics = (await fleet.client.get("/metrics")).text
     assert 'patrolsync_push_items_total{status="applied"}' in metrics
+
+
+async def test_cursor_behind_horizon_gets_410_rebootstrap(fleet: Fleet) -> None:
+    from server.store import counter
+    from server.tx import transaction
+
+    dev = await fleet.device("w-zhang")
+    _, cursor = await dev.pull_all()
+    await dev.push([dev.checkin("xinhua-g1")])
+    await transaction(fleet.services.engine, lambda c: counter.set_meta(c, counter.HORIZON, 10**9))
+    response = await fleet.client.get(
+        "/v1/sync/pull", params={"cursor": cursor}, headers=dev.headers
+    )
+    assert response.status_code == 410
+    error = response.json()["error"]
+    assert error["code"] == "rebootstrap_required"
+    assert error["details"]["reason"] == "cursor_expired"
+    fresh, _ = await dev.pull_all()  # a bootstrap (no cursor) still works
+    assert any(c["type"] == "checkin" for c in fresh)

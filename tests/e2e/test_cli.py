@@ -1,0 +1,50 @@
+"""The command line on a fresh SQLite file: migrate, import, enrol, prune; clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from server.cli import SAMPLE, app
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PATROLSYNC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+
+
+def test_migrate_import_enrol_prune(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"], env=env).exit_code == 0
+    imported = runner.invoke(app, ["import", str(SAMPLE)], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert "7 households" in imported.output
+    code = runner.invoke(app, ["enrol", "w-zhang"], env=env)
+    assert code.exit_code == 0
+    assert len(code.stdout.strip()) == 19  # XXXX-XXXX-XXXX-XXXX
+    unknown = runner.invoke(app, ["enrol", "w-nobody"], env=env)
+    assert unknown.exit_code == 1
+    assert "no worker" in unknown.output
+    token = runner.invoke(app, ["supervisor-token", "s-xinhua"], env=env)
+    assert token.exit_code == 0 and len(token.stdout.strip()) > 30
+    pruned = runner.invoke(app, ["prune", "--keep-days", "0"], env=env)
+    assert pruned.exit_code == 0 and "pruned 0" in pruned.output
+
+
+def test_bad_import_file_and_bad_setting(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["migrate"], env=env)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workers:\n  - {id: w-x, name: X, grids: [g-none]}\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(bad)], env=env)
+    assert result.exit_code == 1
+    assert "unknown grids: g-none" in result.output
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("units:\n  - {id: d, kind: planet, name: X}\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(typo)], env=env)
+    assert result.exit_code == 1 and "kind" in result.output
+    wrong = runner.invoke(app, ["migrate"], env={"PATROLSYNC_MAX_PUSH_ITEMS": "many"})
+    assert wrong.exit_code == 2
+    assert "PATROLSYNC_MAX_PUSH_ITEMS" in wrong.output
