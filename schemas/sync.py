@@ -36,7 +36,7 @@ class CheckinBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     ended_ms: Ms
     elapsed_ms: int | None = None
     """Monotonic elapsed time of the patrol (e.g. elapsedRealtime), trusted over the wall."""
-    boot_id: str | None = None
+    boot_id: Annotated[str, Meta(max_length=128)] | None = None
     visit_count: Count = 0
     households: list[RefId] = msgspec.field(default_factory=list)
     route: Route | None = None
@@ -156,6 +156,8 @@ class CheckinRecord(msgspec.Struct, kw_only=True):
     amends: uuid.UUID | None = None
     root_id: uuid.UUID | None = None
     clock: str | None = None
+    reason: str = ""
+    """An amendment's stated reason."""
     received_ms: int = 0
 
 

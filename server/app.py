@@ -48,7 +48,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     details = {"extra": exc.extra} if exc.extra else None
     err = ApiError(code, exc.detail, details=details, headers=dict(exc.headers or {}))
     response = wire.error_response(request, err)
-    response.status_code = exc.status_code
+    if code != Code.INVALID_REQUEST:
+        response.status_code = exc.status_code
     return response
 
 
@@ -61,7 +62,7 @@ def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
     log.warning("database unavailable", error=type(exc).__name__, detail=str(exc)[:200])
     err = ApiError(
         Code.UNAVAILABLE,
-        "the database is unavailable; nothing was written, retry later",
+        "the database is unavailable; nothing was acknowledged: resend with the same push id",
         headers={"Retry-After": "2"},
     )
     return wire.error_response(request, err)

@@ -62,7 +62,10 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
     if row is None:
         raise ApiError(Code.UNAUTHORIZED, "unknown token")
     if row["revoked_ms"] is not None:
-        raise ApiError(Code.TOKEN_REVOKED, "this token was revoked; enrol the device again")
+        raise ApiError(
+            Code.TOKEN_REVOKED,
+            "this token was revoked; enrol again with a new code and a new device id",
+        )
     if row["role"] == "device":
         worker = await units.get_worker(conn, row["worker_id"])
         if worker is None or not worker["active"]:

@@ -106,12 +106,12 @@ def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
 
     async def work(conn: AsyncConnection) -> tuple[int, int]:
         count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * 86_400_000)
-        if top and top + 1 > await counter.get_meta(conn, counter.HORIZON):
-            await counter.set_meta(conn, counter.HORIZON, top + 1)
+        if top > await counter.get_meta(conn, counter.HORIZON):
+            await counter.set_meta(conn, counter.HORIZON, top)
         return count, top
 
     count, top = _run(_settings(), work)
-    console.print(f"pruned {count} tombstones; cursors below {top + 1} must re-bootstrap")
+    console.print(f"pruned {count} tombstones; cursors below {top} must re-bootstrap")
 
 
 @app.command()

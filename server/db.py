@@ -41,7 +41,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         json_deserializer=msgspec.json.decode,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
     )
 
 

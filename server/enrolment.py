@@ -14,7 +14,7 @@ from server.store import units
 
 
 def new_code() -> str:
-    """A code a person can type: 4 groups of 4 base32 characters."""
+    """A code a person can type: 4 groups of 4 hexadecimal characters."""
     raw = secrets.token_hex(10).upper()
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 

@@ -14,7 +14,6 @@ class Code(StrEnum):
     MALFORMED_BODY = "malformed_body"
     INVALID_REQUEST = "invalid_request"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    NOT_ACCEPTABLE = "not_acceptable"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     TOO_MANY_REQUESTS = "too_many_requests"
@@ -35,7 +34,6 @@ STATUS: dict[Code, int] = {
     Code.MALFORMED_BODY: 400,
     Code.INVALID_REQUEST: 422,
     Code.UNSUPPORTED_MEDIA_TYPE: 415,
-    Code.NOT_ACCEPTABLE: 406,
     Code.UNSUPPORTED_PROTOCOL: 400,
     Code.PAYLOAD_TOO_LARGE: 413,
     Code.TOO_MANY_REQUESTS: 429,
@@ -54,7 +52,12 @@ STATUS: dict[Code, int] = {
 
 
 class ItemCode(StrEnum):
-    """Why one push item was rejected. A rejection is final: resent, it is rejected again."""
+    """Why one push item was rejected.
+
+    A rejection is final for the app: the item will not be applied as sent, so the app moves it
+    out of its outbox (and may show it to the worker). Resent unchanged it is rejected again as
+    long as the reference data it names (grids, households, the worker's grids) is unchanged.
+    """
 
     INVALID_ITEM = "invalid_item"
     END_BEFORE_START = "end_before_start"

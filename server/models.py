@@ -136,6 +136,7 @@ class Checkin(SQLModel, table=True):
     root_id: uuid.UUID = Field(index=True)
     """The original check-in of an amendment chain (itself for an original)."""
     clock: str | None = Field(default=None, max_length=100)
+    reason: str = Field(default="", max_length=500)
     skew_ms: int = Field(default=0, sa_type=sa.BigInteger)
     push_id: uuid.UUID
     received_ms: int = Field(sa_type=sa.BigInteger)

@@ -25,16 +25,31 @@ from server.store import counter
 from server.store import pull as store
 from sync import cursor as cursors
 
+_RECORDS: dict[str, type[Any]] = {
+    "checkin": CheckinRecord,
+    "note": NoteRecord,
+    "household": HouseholdRecord,
+    "conflict": ConflictRecord,
+}
+_CHANGES: dict[str, type[Any]] = {
+    "checkin": CheckinChange,
+    "note": NoteChange,
+    "household": HouseholdChange,
+    "conflict": ConflictChange,
+}
+COLUMNS = {
+    "checkin": CheckinRecord.__struct_fields__,
+    "note": NoteRecord.__struct_fields__,
+    "household": HouseholdRecord.__struct_fields__,
+    "conflict": ConflictRecord.__struct_fields__,
+}
+"""Each record reads exactly the columns of its wire Struct (field names are column names)."""
+
 
 def _change(row: store.Row) -> Change:
-    data: dict[str, Any] = row.data
-    if row.kind == "checkin":
-        return CheckinChange(seq=row.seq, record=msgspec.convert(data, CheckinRecord))
-    if row.kind == "note":
-        return NoteChange(seq=row.seq, record=msgspec.convert(data, NoteRecord))
-    if row.kind == "household":
-        return HouseholdChange(seq=row.seq, record=msgspec.convert(data, HouseholdRecord))
-    return ConflictChange(seq=row.seq, record=msgspec.convert(data, ConflictRecord))
+    record = msgspec.convert(row.data, _RECORDS[row.kind], from_attributes=True)
+    change: Change = _CHANGES[row.kind](seq=row.seq, record=record)
+    return change
 
 
 def _rebootstrap(reason: str, message: str) -> ApiError:
@@ -62,7 +77,11 @@ async def pull(
             raise _rebootstrap("cursor_expired", "this cursor is older than the kept history")
         after = decoded.seq
     upto = await counter.last(conn)
-    rows, more = await store.changes(conn, principal.scope, after=after, upto=upto, limit=limit)
+    if after > upto:
+        raise _rebootstrap("cursor_ahead", "this cursor is ahead of the server (restored backup?)")
+    rows, more = await store.changes(
+        conn, principal.scope, after=after, upto=upto, limit=limit, columns=COLUMNS
+    )
     next_seq = rows[-1].seq if more else max(after, upto)
     return PullResponse(
         changes=[_change(r) for r in rows],

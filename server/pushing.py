@@ -86,8 +86,8 @@ async def push(
     await _decide_checkins(conn, ctx, items, plan)
     await _decide_notes(conn, ctx, items, plan)
     plan.results.sort(key=lambda r: r.index)
-    await _write(conn, ctx, plan)
     await auth_store.touch_device(conn, ctx.device_id, now_ms=ctx.now_ms, skew_ms=ctx.skew_ms)
+    await _write(conn, ctx, plan)  # takes the change counter: keep what follows short
     await store.save_receipt(
         conn, ctx.device_id, ctx.push_id, _results_encoder.encode(plan.results)
     )
@@ -130,7 +130,9 @@ async def _decide_checkins(
                         ItemCode.UNKNOWN_CHECKIN, f"no check-in {op.amends} of this worker"
                     )
                 _check_clock(ctx, op.clock)
-                row.update(amends=op.amends, root_id=target["root_id"], clock=op.clock)
+                row.update(
+                    amends=op.amends, root_id=target["root_id"], clock=op.clock, reason=op.reason
+                )
         except _ItemError as exc:
             plan.results.append(_rejected(index, rid, exc.code, exc.reason))
             continue
@@ -190,6 +192,7 @@ def _checkin_row(
         "amends": None,
         "root_id": op.id,
         "clock": None,
+        "reason": "",
         "skew_ms": ctx.skew_ms,
         "push_id": ctx.push_id,
         "received_ms": ctx.now_ms,

@@ -22,6 +22,7 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """For the quota worker and its queue (not used by the sync server itself)."""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -33,7 +34,6 @@ class Settings:
     default_pull_limit: int = 1000
     max_pull_limit: int = 5000
     db_pool_size: int = 10
-    enrolment_ttl_s: int = 7 * 86400
     hlc_max_ahead_ms: int = 24 * 3600_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -84,6 +84,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}DATABASE_URL={url!r}: expected sqlite+aiosqlite:///FILE "
             "or postgresql+asyncpg://USER@HOST/DB"
         )
-    if settings.max_push_items < 1 or settings.max_inflight_pushes < 1:
-        raise SettingsError(f"{PREFIX}MAX_PUSH_ITEMS and {PREFIX}MAX_INFLIGHT_PUSHES must be >= 1")
+    for name in ("max_push_items", "max_inflight_pushes", "default_pull_limit", "max_pull_limit"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
     return settings

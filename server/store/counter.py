@@ -18,6 +18,8 @@ _counter = SyncCounter.__table__  # type: ignore[attr-defined]
 _meta = SyncMeta.__table__  # type: ignore[attr-defined]
 
 HORIZON = "horizon"
+"""Changes up to this number may have been forgotten (pruned tombstones): a cursor below it
+must re-bootstrap."""
 
 
 async def take(conn: AsyncConnection, n: int) -> int:

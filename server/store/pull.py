@@ -7,7 +7,7 @@ below it has committed (see ``counter``), so a page never includes a number with
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,8 @@ class Scope:
 class Row:
     seq: int
     kind: str
-    data: dict[str, Any]
+    data: Any
+    """A database row: its columns are readable as attributes."""
 
 
 async def _page(
@@ -41,20 +42,31 @@ async def _page(
     after: int,
     upto: int,
     limit: int,
-) -> list[dict[str, Any]]:
+    columns: Sequence[str] | None,
+) -> list[Any]:
+    selected = [table.c[name] for name in columns] if columns else [table]
     stmt = (
-        sa.select(table)
+        sa.select(*selected, table.c.seq.label("seq_"))
         .where(where, table.c.seq > after, table.c.seq <= upto)
         .order_by(table.c.seq)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return list(await conn.execute(stmt))
 
 
 async def changes(
-    conn: AsyncConnection, scope: Scope, *, after: int, upto: int, limit: int
+    conn: AsyncConnection,
+    scope: Scope,
+    *,
+    after: int,
+    upto: int,
+    limit: int,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[Row], bool]:
-    """Up to ``limit`` changes after ``after``, merged across tables by seq; and if more wait."""
+    """Up to ``limit`` changes after ``after``, merged across tables by seq; and if more wait.
+
+    ``columns`` names, per kind, the columns to read (default: all).
+    """
     grids: Sequence[str] = scope.grids
     sources: list[tuple[str, sa.Table, sa.ColumnElement[bool]]] = [
         ("household", household_t, household_t.c.grid_id.in_(grids)),
@@ -68,9 +80,10 @@ async def changes(
     pages: list[list[Row]] = []
     more = False
     for kind, table, where in sources:
-        rows = await _page(conn, table, where, after, upto, limit + 1)
+        wanted = (columns or {}).get(kind)
+        rows = await _page(conn, table, where, after, upto, limit + 1, wanted)
         more = more or len(rows) > limit
-        pages.append([Row(r["seq"], kind, r) for r in rows])
+        pages.append([Row(r.seq_, kind, r) for r in rows])
     merged = list(heapq.merge(*pages, key=lambda r: r.seq))
     if len(merged) > limit:
         return merged[:limit], True

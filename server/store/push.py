@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -62,26 +63,62 @@ async def checkins_by_id(
     conn: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Existing check-ins (worker, root, amends) by id."""
-    wanted = sorted(set(ids))
+    wanted = list(set(ids))
     if not wanted:
         return {}
+    match = (
+        checkin_t.c.id == sa.any_(sa.cast(sa.literal(wanted), sa.ARRAY(sa.Uuid)))
+        if conn.dialect.name == "postgresql"
+        else checkin_t.c.id.in_(wanted)
+    )
     stmt = sa.select(
         checkin_t.c.id, checkin_t.c.worker_id, checkin_t.c.root_id, checkin_t.c.amends
-    ).where(checkin_t.c.id.in_(wanted))
+    ).where(match)
     return {row.id: dict(row._mapping) for row in await conn.execute(stmt)}
 
 
+def _pg_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.Uuid):
+        return "uuid"
+    if isinstance(kind, sa.BigInteger):
+        return "int8"
+    if isinstance(kind, sa.Integer):
+        return "int4"
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
+    return "text"
+
+
+_CHECKIN_COLUMNS = ", ".join(c.name for c in checkin_t.columns)
+_CHECKIN_BULK = (
+    f"INSERT INTO checkin ({_CHECKIN_COLUMNS}) SELECT {_CHECKIN_COLUMNS} "
+    "FROM json_to_recordset($1::json) AS x("
+    + ", ".join(f"{c.name} {_pg_type(c)}" for c in checkin_t.columns)
+    + ") ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_json = msgspec.json.Encoder()
+
+
 async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert; return the ids actually inserted (the rest existed: duplicates)."""
+    """Insert; return the ids actually inserted (the rest existed: duplicates).
+
+    On PostgreSQL the batch travels as one JSON document expanded by ``json_to_recordset``: one
+    round trip, no per-row parameter processing in Python; elsewhere a multi-row insert.
+    """
     if not rows:
         return set()
+    if conn.dialect.name == "postgresql":
+        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(rows).decode(),))
+        return {r[0] for r in result}
     stmt = (
         insert(conn, checkin_t)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(checkin_t.c.id)
     )
-    result = await conn.execute(stmt, list(rows))
-    return set(result.scalars())
+    return set((await conn.execute(stmt, list(rows))).scalars())
 
 
 async def lock_notes(

@@ -90,3 +90,58 @@ async def test_cursor_behind_horizon_gets_410_rebootstrap(fleet: Fleet) -> None:
     assert error["details"]["reason"] == "cursor_expired"
     fresh, _ = await dev.pull_all()  # a bootstrap (no cursor) still works
     assert any(c["type"] == "checkin" for c in fresh)
+
+
+async def test_cursor_ahead_of_server_gets_410(fleet: Fleet) -> None:
+    from sync import cursor as cursors
+
+    dev = await fleet.device("w-zhang")
+    _, cursor = await dev.pull_all()
+    ahead = cursors.encode(cursors.Cursor(seq=10**9, scope=cursors.decode(cursor).scope))
+    response = await fleet.client.get(
+        "/v1/sync/pull", params={"cursor": ahead}, headers=dev.headers
+    )
+    assert response.status_code == 410
+    assert response.json()["error"]["details"]["reason"] == "cursor_ahead"
+
+
+async def test_after_prune_a_fresh_bootstrap_keeps_pulling(fleet: Fleet) -> None:
+    """The horizon is the last forgotten change: a cursor at it is not behind."""
+    from server.store import counter
+    from server.store import push as push_store
+    from server.tx import transaction
+
+    dev = await fleet.device("w-zhang")
+    note_id = new_id()
+    created = dev.note(note_id, "h-xh-101", {"text": "临时"})
+    await dev.push([created])
+    delete = {
+        "op": "note_delete",
+        "note_id": str(note_id),
+        "household_id": "h-xh-101",
+        "clock": dev.tick(),
+        "base": created["clock"],
+    }
+    await dev.push([delete])
+    _, old_cursor = await dev.pull_all()
+
+    async def prune(conn: object) -> int:
+        _, top = await push_store.prune_tombstones(conn, 10**15)  # type: ignore[arg-type]
+        await counter.set_meta(conn, counter.HORIZON, top)  # type: ignore[arg-type]
+        return top
+
+    top = await transaction(fleet.services.engine, prune)
+    assert top > 0
+    changes, cursor = await dev.pull_all()  # bootstrap
+    assert not [c for c in changes if c["type"] == "note"]
+    again, _ = await dev.pull_all(cursor)
+    assert again == []
+    still, _ = await dev.pull_all(old_cursor)  # the old cursor had seen the tombstone
+    assert still == []
+
+
+async def test_overlong_boot_id_is_an_item_rejection(fleet: Fleet) -> None:
+    dev = await fleet.device("w-zhang")
+    reply = await dev.push([dev.checkin("xinhua-g1", boot_id="x" * 200), dev.checkin("xinhua-g1")])
+    assert [r["status"] for r in reply["results"]] == ["rejected", "applied"]
+    assert reply["results"][0]["code"] == "invalid_item"

@@ -53,6 +53,7 @@ def checkin_row(worker: str, grid: str, seq: int, **extra: Any) -> dict[str, Any
         "amends": None,
         "root_id": cid,
         "clock": None,
+        "reason": "",
         "skew_ms": 0,
         "push_id": uuid.uuid4(),
         "received_ms": 3_000,

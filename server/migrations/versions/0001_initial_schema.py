@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("amends", sa.Uuid(), nullable=True),
         sa.Column("root_id", sa.Uuid(), nullable=False),
         sa.Column("clock", sa.String(length=100), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("skew_ms", sa.BigInteger(), nullable=False),
         sa.Column("push_id", sa.Uuid(), nullable=False),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
