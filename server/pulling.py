@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.sync import (
@@ -47,7 +46,10 @@ COLUMNS = {
 
 
 def _change(row: store.Row) -> Change:
-    record = msgspec.convert(row.data, _RECORDS[row.kind], from_attributes=True)
+    # Rows hold exactly the record's fields, already of the stored (validated) types, so the
+    # Struct is built directly; nested JSON (a check-in's route) stays a dict, encoded the same.
+    fields = COLUMNS[row.kind]
+    record = _RECORDS[row.kind](**dict(zip(fields, row.data, strict=False)))
     change: Change = _CHANGES[row.kind](seq=row.seq, record=record)
     return change
 

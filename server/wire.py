@@ -54,9 +54,9 @@ def decode(body: bytes, kind: type[T], *, msgpack: bool) -> T:
         raise ApiError(Code.MALFORMED_BODY, f"cannot decode body: {exc}") from None
 
 
-def decode_item(raw: msgspec.Raw, kind: Any, *, msgpack: bool) -> Any:
-    """Decode one raw item; raises msgspec errors for the caller to turn into a rejection."""
-    return _decoder(kind, msgpack).decode(raw)
+def item_decoder(kind: Any, *, msgpack: bool) -> Any:
+    """A decoder for single items (look it up once per request, not per item)."""
+    return _decoder(kind, msgpack)
 
 
 def wants_msgpack(request: Request[Any, Any, Any]) -> bool:

@@ -93,9 +93,10 @@ async def _body(request: Request[Any, Any, Any], limit: int) -> bytes:
 
 def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushing.Rejected]:
     items: list[PushItem | pushing.Rejected] = []
+    decode = wire.item_decoder(PushItem, msgpack=msgpack).decode
     for raw in raw_items:
         try:
-            items.append(wire.decode_item(raw, PushItem, msgpack=msgpack))
+            items.append(decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), str(exc)))
     return items
