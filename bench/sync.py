@@ -76,7 +76,10 @@ TARGET_RATIO = 0.5
 DEFAULT_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 RAW_TABLE = "bench_raw_checkin"
 COPY_TABLE = "bench_copy_checkin"
-RAW_PULL_SQL = "SELECT * FROM checkin WHERE worker_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+RAW_PULL_SQL = (
+    "SELECT * FROM checkin WHERE worker_id = $1 AND (txid, seq) > ($2, $3)"
+    " ORDER BY txid, seq LIMIT $4"
+)
 
 
 class BenchError(RuntimeError):
@@ -624,16 +627,16 @@ class RawRows:
     columns: list[str]
     warmup: dict[str, list[tuple[Any, ...]]]
     timed: dict[str, list[tuple[Any, ...]]]
-    """device id → its rows as stored by the server, in seq order."""
+    """device id → its rows as stored by the server, in change order."""
 
 
-async def stored_rows(conn: asyncpg.Connection, first_timed_seq: int) -> RawRows:
-    rows = await conn.fetch("SELECT * FROM checkin ORDER BY seq")
+async def stored_rows(conn: asyncpg.Connection, first_timed_txid: int) -> RawRows:
+    rows = await conn.fetch("SELECT * FROM checkin ORDER BY txid, seq")
     if not rows:
         raise BenchError("no check-ins stored")
     out = RawRows(list(rows[0].keys()), {}, {})
     for r in rows:
-        side = out.timed if r["seq"] >= first_timed_seq else out.warmup
+        side = out.timed if r["txid"] >= first_timed_txid else out.warmup
         side.setdefault(r["device_id"], []).append(tuple(r.values()))
     return out
 
@@ -680,13 +683,13 @@ async def raw_pull(
     conns: list[asyncpg.Connection], workers: list[str], limit: int, first_page_only: bool
 ) -> list[int]:
     async def one(conn: asyncpg.Connection, worker_id: str) -> int:
-        total, after = 0, 0
+        total, after = 0, (0, 0)
         while True:
-            rows = await conn.fetch(RAW_PULL_SQL, worker_id, after, limit)
+            rows = await conn.fetch(RAW_PULL_SQL, worker_id, *after, limit)
             total += len(rows)
             if len(rows) < limit or first_page_only:
                 return total
-            after = rows[-1]["seq"]
+            after = (rows[-1]["txid"], rows[-1]["seq"])
 
     return list(await asyncio.gather(*(one(c, w) for c, w in zip(conns, workers, strict=True))))
 
@@ -723,10 +726,10 @@ class Bench:
         self.out.phases[name] = await timed(self.probe, name, label, records, run)
 
     async def push(self) -> int:
-        """Warm up, then time the HTTP push; return the first change number of the timed rows."""
+        """Warm up, then time the HTTP push; return the lowest txid the timed rows can have."""
         latencies: list[float] = []
         self.out.warmup_records = await push_all(self.clients, self.devices, True, latencies)
-        first_seq = int(await self.admin.fetchval("SELECT coalesce(max(seq), 0) + 1 FROM checkin"))
+        first_seq = int(await self.admin.fetchval("SELECT coalesce(max(txid), 0) + 1 FROM checkin"))
         latencies.clear()
         await self.timed(
             "push",

@@ -104,14 +104,12 @@ def revoke(device_id: str) -> None:
 def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
     """Forget tombstones older than KEEP_DAYS; older cursors will be told to re-bootstrap."""
 
-    async def work(conn: AsyncConnection) -> tuple[int, int]:
+    async def work(conn: AsyncConnection) -> tuple[int, tuple[int, int]]:
         count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * 86_400_000)
-        if top > await counter.get_meta(conn, counter.HORIZON):
-            await counter.set_meta(conn, counter.HORIZON, top)
-        return count, top
+        return count, await counter.raise_horizon(conn, top)
 
-    count, top = _run(_settings(), work)
-    console.print(f"pruned {count} tombstones; cursors below {top} must re-bootstrap")
+    count, horizon = _run(_settings(), work)
+    console.print(f"pruned {count} tombstones; cursors before {horizon} must re-bootstrap")
 
 
 @app.command()

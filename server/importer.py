@@ -142,7 +142,7 @@ async def load(conn: AsyncConnection, doc: ImportDoc) -> dict[str, int]:
         conn, [{"id": s.id, "name": s.name, "unit_id": s.unit} for s in doc.supervisors]
     )
     if doc.households:
-        seq = await counter.take(conn, len(doc.households))
+        txid = await counter.stamp(conn)
         rows = [
             {
                 "id": h.id,
@@ -152,9 +152,10 @@ async def load(conn: AsyncConnection, doc: ImportDoc) -> dict[str, int]:
                 "head_name": h.head_name,
                 "tags": h.tags,
                 "care_tier": h.care_tier,
-                "seq": seq + i,
+                "txid": txid,
+                "seq": i,
             }
-            for i, h in enumerate(doc.households)
+            for i, h in enumerate(doc.households, start=1)
         ]
         await units.upsert_households(conn, rows)
     return {

@@ -2,9 +2,9 @@
 
 Ids that people or imports choose (units, households, workers, devices) are text; ids that
 devices generate for records (check-ins, notes) are UUIDs. Times are integer milliseconds since
-the Unix epoch, UTC. ``seq`` columns hold the change number of the record's latest change, taken
-from the one-row ``sync_counter`` while it is locked, so seq order is commit order (see
-docs/protocol.md, "Why the cursor cannot skip").
+the Unix epoch, UTC. Every replicated record carries the position of its latest change:
+``txid``, the number of the transaction that wrote it, and ``seq``, its number within that
+transaction (see ``store.changes`` and docs/protocol.md, "Why the cursor cannot skip").
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Unit(SQLModel, table=True):
 
 class Household(SQLModel, table=True):
     __tablename__ = "household"
-    __table_args__ = (sa.Index("ix_household_grid_seq", "grid_id", "seq"),)
+    __table_args__ = (sa.Index("ix_household_grid_pos", "grid_id", "txid", "seq"),)
     id: str = Field(primary_key=True, max_length=ID_LEN)
     grid_id: str = Field(max_length=ID_LEN)
     building_id: str | None = Field(default=None, max_length=ID_LEN)
@@ -50,6 +50,7 @@ class Household(SQLModel, table=True):
     head_name: str = Field(default="", max_length=200)
     tags: list[str] = json_field(default=[])
     care_tier: str = Field(default="general", max_length=16)
+    txid: int = Field(default=0, sa_type=sa.BigInteger)
     seq: int = Field(default=0, sa_type=sa.BigInteger)
 
 
@@ -115,11 +116,14 @@ class Checkin(SQLModel, table=True):
     """A patrol round, or an amendment of one (``amends`` set). Rows are never updated."""
 
     __tablename__ = "checkin"
-    __table_args__ = (sa.Index("ix_checkin_worker_seq", "worker_id", "seq"),)
+    __table_args__ = (
+        sa.Index("ix_checkin_worker_pos", "worker_id", "txid", "seq"),
+        sa.Index("ix_checkin_grid_pos", "grid_id", "txid", "seq"),
+    )
     id: uuid.UUID = Field(primary_key=True)
     worker_id: str = Field(max_length=ID_LEN)
     device_id: str = Field(max_length=ID_LEN)
-    grid_id: str = Field(max_length=ID_LEN, index=True)
+    grid_id: str = Field(max_length=ID_LEN)
     started_ms: int = Field(sa_type=sa.BigInteger)
     ended_ms: int = Field(sa_type=sa.BigInteger)
     device_started_ms: int = Field(sa_type=sa.BigInteger)
@@ -140,14 +144,15 @@ class Checkin(SQLModel, table=True):
     skew_ms: int = Field(default=0, sa_type=sa.BigInteger)
     push_id: uuid.UUID
     received_ms: int = Field(sa_type=sa.BigInteger)
-    seq: int = Field(sa_type=sa.BigInteger, unique=True)
+    txid: int = Field(sa_type=sa.BigInteger)
+    seq: int = Field(sa_type=sa.BigInteger)
 
 
 class Note(SQLModel, table=True):
     """The resolved state of a visit note, recomputed from ``note_edit`` on every change."""
 
     __tablename__ = "note"
-    __table_args__ = (sa.Index("ix_note_grid_seq", "grid_id", "seq"),)
+    __table_args__ = (sa.Index("ix_note_grid_pos", "grid_id", "txid", "seq"),)
     id: uuid.UUID = Field(primary_key=True)
     household_id: str = Field(max_length=ID_LEN, index=True)
     grid_id: str = Field(max_length=ID_LEN)
@@ -159,7 +164,8 @@ class Note(SQLModel, table=True):
     version: str = Field(default="", max_length=100)
     created_ms: int = Field(sa_type=sa.BigInteger)
     updated_ms: int = Field(sa_type=sa.BigInteger)
-    seq: int = Field(default=0, sa_type=sa.BigInteger, index=True)
+    txid: int = Field(default=0, sa_type=sa.BigInteger)
+    seq: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 class NoteEdit(SQLModel, table=True):
@@ -181,7 +187,7 @@ class Conflict(SQLModel, table=True):
     """A value that lost a merge, kept for the worker whose device wrote it."""
 
     __tablename__ = "conflict"
-    __table_args__ = (sa.Index("ix_conflict_worker_seq", "losing_worker_id", "seq"),)
+    __table_args__ = (sa.Index("ix_conflict_worker_pos", "losing_worker_id", "txid", "seq"),)
     id: str = Field(primary_key=True, max_length=200)
     """``note_id:field:losing_clock`` — one record per losing edit."""
     note_id: uuid.UUID = Field(index=True)
@@ -194,6 +200,7 @@ class Conflict(SQLModel, table=True):
     winning_value: Any = json_field(nullable=True)
     winning_clock: str | None = Field(default=None, max_length=100)
     created_ms: int = Field(sa_type=sa.BigInteger)
+    txid: int = Field(sa_type=sa.BigInteger)
     seq: int = Field(sa_type=sa.BigInteger)
 
 
@@ -208,7 +215,7 @@ class PushReceipt(SQLModel, table=True):
 
 
 class SyncCounter(SQLModel, table=True):
-    """One row: the last change number handed out, locked by every writing transaction."""
+    """One row: on SQLite, the last transaction number handed out (PostgreSQL uses its own)."""
 
     __tablename__ = "sync_counter"
     id: int = Field(primary_key=True)
@@ -216,7 +223,7 @@ class SyncCounter(SQLModel, table=True):
 
 
 class SyncMeta(SQLModel, table=True):
-    """Named integers, e.g. ``horizon``: cursors below it must re-bootstrap."""
+    """Named integers, e.g. the horizon: cursors below it must re-bootstrap."""
 
     __tablename__ = "sync_meta"
     key: str = Field(primary_key=True, max_length=64)

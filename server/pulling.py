@@ -50,7 +50,7 @@ def _change(row: store.Row) -> Change:
     # Struct is built directly; nested JSON (a check-in's route) stays a dict, encoded the same.
     fields = COLUMNS[row.kind]
     record = _RECORDS[row.kind](**dict(zip(fields, row.data, strict=False)))
-    change: Change = _CHANGES[row.kind](seq=row.seq, record=record)
+    change: Change = _CHANGES[row.kind](seq=row.position[1], record=record)
     return change
 
 
@@ -66,7 +66,7 @@ async def pull(
     conn: AsyncConnection, principal: Principal, cursor: str | None, limit: int, now_ms: int
 ) -> PullResponse:
     scope = principal.scope_hash
-    after = 0
+    after = (0, 0)
     if cursor:
         try:
             decoded = cursors.decode(cursor)
@@ -74,20 +74,20 @@ async def pull(
             raise ApiError(Code.CURSOR_INVALID, f"unreadable cursor: {exc}") from None
         if decoded.scope != scope:
             raise _rebootstrap("scope_changed", "the grids this device may see have changed")
-        horizon = await counter.get_meta(conn, counter.HORIZON)
-        if decoded.seq < horizon:
+        after = (decoded.txid, decoded.seq)
+        if after < await counter.horizon(conn):
             raise _rebootstrap("cursor_expired", "this cursor is older than the kept history")
-        after = decoded.seq
-    upto = await counter.last(conn)
-    if after > upto:
+    bound = await counter.bound(conn)
+    if after[0] >= bound:
         raise _rebootstrap("cursor_ahead", "this cursor is ahead of the server (restored backup?)")
     rows, more = await store.changes(
-        conn, principal.scope, after=after, upto=upto, limit=limit, columns=COLUMNS
+        conn, principal.scope, after=after, bound=bound, limit=limit, columns=COLUMNS
     )
-    next_seq = rows[-1].seq if more else max(after, upto)
+    # A complete page has served every finished transaction: the next pull starts after them all.
+    position = rows[-1].position if more else max(after, (bound - 1, counter.END))
     return PullResponse(
         changes=[_change(r) for r in rows],
-        cursor=cursors.encode(cursors.Cursor(seq=next_seq, scope=scope)),
+        cursor=cursors.encode(cursors.Cursor(txid=position[0], seq=position[1], scope=scope)),
         more=more,
         server_time_ms=now_ms,
     )

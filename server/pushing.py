@@ -1,13 +1,15 @@
 """One push, in one transaction: decide every item, then write what was decided.
 
-Order inside the transaction (see ``store.counter`` for why): claim the push receipt (a resent
-push id gets the stored results), read reference rows, lock the notes being edited, decide each
-item with the pure core (``sync.checkin``, ``sync.merge``), take change numbers, write rows,
-store the receipt. A rejected item writes nothing; its neighbours are unaffected.
+Order inside the transaction: claim the push receipt (a resent push id gets the stored results),
+read reference rows, lock the notes being edited, decide each item with the pure core
+(``sync.checkin``, ``sync.merge``), stamp the changes with the transaction's position
+(``store.counter``), write rows, store the receipt. A rejected item writes nothing; its
+neighbours are unaffected.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -87,7 +89,7 @@ async def push(
     await _decide_notes(conn, ctx, items, plan)
     plan.results.sort(key=lambda r: r.index)
     await auth_store.touch_device(conn, ctx.device_id, now_ms=ctx.now_ms, skew_ms=ctx.skew_ms)
-    await _write(conn, ctx, plan)  # takes the change counter: keep what follows short
+    await _write(conn, ctx, plan)
     await store.save_receipt(
         conn, ctx.device_id, ctx.push_id, _results_encoder.encode(plan.results)
     )
@@ -328,6 +330,7 @@ def _placeholder(ctx: PushContext, op: NoteEditOp | NoteDeleteOp, grid: str) -> 
         "version": "",
         "created_ms": ctx.now_ms,
         "updated_ms": ctx.now_ms,
+        "txid": 0,
         "seq": 0,
     }
 
@@ -399,14 +402,11 @@ def note_record(row: dict[str, Any]) -> NoteRecord:
 
 
 async def _write(conn: AsyncConnection, ctx: PushContext, plan: _Plan) -> None:
-    needed = len(plan.checkins) + len(plan.notes) + len(plan.conflicts)
-    if needed == 0:
+    if not (plan.checkins or plan.notes or plan.conflicts):
         return
-    seq = await counter.take(conn, needed)
-    checkin_rows = []
-    for _, row in plan.checkins:
-        checkin_rows.append({**row, "seq": seq})
-        seq += 1
+    txid = await counter.stamp(conn)
+    positions = itertools.count(1)
+    checkin_rows = [{**row, "txid": txid, "seq": next(positions)} for _, row in plan.checkins]
     inserted = await store.insert_checkins(conn, checkin_rows)
     if len(inserted) != len(checkin_rows):
         # A concurrent push with another push id carried the same record and committed first.
@@ -415,16 +415,12 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: _Plan) -> None:
             if result.status == "applied" and result.id in raced:
                 plan.results[i] = ItemResult(index=result.index, status="duplicate", id=result.id)
     await store.insert_note_edits(conn, plan.edits)
-    note_rows = []
-    for row in plan.notes.values():
-        note_rows.append({**row, "seq": seq})
-        seq += 1
-    await store.update_notes(conn, note_rows)
-    conflict_rows = []
-    for row in plan.conflicts:
-        conflict_rows.append({**row, "seq": seq})
-        seq += 1
-    await store.insert_conflicts(conn, conflict_rows)
+    await store.update_notes(
+        conn, [{**row, "txid": txid, "seq": next(positions)} for row in plan.notes.values()]
+    )
+    await store.insert_conflicts(
+        conn, [{**row, "txid": txid, "seq": next(positions)} for row in plan.conflicts]
+    )
 
 
 def _rejected(index: int, rid: str | None, code: str, reason: str) -> ItemResult:

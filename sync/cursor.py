@@ -1,11 +1,12 @@
 """Opaque pull cursor.
 
-A cursor tells the server where a device's pull stopped: the last change sequence number it has
-received (``seq``, 0 = from the beginning) and a short hash of the device's scope (so a cursor
-issued for one scope is not silently reused for another). The text form is url-safe base64
-without padding of the msgpack array ``[1, seq, scope]`` (1 = format version).
+A cursor tells the server where a device's pull stopped: the position ``(txid, seq)`` of the last
+change it has received — the writing transaction's number and the change's number within it;
+``(0, 0)`` = from the beginning — and a short hash of the device's scope (so a cursor issued for
+one scope is not silently reused for another). The text form is url-safe base64 without padding
+of the msgpack array ``[1, txid, seq, scope]`` (1 = format version).
 
-Invariants: ``0 <= seq < 2**63``; ``scope`` is 1-64 printable ASCII characters; the text form
+Invariants: ``0 <= txid, seq < 2**63``; ``scope`` is 1-64 printable ASCII characters; the text form
 is at most 200 characters; :func:`decode` accepts exactly the strings :func:`encode` produces
 (canonical form only) and raises :class:`CursorError`, never anything else, on any other input.
 """
@@ -38,10 +39,13 @@ class CursorError(ValueError):
 class Cursor:
     """Position of a device's pull. Validated on construction (:class:`CursorError`)."""
 
+    txid: int
     seq: int
     scope: str
 
     def __post_init__(self) -> None:
+        if type(self.txid) is not int or not 0 <= self.txid < SEQ_LIMIT:
+            raise CursorError(f"txid out of range: {self.txid!r}")
         if type(self.seq) is not int or not 0 <= self.seq < SEQ_LIMIT:
             raise CursorError(f"seq out of range: {self.seq!r}")
         if not isinstance(self.scope, str) or _SCOPE_RE.fullmatch(self.scope) is None:
@@ -49,8 +53,8 @@ class Cursor:
 
 
 def encode(c: Cursor) -> str:
-    """Text form of ``c``: url-safe base64, no padding, of msgpack ``[1, seq, scope]``."""
-    raw = msgspec.msgpack.encode([VERSION, c.seq, c.scope])
+    """Text form of ``c``: url-safe base64, no padding, of msgpack ``[1, txid, seq, scope]``."""
+    raw = msgspec.msgpack.encode([VERSION, c.txid, c.seq, c.scope])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -74,11 +78,16 @@ def decode(s: str) -> Cursor:
         raise CursorError("cursor has the wrong shape")
     if obj[0] != VERSION:
         raise CursorError(f"unknown cursor version {obj[0]}")
-    if len(obj) != 3 or type(obj[1]) is not int or type(obj[2]) is not str:
+    if (
+        len(obj) != 4
+        or type(obj[1]) is not int
+        or type(obj[2]) is not int
+        or type(obj[3]) is not str
+    ):
         raise CursorError("cursor has the wrong shape")
-    if obj[1] < 0:
-        raise CursorError("negative seq")
-    cursor = Cursor(obj[1], obj[2])
+    if obj[1] < 0 or obj[2] < 0:
+        raise CursorError("negative position")
+    cursor = Cursor(obj[1], obj[2], obj[3])
     if encode(cursor) != s:
         raise CursorError("cursor is not in canonical form")
     return cursor

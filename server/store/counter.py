@@ -1,10 +1,17 @@
-"""Change numbers: the pull cursor's order.
+"""Change positions: the pull cursor's order.
 
-``take`` bumps the one-row counter and holds its row lock until the transaction ends, so a
-transaction can take numbers only after every transaction that took lower numbers has committed
-or rolled back: **seq order is commit order**, and a reader that has seen seq N has seen every
-committed change below N. Call it as late as possible in a transaction (it serialises only what
-follows it), and write every row that carries a seq after it.
+Every change is stamped with ``(txid, seq)``: the number of the transaction that wrote it and its
+number within that transaction. A pull serves, in ``(txid, seq)`` order, only changes of
+transactions that have **finished** — those numbered below :func:`bound` — so a transaction that
+took its number early and commits late can never be jumped over: until it finishes, nothing
+after it is served either.
+
+- PostgreSQL: ``txid`` is the transaction id (``pg_current_xact_id()``), and the bound is the
+  oldest transaction still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every id below
+  it belongs to a transaction that has committed or rolled back, and ids are never handed out
+  below it again. Writers take no shared lock at all.
+- SQLite: one writer at a time (``BEGIN IMMEDIATE``), so ``txid`` comes from a one-row counter
+  bumped by each writing transaction, and the bound is the committed counter plus one.
 """
 
 from __future__ import annotations
@@ -17,27 +24,42 @@ from server.models import SyncCounter, SyncMeta
 _counter = SyncCounter.__table__  # type: ignore[attr-defined]
 _meta = SyncMeta.__table__  # type: ignore[attr-defined]
 
-HORIZON = "horizon"
-"""Changes up to this number may have been forgotten (pruned tombstones): a cursor below it
-must re-bootstrap."""
+HORIZON_TXID = "horizon_txid"
+HORIZON_SEQ = "horizon_seq"
+"""Changes at or before this position may have been forgotten (pruned tombstones): a cursor
+below it must re-bootstrap."""
+
+END = 2**62
+"""A ``seq`` beyond any real one: ``(txid, END)`` is after every change of transaction ``txid``."""
 
 
-async def take(conn: AsyncConnection, n: int) -> int:
-    """Reserve ``n`` consecutive change numbers; return the first. ``n`` may be 0 (locks only)."""
-    stmt = (
+async def stamp(conn: AsyncConnection) -> int:
+    """This transaction's ``txid`` (the same for every call within one transaction)."""
+    if conn.dialect.name == "postgresql":
+        stmt = sa.text("SELECT pg_current_xact_id()::text::bigint")
+        return int((await conn.execute(stmt)).scalar_one())
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
+    cached = conn.info.get("patrolsync_stamp")
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return int(cached[1])
+    bump = (
         sa.update(_counter)
         .where(_counter.c.id == 1)
-        .values(value=_counter.c.value + n)
+        .values(value=_counter.c.value + 1)
         .returning(_counter.c.value)
     )
-    last = (await conn.execute(stmt)).scalar_one()
-    return int(last) - n + 1
+    txid = int((await conn.execute(bump)).scalar_one())
+    conn.info["patrolsync_stamp"] = (transaction, txid)
+    return txid
 
 
-async def last(conn: AsyncConnection) -> int:
-    """The highest change number whose transaction has committed (as this snapshot sees it)."""
-    stmt = sa.select(_counter.c.value).where(_counter.c.id == 1)
-    return int((await conn.execute(stmt)).scalar_one())
+async def bound(conn: AsyncConnection) -> int:
+    """Every transaction numbered below this has finished, and none will be numbered below it."""
+    if conn.dialect.name == "postgresql":
+        stmt = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int((await conn.execute(stmt)).scalar_one())
+    value = (await conn.execute(sa.select(_counter.c.value).where(_counter.c.id == 1))).scalar_one()
+    return int(value) + 1
 
 
 async def get_meta(conn: AsyncConnection, key: str) -> int:
@@ -50,3 +72,17 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
     updated = await conn.execute(sa.update(_meta).where(_meta.c.key == key).values(value=value))
     if updated.rowcount == 0:
         await conn.execute(sa.insert(_meta).values(key=key, value=value))
+
+
+async def horizon(conn: AsyncConnection) -> tuple[int, int]:
+    return await get_meta(conn, HORIZON_TXID), await get_meta(conn, HORIZON_SEQ)
+
+
+async def raise_horizon(conn: AsyncConnection, position: tuple[int, int]) -> tuple[int, int]:
+    """Move the horizon forward to ``position`` (never back); return the horizon now in force."""
+    current = await horizon(conn)
+    if position > current:
+        await set_meta(conn, HORIZON_TXID, position[0])
+        await set_meta(conn, HORIZON_SEQ, position[1])
+        return position
+    return current

@@ -1,7 +1,8 @@
-"""The change feed: rows of a scope with ``after < seq <= upto``, in seq order.
+"""The change feed: rows of a scope positioned after ``after`` and written by a transaction
+numbered below ``bound``, in ``(txid, seq)`` order.
 
-``upto`` is the counter's committed value read first in the same pull; every change numbered at or
-below it has committed (see ``counter``), so a page never includes a number with a gap below it.
+``bound`` is read first in the same pull (``counter.bound``): every transaction below it has
+finished, so no change can later appear at a position the page has already passed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    seq: int
+    position: tuple[int, int]
+    """``(txid, seq)`` of the change."""
     kind: str
     data: Any
     """A database row: its columns are readable as attributes."""
@@ -39,16 +41,20 @@ async def _page(
     conn: AsyncConnection,
     table: sa.Table,
     where: sa.ColumnElement[bool],
-    after: int,
-    upto: int,
+    after: tuple[int, int],
+    bound: int,
     limit: int,
     columns: Sequence[str] | None,
 ) -> list[Any]:
     selected = [table.c[name] for name in columns] if columns else [table]
     stmt = (
-        sa.select(*selected, table.c.seq.label("seq_"))
-        .where(where, table.c.seq > after, table.c.seq <= upto)
-        .order_by(table.c.seq)
+        sa.select(*selected, table.c.txid.label("txid_"), table.c.seq.label("seq_"))
+        .where(
+            where,
+            sa.tuple_(table.c.txid, table.c.seq) > sa.tuple_(*after),
+            table.c.txid < bound,
+        )
+        .order_by(table.c.txid, table.c.seq)
         .limit(limit)
     )
     return list(await conn.execute(stmt))
@@ -58,12 +64,12 @@ async def changes(
     conn: AsyncConnection,
     scope: Scope,
     *,
-    after: int,
-    upto: int,
+    after: tuple[int, int],
+    bound: int,
     limit: int,
     columns: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[Row], bool]:
-    """Up to ``limit`` changes after ``after``, merged across tables by seq; and if more wait.
+    """Up to ``limit`` changes after ``after``, merged across tables by position; and if more wait.
 
     ``columns`` names, per kind, the columns to read (default: all).
     """
@@ -81,10 +87,10 @@ async def changes(
     more = False
     for kind, table, where in sources:
         wanted = (columns or {}).get(kind)
-        rows = await _page(conn, table, where, after, upto, limit + 1, wanted)
+        rows = await _page(conn, table, where, after, bound, limit + 1, wanted)
         more = more or len(rows) > limit
-        pages.append([Row(r.seq_, kind, r) for r in rows])
-    merged = list(heapq.merge(*pages, key=lambda r: r.seq))
+        pages.append([Row((r.txid_, r.seq_), kind, r) for r in rows])
+    merged = list(heapq.merge(*pages, key=lambda r: r.position))
     if len(merged) > limit:
         return merged[:limit], True
     return merged, more

@@ -1,7 +1,6 @@
 """The writes of a push: receipts, check-ins, note edits, resolved notes and conflict records.
 
-Rows that carry a change number (``seq``) are written only after ``counter.take`` in the same
-transaction; the caller orders the calls.
+Rows that replicate carry their change position (``txid``, ``seq``) from ``counter.stamp``.
 """
 
 from __future__ import annotations
@@ -94,10 +93,10 @@ def _pg_type(column: sa.Column[Any]) -> str:
 
 _CHECKIN_COLUMNS = ", ".join(c.name for c in checkin_t.columns)
 _CHECKIN_BULK = (
-    f"INSERT INTO checkin ({_CHECKIN_COLUMNS}) SELECT {_CHECKIN_COLUMNS} "
+    f"WITH inserted AS (INSERT INTO checkin ({_CHECKIN_COLUMNS}) SELECT {_CHECKIN_COLUMNS} "
     "FROM json_to_recordset($1::json) AS x("
     + ", ".join(f"{c.name} {_pg_type(c)}" for c in checkin_t.columns)
-    + ") ON CONFLICT (id) DO NOTHING RETURNING id"
+    + ") ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
 )
 _json = msgspec.json.Encoder()
 
@@ -111,8 +110,11 @@ async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
-        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(rows).decode(),))
-        return {r[0] for r in result}
+        # Insert in id order, so two pushes carrying the same records wait for each other
+        # instead of deadlocking.
+        ordered = sorted(rows, key=lambda r: r["id"])
+        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(ordered).decode(),))
+        return set(result.scalar_one() or ())
     stmt = (
         insert(conn, checkin_t)
         .on_conflict_do_nothing(index_elements=["id"])
@@ -183,17 +185,25 @@ async def insert_conflicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
         await conn.execute(stmt, list(rows))
 
 
-async def prune_tombstones(conn: AsyncConnection, before_ms: int) -> tuple[int, int]:
-    """Forget deleted notes last changed before ``before_ms``; return (count, highest seq gone).
+async def prune_tombstones(conn: AsyncConnection, before_ms: int) -> tuple[int, tuple[int, int]]:
+    """Forget deleted notes last changed before ``before_ms``.
 
-    The caller raises the cursor horizon past that seq: a device whose cursor is older could
-    have missed a tombstone, so it must re-bootstrap.
+    Returns how many, and the latest change position forgotten (``(0, 0)`` if none): the caller
+    raises the cursor horizon to it, since a device whose cursor is older could have missed one
+    of these tombstones and must re-bootstrap.
     """
     gone = note_t.c.deleted.is_(True) & (note_t.c.updated_ms < before_ms)
-    top = (await conn.execute(sa.select(sa.func.max(note_t.c.seq)).where(gone))).scalar()
+    top = (
+        await conn.execute(
+            sa.select(note_t.c.txid, note_t.c.seq)
+            .where(gone)
+            .order_by(note_t.c.txid.desc(), note_t.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
     if top is None:
-        return 0, 0
+        return 0, (0, 0)
     ids = sa.select(note_t.c.id).where(gone).scalar_subquery()
     await conn.execute(sa.delete(edit_t).where(edit_t.c.note_id.in_(ids)))
     deleted = await conn.execute(sa.delete(note_t).where(gone))
-    return int(deleted.rowcount), int(top)
+    return int(deleted.rowcount), (int(top.txid), int(top.seq))

@@ -52,7 +52,7 @@ async def set_worker_grids(conn: AsyncConnection, worker_id: str, grids: Iterabl
 
 
 async def upsert_households(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows must carry their ``seq`` (taken from the counter by the caller)."""
+    """Rows must carry their change position (``txid``, ``seq``) from ``counter.stamp``."""
     await _upsert(conn, household_t, rows, ["id"])
 
 

@@ -31,7 +31,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def checkin_row(worker: str, grid: str, seq: int, **extra: Any) -> dict[str, Any]:
+def checkin_row(worker: str, grid: str, txid: int, seq: int, **extra: Any) -> dict[str, Any]:
     cid = new_id()
     row = {
         "id": cid,
@@ -57,19 +57,44 @@ def checkin_row(worker: str, grid: str, seq: int, **extra: Any) -> dict[str, Any
         "skew_ms": 0,
         "push_id": uuid.uuid4(),
         "received_ms": 3_000,
+        "txid": txid,
         "seq": seq,
     }
     row.update(extra)
     return row
 
 
-async def test_counter_hands_out_consecutive_blocks(engine: AsyncEngine) -> None:
-    start = await transaction(engine, counter.last)
-    first = await transaction(engine, lambda c: counter.take(c, 5))
-    second = await transaction(engine, lambda c: counter.take(c, 3))
-    assert first == start + 1
-    assert second == first + 5
-    assert await transaction(engine, counter.last) == second + 2
+def note_row(seq: int, txid: int = 0, **extra: Any) -> dict[str, Any]:
+    row = {
+        "id": new_id(),
+        "household_id": "h-xh-101",
+        "grid_id": "xinhua-g1",
+        "author_id": "w-zhang",
+        "fields": {},
+        "clocks": {},
+        "alternatives": {},
+        "deleted": False,
+        "version": "",
+        "created_ms": 1,
+        "updated_ms": 1,
+        "txid": txid,
+        "seq": seq,
+    }
+    row.update(extra)
+    return row
+
+
+async def test_stamp_is_one_per_transaction_and_below_the_next_bound(
+    engine: AsyncEngine,
+) -> None:
+    async def twice(conn: Any) -> tuple[int, int]:
+        return await counter.stamp(conn), await counter.stamp(conn)
+
+    first, again = await transaction(engine, twice)
+    assert first == again
+    second, _ = await transaction(engine, twice)
+    assert second > first
+    assert await transaction(engine, counter.bound) > second
 
 
 async def test_receipt_claimed_once_then_replayed(engine: AsyncEngine) -> None:
@@ -82,9 +107,9 @@ async def test_receipt_claimed_once_then_replayed(engine: AsyncEngine) -> None:
 
 
 async def test_insert_checkins_reports_only_new_rows(engine: AsyncEngine) -> None:
-    a, b = checkin_row("w-zhang", "xinhua-g1", 101), checkin_row("w-zhang", "xinhua-g1", 102)
+    a, b = checkin_row("w-zhang", "xinhua-g1", 1, 1), checkin_row("w-zhang", "xinhua-g1", 1, 2)
     assert await transaction(engine, lambda c: push.insert_checkins(c, [a])) == {a["id"]}
-    again = {**a, "seq": 103}
+    again = {**a, "seq": 3}
     inserted = await transaction(engine, lambda c: push.insert_checkins(c, [again, b]))
     assert inserted == {b["id"]}
     found = await transaction(engine, lambda c: push.checkins_by_id(c, [a["id"], b["id"]]))
@@ -105,6 +130,7 @@ async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
         "version": "",
         "created_ms": 1,
         "updated_ms": 1,
+        "txid": 0,
         "seq": 0,
     }
     first = await transaction(engine, lambda c: push.lock_notes(c, [placeholder]))
@@ -114,46 +140,34 @@ async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
     assert second[nid]["created_ms"] == 1
 
 
-async def test_changes_merge_tables_in_seq_order_and_page_exactly_once(
+async def test_changes_merge_tables_in_position_order_and_page_exactly_once(
     engine: AsyncEngine,
 ) -> None:
-    base = await transaction(engine, lambda c: counter.take(c, 40))
-    rows = [checkin_row("w-zhang", "xinhua-g1", base + i) for i in range(0, 40, 2)]
-    await transaction(engine, lambda c: push.insert_checkins(c, rows))
-    notes = []
-    for i in range(1, 40, 4):
-        nid = new_id()
-        notes.append(
-            {
-                "id": nid,
-                "household_id": "h-xh-101",
-                "grid_id": "xinhua-g1",
-                "author_id": "w-zhang",
-                "fields": {"text": str(i)},
-                "clocks": {},
-                "alternatives": {},
-                "deleted": False,
-                "version": "",
-                "created_ms": 1,
-                "updated_ms": 1,
-                "seq": base + i,
-            }
-        )
-    await transaction(engine, lambda c: push.lock_notes(c, notes))
+    expected: list[tuple[int, int]] = []
+    for batch in range(4):
+
+        async def write(conn: Any, batch: int = batch) -> None:
+            txid = await counter.stamp(conn)
+            rows = [checkin_row("w-zhang", "xinhua-g1", txid, s) for s in range(1, 9, 2)]
+            notes = [note_row(s, txid, fields={"text": f"{batch}:{s}"}) for s in range(2, 9, 3)]
+            await push.insert_checkins(conn, rows)
+            await push.lock_notes(conn, notes)
+            expected.extend((txid, r["seq"]) for r in rows + notes)
+
+        await transaction(engine, write)
     scope = Scope(grids=("xinhua-g1",), worker_id="w-zhang")
-    upto = await transaction(engine, counter.last)
-    seen: list[int] = []
-    after = base - 1
+    bound = await transaction(engine, counter.bound)
+    seen: list[tuple[int, int]] = []
+    after = (min(expected)[0], 0)
     while True:
         page, more = await transaction(
-            engine, lambda c, after=after: changes(c, scope, after=after, upto=upto, limit=7)
+            engine, lambda c, after=after: changes(c, scope, after=after, bound=bound, limit=7)
         )
-        seen.extend(r.seq for r in page)
+        seen.extend(r.position for r in page)
         if not more:
             break
-        after = page[-1].seq
-    expected = sorted([r["seq"] for r in rows] + [n["seq"] for n in notes])
-    assert seen == expected
+        after = page[-1].position
+    assert seen == sorted(expected)
 
 
 async def test_pull_refuses_cursor_behind_horizon_and_other_scope(engine: AsyncEngine) -> None:
@@ -161,13 +175,13 @@ async def test_pull_refuses_cursor_behind_horizon_and_other_scope(engine: AsyncE
     who = Principal(role="device", grids=tuple(grids), worker_id="w-zhang", device_id="d1")
     page = await transaction(engine, lambda c: pulling.pull(c, who, None, 100, 0))
     assert {c.record.id for c in page.changes} == {"h-xh-101", "h-xh-102", "h-xh-201"}
-    await transaction(engine, lambda c: counter.set_meta(c, counter.HORIZON, 10_000))
+    await transaction(engine, lambda c: counter.raise_horizon(c, (2**40, 0)))
     with pytest.raises(ApiError) as expired:
         await transaction(engine, lambda c: pulling.pull(c, who, page.cursor, 100, 0))
     assert expired.value.status == 410
     assert expired.value.details["reason"] == "cursor_expired"
     other = Principal(role="device", grids=("qunzhong-g1",), worker_id="w-zhang", device_id="d1")
-    stale = cursors.encode(cursors.Cursor(seq=20_000, scope=who.scope_hash))
+    stale = cursors.encode(cursors.Cursor(txid=2**41, seq=1, scope=who.scope_hash))
     with pytest.raises(ApiError) as moved:
         await transaction(engine, lambda c: pulling.pull(c, other, stale, 100, 0))
     assert moved.value.details["reason"] == "scope_changed"
@@ -176,29 +190,16 @@ async def test_pull_refuses_cursor_behind_horizon_and_other_scope(engine: AsyncE
 async def test_prune_forgets_old_tombstones_only(engine: AsyncEngine) -> None:
     live, dead, fresh = new_id(), new_id(), new_id()
     rows = [
-        {
-            "id": nid,
-            "household_id": "h-xh-101",
-            "grid_id": "xinhua-g1",
-            "author_id": "w",
-            "fields": {},
-            "clocks": {},
-            "alternatives": {},
-            "deleted": deleted,
-            "version": "",
-            "created_ms": 1,
-            "updated_ms": updated,
-            "seq": seq,
-        }
+        note_row(seq, 7, id=nid, deleted=deleted, updated_ms=updated)
         for nid, deleted, updated, seq in [
-            (live, False, 10, 501),
-            (dead, True, 10, 502),
-            (fresh, True, 10_000, 503),
+            (live, False, 10, 1),
+            (dead, True, 10, 2),
+            (fresh, True, 10_000, 3),
         ]
     ]
     await transaction(engine, lambda c: push.lock_notes(c, rows))
     count, top = await transaction(engine, lambda c: push.prune_tombstones(c, 5_000))
-    assert (count, top) == (1, 502)
+    assert (count, top) == (1, (7, 2))
 
     async def remaining(conn: Any) -> set[uuid.UUID]:
         result = await conn.execute(sa.select(push.note_t.c.id))

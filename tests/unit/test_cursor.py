@@ -16,7 +16,7 @@ FAST = settings(max_examples=200, deadline=None)
 scopes = st.text(
     alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=64
 )
-cursors = st.builds(Cursor, st.integers(0, SEQ_LIMIT - 1), scopes)
+cursors = st.builds(Cursor, st.integers(0, SEQ_LIMIT - 1), st.integers(0, SEQ_LIMIT - 1), scopes)
 
 
 def _pack(obj: object) -> str:
@@ -33,9 +33,9 @@ def test_round_trip(c: Cursor) -> None:
 
 
 def test_known_encoding() -> None:
-    c = Cursor(42, scope_hash(["grid:g-001"]))
+    c = Cursor(1_000_123, 42, scope_hash(["grid:g-001"]))
     assert decode(encode(c)) == c
-    assert encode(Cursor(0, "x")) == _pack([1, 0, "x"])
+    assert encode(Cursor(0, 0, "x")) == _pack([1, 0, 0, "x"])
 
 
 @pytest.mark.parametrize(
@@ -46,27 +46,30 @@ def test_known_encoding() -> None:
         "abc=",  # padding is not allowed
         "a",  # impossible base64 length
         "A" * (MAX_LEN + 1),
-        _pack([1, 5, "x"]) + "\n",
-        _pack([1, 5, "x"])[:-1] + "+",  # standard, not url-safe, alphabet
-        _pack([1, 5, "x"])[:-1] + "/",
-        _pack([2, 5, "x"]),  # unknown version
-        _pack([1, -1, "x"]),  # negative seq
-        _pack([1, 5]),
-        _pack([1, 5, "x", 0]),
-        _pack([1, "5", "x"]),
-        _pack([1, 5, 7]),
-        _pack([1, 5, ""]),
-        _pack([1, 5, "x" * 65]),
-        _pack([True, 5, "x"]),
-        _pack([1, True, "x"]),
-        _pack([1, 5.0, "x"]),
+        _pack([1, 9, 5, "x"]) + "\n",
+        _pack([1, 9, 5, "x"])[:-1] + "+",  # standard, not url-safe, alphabet
+        _pack([1, 9, 5, "x"])[:-1] + "/",
+        _pack([2, 9, 5, "x"]),  # unknown version
+        _pack([1, 9, -1, "x"]),  # negative seq
+        _pack([1, -1, 5, "x"]),  # negative txid
+        _pack([1, 5, "x"]),  # no txid
+        _pack([1, 9, 5]),
+        _pack([1, 9, 5, "x", 0]),
+        _pack([1, 9, "5", "x"]),
+        _pack([1, 9, 5, 7]),
+        _pack([1, 9, 5, ""]),
+        _pack([1, 9, 5, "x" * 65]),
+        _pack([True, 9, 5, "x"]),
+        _pack([1, 9, True, "x"]),
+        _pack([1, True, 5, "x"]),
+        _pack([1, 9, 5.0, "x"]),
         _pack({"v": 1}),
         _pack([]),
         _pack("hello"),
-        _pack([1, 2**64 - 1, "x"]),
+        _pack([1, 9, 2**64 - 1, "x"]),
         base64.urlsafe_b64encode(b"\xc1").rstrip(b"=").decode(),  # reserved msgpack byte
         base64.urlsafe_b64encode(b"\x93\x01").rstrip(b"=").decode(),  # truncated
-        base64.urlsafe_b64encode(msgspec.msgpack.encode([1, 5, "x"]) + b"\x00").decode(),
+        base64.urlsafe_b64encode(msgspec.msgpack.encode([1, 9, 5, "x"]) + b"\x00").decode(),
     ],
 )
 def test_decode_rejects(bad: str) -> None:
@@ -75,7 +78,7 @@ def test_decode_rejects(bad: str) -> None:
 
 
 def test_decode_rejects_non_canonical_base64() -> None:
-    s = encode(Cursor(7, "abc"))
+    s = encode(Cursor(3, 7, "abc"))
     tail = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     # flip unused low bits of the last character: same bytes, different text
     idx = tail.index(s[-1])
@@ -92,16 +95,27 @@ def test_decode_rejects_non_str() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seq", "scope"), [(-1, "x"), (SEQ_LIMIT, "x"), (True, "x"), (1, ""), (1, "é"), (1, "x" * 65)]
+    ("txid", "seq", "scope"),
+    [
+        (0, -1, "x"),
+        (0, SEQ_LIMIT, "x"),
+        (0, True, "x"),
+        (-1, 0, "x"),
+        (SEQ_LIMIT, 0, "x"),
+        (True, 0, "x"),
+        (0, 1, ""),
+        (0, 1, "é"),
+        (0, 1, "x" * 65),
+    ],
 )
-def test_cursor_validates(seq: int, scope: str) -> None:
+def test_cursor_validates(txid: int, seq: int, scope: str) -> None:
     with pytest.raises(CursorError):
-        Cursor(seq, scope)
+        Cursor(txid, seq, scope)
 
 
 @FAST
 @given(st.text(max_size=250))
-@example("kwEFoXg")
+@example("lAEJBaF4")
 def test_fuzzed_text_only_raises_cursor_error(s: str) -> None:
     try:
         c = decode(s)
@@ -151,7 +165,7 @@ def test_scope_hash_ignores_order_and_repeats(parts: list[str], rnd: random.Rand
     shuffled = parts + parts[:2]
     rnd.shuffle(shuffled)
     assert scope_hash(shuffled) == scope_hash(parts)
-    assert Cursor(0, scope_hash(parts)) == decode(encode(Cursor(0, scope_hash(parts))))
+    assert Cursor(0, 0, scope_hash(parts)) == decode(encode(Cursor(0, 0, scope_hash(parts))))
 
 
 def test_scope_hash_refuses_bare_string() -> None:

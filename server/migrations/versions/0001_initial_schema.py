@@ -70,14 +70,14 @@ def upgrade() -> None:
         sa.Column("skew_ms", sa.BigInteger(), nullable=False),
         sa.Column("push_id", sa.Uuid(), nullable=False),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("seq"),
     )
     with op.batch_alter_table("checkin", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_checkin_grid_id"), ["grid_id"], unique=False)
+        batch_op.create_index("ix_checkin_grid_pos", ["grid_id", "txid", "seq"], unique=False)
         batch_op.create_index(batch_op.f("ix_checkin_root_id"), ["root_id"], unique=False)
-        batch_op.create_index("ix_checkin_worker_seq", ["worker_id", "seq"], unique=False)
+        batch_op.create_index("ix_checkin_worker_pos", ["worker_id", "txid", "seq"], unique=False)
 
     op.create_table(
         "conflict",
@@ -100,12 +100,15 @@ def upgrade() -> None:
         ),
         sa.Column("winning_clock", sa.String(length=100), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("conflict", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_conflict_note_id"), ["note_id"], unique=False)
-        batch_op.create_index("ix_conflict_worker_seq", ["losing_worker_id", "seq"], unique=False)
+        batch_op.create_index(
+            "ix_conflict_worker_pos", ["losing_worker_id", "txid", "seq"], unique=False
+        )
 
     op.create_table(
         "device",
@@ -144,11 +147,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("care_tier", sa.String(length=16), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("household", schema=None) as batch_op:
-        batch_op.create_index("ix_household_grid_seq", ["grid_id", "seq"], unique=False)
+        batch_op.create_index("ix_household_grid_pos", ["grid_id", "txid", "seq"], unique=False)
 
     op.create_table(
         "note",
@@ -175,13 +179,13 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=100), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.Column("txid", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("note", schema=None) as batch_op:
-        batch_op.create_index("ix_note_grid_seq", ["grid_id", "seq"], unique=False)
+        batch_op.create_index("ix_note_grid_pos", ["grid_id", "txid", "seq"], unique=False)
         batch_op.create_index(batch_op.f("ix_note_household_id"), ["household_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_note_seq"), ["seq"], unique=False)
 
     op.create_table(
         "note_edit",
@@ -284,13 +288,12 @@ def downgrade() -> None:
     op.drop_table("push_receipt")
     op.drop_table("note_edit")
     with op.batch_alter_table("note", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_note_seq"))
         batch_op.drop_index(batch_op.f("ix_note_household_id"))
-        batch_op.drop_index("ix_note_grid_seq")
+        batch_op.drop_index("ix_note_grid_pos")
 
     op.drop_table("note")
     with op.batch_alter_table("household", schema=None) as batch_op:
-        batch_op.drop_index("ix_household_grid_seq")
+        batch_op.drop_index("ix_household_grid_pos")
 
     op.drop_table("household")
     op.drop_table("enrolment")
@@ -299,14 +302,14 @@ def downgrade() -> None:
 
     op.drop_table("device")
     with op.batch_alter_table("conflict", schema=None) as batch_op:
-        batch_op.drop_index("ix_conflict_worker_seq")
+        batch_op.drop_index("ix_conflict_worker_pos")
         batch_op.drop_index(batch_op.f("ix_conflict_note_id"))
 
     op.drop_table("conflict")
     with op.batch_alter_table("checkin", schema=None) as batch_op:
-        batch_op.drop_index("ix_checkin_worker_seq")
+        batch_op.drop_index("ix_checkin_worker_pos")
         batch_op.drop_index(batch_op.f("ix_checkin_root_id"))
-        batch_op.drop_index(batch_op.f("ix_checkin_grid_id"))
+        batch_op.drop_index("ix_checkin_grid_pos")
 
     op.drop_table("checkin")
     with op.batch_alter_table("api_token", schema=None) as batch_op:
