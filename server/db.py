@@ -2,7 +2,8 @@
 
 On SQLite every transaction starts with ``BEGIN IMMEDIATE``: one writer at a time, taken up
 front, so a read-then-write transaction never fails half-way on a lock upgrade, and commit order
-equals write order.
+equals write order. Read-only work (``tx.read``) asks for ``BEGIN DEFERRED`` instead, and reads a
+consistent snapshot beside the writer (WAL mode).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from server.settings import Settings
 
 _json_encoder = msgspec.json.Encoder()
+READ_ONLY = "patrolsync_read_only"
+"""Execution option: this connection only reads (SQLite begins it DEFERRED)."""
 
 
 def _json_dumps(value: Any) -> str:
@@ -58,7 +61,8 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def insert(conn: AsyncConnection, table: Table) -> Any:

@@ -8,6 +8,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.db import READ_ONLY
+
 T = TypeVar("T")
 RETRYABLE = {"40P01", "40001"}
 
@@ -36,7 +38,9 @@ async def transaction(
 
 
 async def read(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    async with engine.connect() as conn:
+    """Run read-only ``work``; nothing it does is committed."""
+    async with engine.connect() as raw:
+        conn = await raw.execution_options(**{READ_ONLY: True})
         result = await work(conn)
         await conn.rollback()
         return result

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.db import make_engine
+from server.pulling import COLUMNS
 from server.settings import Settings
 from server.store import counter, push
 from server.store.pull import Scope, changes
@@ -111,7 +112,9 @@ async def test_change_committed_late_is_not_skipped(pg_settings: Settings) -> No
         async def pull_after(after: tuple[int, int]) -> list[tuple[int, int]]:
             async with engine.connect() as conn:
                 bound = await counter.bound(conn)
-                rows, _ = await changes(conn, scope, after=after, bound=bound, limit=100)
+                rows, _ = await changes(
+                    conn, scope, after=after, bound=bound, limit=100, columns=COLUMNS
+                )
                 await conn.rollback()
                 return [r.position for r in rows]
 

@@ -14,6 +14,7 @@ from server import importer, pulling
 from server.auth import Principal
 from server.db import make_engine
 from server.errors import ApiError
+from server.pulling import COLUMNS
 from server.settings import Settings
 from server.store import counter, push, units
 from server.store.pull import Scope, changes
@@ -161,7 +162,10 @@ async def test_changes_merge_tables_in_position_order_and_page_exactly_once(
     after = (min(expected)[0], 0)
     while True:
         page, more = await transaction(
-            engine, lambda c, after=after: changes(c, scope, after=after, bound=bound, limit=7)
+            engine,
+            lambda c, after=after: changes(
+                c, scope, after=after, bound=bound, limit=7, columns=COLUMNS
+            ),
         )
         seen.extend(r.position for r in page)
         if not more:
