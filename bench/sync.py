@@ -729,7 +729,9 @@ class Bench:
         """Warm up, then time the HTTP push; return the lowest txid the timed rows can have."""
         latencies: list[float] = []
         self.out.warmup_records = await push_all(self.clients, self.devices, True, latencies)
-        first_seq = int(await self.admin.fetchval("SELECT coalesce(max(txid), 0) + 1 FROM checkin"))
+        first_txid = int(
+            await self.admin.fetchval("SELECT coalesce(max(txid), 0) + 1 FROM checkin")
+        )
         latencies.clear()
         await self.timed(
             "push",
@@ -748,11 +750,11 @@ class Bench:
             "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
             "max": round(ms[-1], 1),
         }
-        return first_seq
+        return first_txid
 
-    async def raw_push(self, first_seq: int) -> None:
+    async def raw_push(self, first_txid: int) -> None:
         """The rows the server stored, written again: INSERT .. ON CONFLICT, then COPY."""
-        rows = await stored_rows(self.admin, first_seq)
+        rows = await stored_rows(self.admin, first_txid)
         await prepare_raw_tables(self.admin)
         ids = [d.device_id for d in self.devices]
         warm = [rows.warmup.get(i, []) for i in ids]
@@ -824,8 +826,8 @@ async def run(opts: Options, server: Server, dsn: str, url: str) -> Outcome:
         conns = await connect_all(dsn, opts.devices)
         bench = Bench(opts, admin, probe, devices, clients, conns)
         bench.out.postgres_version = version
-        first_seq = await bench.push()
-        await bench.raw_push(first_seq)
+        first_txid = await bench.push()
+        await bench.raw_push(first_txid)
         await bench.pull()
         return bench.out
     finally:

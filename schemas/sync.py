@@ -204,6 +204,7 @@ class ConflictRecord(msgspec.Struct, kw_only=True):
 
 class CheckinChange(msgspec.Struct, tag="checkin", tag_field="type", kw_only=True):
     seq: int
+    """The change's number within its transaction: informational; resume with the cursor."""
     record: CheckinRecord
 
 
@@ -211,16 +212,19 @@ class NoteChange(msgspec.Struct, tag="note", tag_field="type", kw_only=True):
     """A note's current state; ``record.deleted`` marks a tombstone."""
 
     seq: int
+    """The change's number within its transaction: informational; resume with the cursor."""
     record: NoteRecord
 
 
 class HouseholdChange(msgspec.Struct, tag="household", tag_field="type", kw_only=True):
     seq: int
+    """The change's number within its transaction: informational; resume with the cursor."""
     record: HouseholdRecord
 
 
 class ConflictChange(msgspec.Struct, tag="conflict", tag_field="type", kw_only=True):
     seq: int
+    """The change's number within its transaction: informational; resume with the cursor."""
     record: ConflictRecord
 
 

@@ -67,6 +67,7 @@ async def pull(
 ) -> PullResponse:
     scope = principal.scope_hash
     after = (0, 0)
+    horizon, epoch = await counter.horizon(conn)
     if cursor:
         try:
             decoded = cursors.decode(cursor)
@@ -75,7 +76,7 @@ async def pull(
         if decoded.scope != scope:
             raise _rebootstrap("scope_changed", "the grids this device may see have changed")
         after = (decoded.txid, decoded.seq)
-        if after < await counter.horizon(conn):
+        if decoded.epoch < epoch and after < horizon:
             raise _rebootstrap("cursor_expired", "this cursor is older than the kept history")
     bound = await counter.bound(conn)
     if after[0] >= bound:
@@ -87,7 +88,9 @@ async def pull(
     position = rows[-1].position if more else max(after, (bound - 1, counter.END))
     return PullResponse(
         changes=[_change(r) for r in rows],
-        cursor=cursors.encode(cursors.Cursor(txid=position[0], seq=position[1], scope=scope)),
+        cursor=cursors.encode(
+            cursors.Cursor(txid=position[0], seq=position[1], scope=scope, epoch=epoch)
+        ),
         more=more,
         server_time_ms=now_ms,
     )

@@ -3,12 +3,15 @@
 A cursor tells the server where a device's pull stopped: the position ``(txid, seq)`` of the last
 change it has received — the writing transaction's number and the change's number within it;
 ``(0, 0)`` = from the beginning — and a short hash of the device's scope (so a cursor issued for
-one scope is not silently reused for another). The text form is url-safe base64 without padding
-of the msgpack array ``[1, txid, seq, scope]`` (1 = format version).
+one scope is not silently reused for another), and the server's prune epoch when it was issued
+(so the server can tell a cursor that predates forgotten history from one that began after it).
+The text form is url-safe base64 without padding of the msgpack array
+``[1, txid, seq, scope, epoch]`` (1 = format version).
 
-Invariants: ``0 <= txid, seq < 2**63``; ``scope`` is 1-64 printable ASCII characters; the text form
-is at most 200 characters; :func:`decode` accepts exactly the strings :func:`encode` produces
-(canonical form only) and raises :class:`CursorError`, never anything else, on any other input.
+Invariants: ``0 <= txid, seq, epoch < 2**63``; ``scope`` is 1-64 printable ASCII characters; the
+text form is at most 200 characters; :func:`decode` accepts exactly the strings :func:`encode`
+produces (canonical form only) and raises :class:`CursorError`, never anything else, on any
+other input.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ class Cursor:
     txid: int
     seq: int
     scope: str
+    epoch: int = 0
 
     def __post_init__(self) -> None:
+        if type(self.epoch) is not int or not 0 <= self.epoch < SEQ_LIMIT:
+            raise CursorError(f"epoch out of range: {self.epoch!r}")
         if type(self.txid) is not int or not 0 <= self.txid < SEQ_LIMIT:
             raise CursorError(f"txid out of range: {self.txid!r}")
         if type(self.seq) is not int or not 0 <= self.seq < SEQ_LIMIT:
@@ -53,8 +59,8 @@ class Cursor:
 
 
 def encode(c: Cursor) -> str:
-    """Text form of ``c``: url-safe base64, no padding, of msgpack ``[1, txid, seq, scope]``."""
-    raw = msgspec.msgpack.encode([VERSION, c.txid, c.seq, c.scope])
+    """Text form of ``c``: unpadded url-safe base64 of msgpack ``[1, txid, seq, scope, epoch]``."""
+    raw = msgspec.msgpack.encode([VERSION, c.txid, c.seq, c.scope, c.epoch])
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
@@ -79,15 +85,16 @@ def decode(s: str) -> Cursor:
     if obj[0] != VERSION:
         raise CursorError(f"unknown cursor version {obj[0]}")
     if (
-        len(obj) != 4
+        len(obj) != 5
         or type(obj[1]) is not int
         or type(obj[2]) is not int
         or type(obj[3]) is not str
+        or type(obj[4]) is not int
     ):
         raise CursorError("cursor has the wrong shape")
-    if obj[1] < 0 or obj[2] < 0:
-        raise CursorError("negative position")
-    cursor = Cursor(obj[1], obj[2], obj[3])
+    if obj[1] < 0 or obj[2] < 0 or obj[4] < 0:
+        raise CursorError("negative position or epoch")
+    cursor = Cursor(obj[1], obj[2], obj[3], obj[4])
     if encode(cursor) != s:
         raise CursorError("cursor is not in canonical form")
     return cursor

@@ -6,9 +6,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response, get
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import wire
 from server.state import services
+from server.tx import read
 
 
 @get("/healthz", summary="Liveness: the process answers")
@@ -19,10 +21,12 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/readyz", summary="Readiness: the database answers and is migrated")
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
+
+    async def probe(conn: AsyncConnection) -> None:
+        await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
+
     try:
-        async with svc.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
-            await conn.rollback()
+        await read(svc.engine, probe)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         body = {"status": "unavailable", "database": type(exc).__name__}
         return wire.respond(request, body, 503, {"Retry-After": "5"})

@@ -26,8 +26,11 @@ _meta = SyncMeta.__table__  # type: ignore[attr-defined]
 
 HORIZON_TXID = "horizon_txid"
 HORIZON_SEQ = "horizon_seq"
-"""Changes at or before this position may have been forgotten (pruned tombstones): a cursor
-below it must re-bootstrap."""
+"""Changes at or before this position may have been forgotten (pruned tombstones)."""
+EPOCH = "prune_epoch"
+"""Bumped whenever the horizon moves. A cursor issued in an older epoch whose position is before
+the horizon may have missed a forgotten tombstone and must re-bootstrap; a download that began in
+the current epoch never saw those tombstones and needs none of them."""
 
 END = 2**62
 """A ``seq`` beyond any real one: ``(txid, END)`` is after every change of transaction ``txid``."""
@@ -74,15 +77,19 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
         await conn.execute(sa.insert(_meta).values(key=key, value=value))
 
 
-async def horizon(conn: AsyncConnection) -> tuple[int, int]:
-    return await get_meta(conn, HORIZON_TXID), await get_meta(conn, HORIZON_SEQ)
+async def horizon(conn: AsyncConnection) -> tuple[tuple[int, int], int]:
+    """The horizon position and the epoch it belongs to."""
+    position = (await get_meta(conn, HORIZON_TXID), await get_meta(conn, HORIZON_SEQ))
+    return position, await get_meta(conn, EPOCH)
 
 
 async def raise_horizon(conn: AsyncConnection, position: tuple[int, int]) -> tuple[int, int]:
-    """Move the horizon forward to ``position`` (never back); return the horizon now in force."""
-    current = await horizon(conn)
+    """Move the horizon forward to ``position`` (never back), starting a new epoch; return the
+    horizon now in force."""
+    current, epoch = await horizon(conn)
     if position > current:
         await set_meta(conn, HORIZON_TXID, position[0])
         await set_meta(conn, HORIZON_SEQ, position[1])
+        await set_meta(conn, EPOCH, epoch + 1)
         return position
     return current

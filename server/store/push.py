@@ -110,7 +110,7 @@ _CHECKIN_BULK = (
     f"WITH inserted AS (INSERT INTO checkin ({_CHECKIN_COLUMNS}) SELECT {_CHECKIN_COLUMNS} "
     "FROM json_to_recordset($1::json) AS x("
     + ", ".join(f"{c.name} {_pg_type(c)}" for c in checkin_t.columns)
-    + ") ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
+    + ") ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
 )
 _json = msgspec.json.Encoder()
 
@@ -124,10 +124,9 @@ async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
-        # Insert in id order, so two pushes carrying the same records wait for each other
-        # instead of deadlocking.
-        ordered = sorted(rows, key=lambda r: r["id"])
-        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(ordered).decode(),))
+        # Inserted in id order (ORDER BY id), so two pushes carrying the same records wait for
+        # each other instead of deadlocking.
+        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(rows).decode(),))
         return set(result.scalar_one() or ())
     stmt = (
         insert(conn, checkin_t)
