@@ -67,8 +67,7 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
             "this token was revoked; enrol again with a new code and a new device id",
         )
     if row["role"] == "device":
-        worker = await units.get_worker(conn, row["worker_id"])
-        if worker is None or not worker["active"]:
+        if not row["worker_active"]:
             raise ApiError(Code.TOKEN_REVOKED, "the worker of this token is not active")
         grids = await units.worker_grids(conn, row["worker_id"])
         return Principal(

@@ -8,11 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.models import ApiToken, Device, Enrolment
+from server.models import ApiToken, Device, Enrolment, Worker
 
 token_t = ApiToken.__table__  # type: ignore[attr-defined]
 device_t = Device.__table__  # type: ignore[attr-defined]
 enrolment_t = Enrolment.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
 
 
 def digest(secret: str) -> str:
@@ -85,9 +86,13 @@ async def add_token(
 
 
 async def lookup_token(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(sa.select(token_t).where(token_t.c.token_hash == digest(token)))
-    ).first()
+    """The token's row, with ``worker_active`` (None when it names no existing worker)."""
+    stmt = (
+        sa.select(token_t, worker_t.c.active.label("worker_active"))
+        .outerjoin(worker_t, worker_t.c.id == token_t.c.worker_id)
+        .where(token_t.c.token_hash == digest(token))
+    )
+    row = (await conn.execute(stmt)).first()
     return dict(row._mapping) if row else None
 
 

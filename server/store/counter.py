@@ -78,9 +78,13 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
 
 
 async def horizon(conn: AsyncConnection) -> tuple[tuple[int, int], int]:
-    """The horizon position and the epoch it belongs to."""
-    position = (await get_meta(conn, HORIZON_TXID), await get_meta(conn, HORIZON_SEQ))
-    return position, await get_meta(conn, EPOCH)
+    """The horizon position and the epoch it belongs to (one query: it is read by every pull)."""
+    stmt = sa.select(_meta.c.key, _meta.c.value).where(
+        _meta.c.key.in_([HORIZON_TXID, HORIZON_SEQ, EPOCH])
+    )
+    found = {row.key: int(row.value) for row in await conn.execute(stmt)}
+    position = (found.get(HORIZON_TXID, 0), found.get(HORIZON_SEQ, 0))
+    return position, found.get(EPOCH, 0)
 
 
 async def raise_horizon(conn: AsyncConnection, position: tuple[int, int]) -> tuple[int, int]:

@@ -114,3 +114,14 @@ async def test_enrolment_code_is_one_time(fleet: Fleet) -> None:
 
         hashes = (await conn.execute(text("SELECT token_hash FROM api_token"))).scalars().all()
     assert token not in hashes and len(hashes) == 1
+
+
+async def test_token_of_inactive_worker_is_refused(fleet: Fleet) -> None:
+    from sqlalchemy import text
+
+    zhang = await fleet.device("w-zhang")
+    async with fleet.services.engine.begin() as conn:
+        await conn.execute(text("UPDATE worker SET active = false WHERE id = 'w-zhang'"))
+    response = await fleet.client.get("/v1/sync/pull", headers=zhang.headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_revoked"
