@@ -119,21 +119,7 @@ async def test_insert_checkins_reports_only_new_rows(engine: AsyncEngine) -> Non
 
 async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
     nid = new_id()
-    placeholder = {
-        "id": nid,
-        "household_id": "h-xh-101",
-        "grid_id": "xinhua-g1",
-        "author_id": "w-zhang",
-        "fields": {},
-        "clocks": {},
-        "alternatives": {},
-        "deleted": False,
-        "version": "",
-        "created_ms": 1,
-        "updated_ms": 1,
-        "txid": 0,
-        "seq": 0,
-    }
+    placeholder = note_row(0, id=nid)
     first = await transaction(engine, lambda c: push.lock_notes(c, [placeholder]))
     other = {**placeholder, "household_id": "h-xh-102", "created_ms": 2}
     second = await transaction(engine, lambda c: push.lock_notes(c, [other]))
