@@ -50,7 +50,7 @@ def _change(row: store.Row) -> Change:
     # Struct is built directly; nested JSON (a check-in's route) stays a dict, encoded the same.
     fields = COLUMNS[row.kind]
     record = _RECORDS[row.kind](**dict(zip(fields, row.data, strict=False)))
-    change: Change = _CHANGES[row.kind](seq=row.position[1], record=record)
+    change: Change = _CHANGES[row.kind](seq=row.data[-1], record=record)
     return change
 
 

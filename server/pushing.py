@@ -59,6 +59,10 @@ class PushContext:
     policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
 
 
+_CHECKIN_OPS = (CheckinOp, AmendOp)
+_NOTE_OPS = (NoteEditOp, NoteDeleteOp)
+
+
 class _ItemError(Exception):
     def __init__(self, code: ItemCode, reason: str) -> None:
         super().__init__(reason)
@@ -106,7 +110,7 @@ async def _decide_checkins(
     for index, item in enumerate(items):
         if isinstance(item, Rejected):
             plan.results.append(_rejected(index, None, item.code, item.reason))
-        elif isinstance(item, CheckinOp | AmendOp):
+        elif isinstance(item, _CHECKIN_OPS):
             ops.append((index, item))
     if not ops:
         return
@@ -173,7 +177,7 @@ def _checkin_row(
         raise _ItemError(ItemCode(exc.code), exc.reason) from None
     flags = list(times.flags)
     if op.route is not None and op.route.mock_location:
-        flags.append("mock_location")
+        flags = sorted([*flags, "mock_location"])
     return {
         "id": op.id,
         "worker_id": ctx.worker_id,
@@ -189,8 +193,8 @@ def _checkin_row(
         "boot_id": op.boot_id,
         "visit_count": op.visit_count,
         "households": list(op.households),
-        "route": msgspec.to_builtins(op.route) if op.route is not None else None,
-        "flags": sorted(flags),
+        "route": op.route,  # a Struct: the JSON encoders write it as an object
+        "flags": flags,
         "amends": None,
         "root_id": op.id,
         "clock": None,
@@ -254,7 +258,7 @@ def _edits_of(ctx: PushContext, op: NoteEditOp | NoteDeleteOp) -> list[merge.Fie
 async def _decide_notes(
     conn: AsyncConnection, ctx: PushContext, items: Sequence[PushItem | Rejected], plan: _Plan
 ) -> None:
-    ops = [(i, op) for i, op in enumerate(items) if isinstance(op, NoteEditOp | NoteDeleteOp)]
+    ops = [(i, op) for i, op in enumerate(items) if isinstance(op, _NOTE_OPS)]
     if not ops:
         return
     household_grid = await units.household_grids(conn, (op.household_id for _, op in ops))

@@ -30,11 +30,14 @@ class Scope:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    position: tuple[int, int]
-    """``(txid, seq)`` of the change."""
     kind: str
     data: Sequence[Any]
-    """The selected columns' values, in the order asked for (then txid and seq)."""
+    """The selected columns' values, in the order asked for, then ``txid`` and ``seq``."""
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """``(txid, seq)`` of the change."""
+        return self.data[-2], self.data[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,8 @@ async def changes(
     pages: list[list[Row]] = []
     for src in sources:
         rows = await _page(conn, src, after, bound, limit + 1, columns[src.kind])
-        pages.append([Row((r[-2], r[-1]), src.kind, r) for r in rows])
-    merged = list(heapq.merge(*pages, key=lambda r: r.position))
+        pages.append([Row(src.kind, r) for r in rows])
+    filled = [page for page in pages if page]
+    # Most stretches hold one kind of change only: no merge needed then.
+    merged = filled[0] if len(filled) == 1 else list(heapq.merge(*filled, key=lambda r: r.position))
     return merged[:limit], len(merged) > limit
