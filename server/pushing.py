@@ -114,7 +114,10 @@ async def _decide_checkins(
             ops.append((index, item))
     if not ops:
         return
-    known_grids = await units.existing_grids(conn, (op.grid_id for _, op in ops))
+    # The worker's own grids exist; only a grid outside them needs looking up (to tell an
+    # unknown grid from someone else's).
+    foreign = {op.grid_id for _, op in ops} - ctx.grids
+    known_grids = set(ctx.grids) | await units.existing_grids(conn, foreign)
     household_grid = await units.household_grids(conn, (h for _, op in ops for h in op.households))
     ids = [op.id for _, op in ops] + [op.amends for _, op in ops if isinstance(op, AmendOp)]
     existing = await store.checkins_by_id(conn, ids)
