@@ -1,0 +1,74 @@
+"""What a push decides before it writes: the context, the plan, and item rejections."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.sync import ItemResult
+from server.errors import ItemCode
+from sync import checkin as clock_rules
+from sync.hlc import HLC, HLCError
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item that failed to decode: it is answered, never applied."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushContext:
+    """Who pushes, from where, and the server's view of the device clock at this push."""
+
+    worker_id: str
+    device_id: str
+    grids: frozenset[str]
+    push_id: uuid.UUID
+    skew_ms: int
+    now_ms: int
+    hlc_max_ahead_ms: int
+    policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
+
+
+class ItemError(Exception):
+    """One item cannot be applied: answered ``rejected`` with this code."""
+
+    def __init__(self, code: ItemCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the items decided, filled in item order; written once every item is decided."""
+
+    results: list[ItemResult] = field(default_factory=list)
+    checkins: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    notes: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    edits: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_clock(ctx: PushContext, clock: str) -> HLC:
+    """An item's hybrid logical clock: well formed, this device's, not absurdly far ahead."""
+    try:
+        hlc = HLC.parse(clock)
+    except HLCError as exc:
+        raise ItemError(ItemCode.INVALID_CLOCK, str(exc)) from None
+    if hlc.node != ctx.device_id:
+        raise ItemError(ItemCode.INVALID_CLOCK, "the clock's node must be this device's id")
+    if hlc.wall_ms > ctx.now_ms + ctx.hlc_max_ahead_ms:
+        raise ItemError(
+            ItemCode.CLOCK_AHEAD,
+            f"clock is more than {ctx.hlc_max_ahead_ms} ms ahead of the server",
+        )
+    return hlc
+
+
+def rejected(index: int, rid: str | None, code: str, reason: str) -> ItemResult:
+    return ItemResult(index=index, status="rejected", id=rid, code=str(code), reason=reason)
