@@ -16,6 +16,7 @@ from server.db import make_engine
 from server.errors import ApiError
 from server.settings import Settings, SettingsError, load
 from server.state import wall_ms
+from server.store import auth as auth_store
 from server.store import counter
 from server.store import push as push_store
 from server.tx import transaction
@@ -98,6 +99,15 @@ def revoke(device_id: str) -> None:
     """Revoke a device and all its tokens."""
     _run(_settings(), lambda conn: enrolment.revoke_device(conn, None, device_id, wall_ms()))
     console.print(f"revoked {device_id}")
+
+
+@app.command("revoke-supervisor")
+def revoke_supervisor(supervisor_id: str) -> None:
+    """Revoke every token of a supervisor (issue a new one with supervisor-token)."""
+    count = _run(
+        _settings(), lambda conn: auth_store.revoke_supervisor(conn, supervisor_id, wall_ms())
+    )
+    console.print(f"revoked {count} token(s) of {supervisor_id}")
 
 
 @app.command()

@@ -21,11 +21,3 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
-
-
-def downgrade(settings: Settings, revision: str) -> None:
-    command.downgrade(alembic_config(settings), revision)
-
-
-def current(settings: Settings) -> None:
-    command.current(alembic_config(settings), verbose=True)

@@ -111,13 +111,14 @@ async def revoke_device(conn: AsyncConnection, device_id: str, now_ms: int) -> b
     return bool(found.rowcount) or await get_device(conn, device_id) is not None
 
 
-async def revoke_token(conn: AsyncConnection, token: str, now_ms: int) -> bool:
+async def revoke_supervisor(conn: AsyncConnection, supervisor_id: str, now_ms: int) -> int:
+    """Revoke every live token of a supervisor; return how many."""
     stmt = (
         sa.update(token_t)
-        .where(token_t.c.token_hash == digest(token), token_t.c.revoked_ms.is_(None))
+        .where(token_t.c.supervisor_id == supervisor_id, token_t.c.revoked_ms.is_(None))
         .values(revoked_ms=now_ms)
     )
-    return bool((await conn.execute(stmt)).rowcount)
+    return int((await conn.execute(stmt)).rowcount)
 
 
 async def touch_device(conn: AsyncConnection, device_id: str, *, now_ms: int, skew_ms: int) -> None:

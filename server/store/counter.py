@@ -65,12 +65,6 @@ async def bound(conn: AsyncConnection) -> int:
     return int(value) + 1
 
 
-async def get_meta(conn: AsyncConnection, key: str) -> int:
-    stmt = sa.select(_meta.c.value).where(_meta.c.key == key)
-    value = (await conn.execute(stmt)).scalar_one_or_none()
-    return int(value or 0)
-
-
 async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
     updated = await conn.execute(sa.update(_meta).where(_meta.c.key == key).values(value=value))
     if updated.rowcount == 0:

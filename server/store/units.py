@@ -113,11 +113,3 @@ async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
         return {}
     stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(wanted))
     return {row.id: row.grid_id for row in await conn.execute(stmt)}
-
-
-async def workers_of_grids(conn: AsyncConnection, grids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(grids))
-    if not wanted:
-        return set()
-    stmt = sa.select(worker_grid_t.c.worker_id).where(worker_grid_t.c.grid_id.in_(wanted))
-    return set((await conn.execute(stmt)).scalars())

@@ -29,6 +29,8 @@ def test_migrate_import_enrol_prune(env: dict[str, str]) -> None:
     assert "no worker" in unknown.output
     token = runner.invoke(app, ["supervisor-token", "s-xinhua"], env=env)
     assert token.exit_code == 0 and len(token.stdout.strip()) > 30
+    revoked = runner.invoke(app, ["revoke-supervisor", "s-xinhua"], env=env)
+    assert revoked.exit_code == 0 and "revoked 1 token(s)" in revoked.output
     pruned = runner.invoke(app, ["prune", "--keep-days", "0"], env=env)
     assert pruned.exit_code == 0 and "pruned 0" in pruned.output
 
