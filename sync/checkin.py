@@ -17,7 +17,7 @@ time elapsed between them (e.g. Android ``elapsedRealtime``), which the user can
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 FLAGS = ("clock_skew", "duration_unverified", "future_event", "wall_clock_mismatch")
 RejectCode = Literal["end_before_start", "invalid_duration"]
@@ -48,9 +48,8 @@ class ClockPolicy:
 DEFAULT_POLICY = ClockPolicy()
 
 
-@dataclass(frozen=True, slots=True)
-class CheckinTimes:
-    """Trusted times of a check-in."""
+class CheckinTimes(NamedTuple):
+    """Trusted times of a check-in (a named tuple: built once per pushed check-in)."""
 
     started_ms: int
     ended_ms: int

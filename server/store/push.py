@@ -67,11 +67,12 @@ async def checkins_by_id(
         return {}
     result: sa.Result[Any]
     if conn.dialect.name == "postgresql":
-        # One array parameter handed to the driver as is (a bound list of 500 UUIDs costs more
-        # to process than the lookup).
+        # The ids travel as one JSON text: binding a list of 500 UUIDs costs more in Python than
+        # the lookup costs the database.
         result = await conn.exec_driver_sql(
-            "SELECT id, worker_id, root_id, amends FROM checkin WHERE id = ANY($1::uuid[])",
-            (wanted,),
+            "SELECT id, worker_id, root_id, amends FROM checkin WHERE id IN"
+            " (SELECT value::uuid FROM json_array_elements_text($1::json))",
+            (_json.encode(wanted).decode(),),
         )
     else:
         stmt = sa.select(
