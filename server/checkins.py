@@ -21,12 +21,7 @@ _CHECKIN_OPS = (CheckinOp, AmendOp)
 async def decide_checkins(
     conn: AsyncConnection, ctx: PushContext, items: Sequence[PushItem | Rejected], plan: Plan
 ) -> None:
-    ops: list[tuple[int, CheckinOp | AmendOp]] = []
-    for index, item in enumerate(items):
-        if isinstance(item, Rejected):
-            plan.results.append(rejected(index, None, item.code, item.reason))
-        elif isinstance(item, _CHECKIN_OPS):
-            ops.append((index, item))
+    ops = [(i, op) for i, op in enumerate(items) if isinstance(op, _CHECKIN_OPS)]
     if not ops:
         return
     # The worker's own grids exist; only a grid outside them needs looking up (to tell an

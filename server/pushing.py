@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.sync import ItemResult, PushItem
 from server.checkins import decide_checkins
 from server.notes import decide_notes
-from server.plan import Plan, PushContext, Rejected
+from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
 from server.store import counter
 from server.store import push as store
@@ -37,6 +37,9 @@ async def push(
     if stored is not None:
         return _results_decoder.decode(stored), True
     plan = Plan()
+    for index, item in enumerate(items):
+        if isinstance(item, Rejected):
+            plan.results.append(rejected(index, None, item.code, item.reason))
     await decide_checkins(conn, ctx, items, plan)
     await decide_notes(conn, ctx, items, plan)
     plan.results.sort(key=lambda r: r.index)
