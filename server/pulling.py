@@ -67,7 +67,7 @@ async def pull(
 ) -> PullResponse:
     scope = principal.scope_hash
     after = (0, 0)
-    horizon, epoch = await counter.horizon(conn)
+    bound, horizon, epoch = await counter.bound_and_horizon(conn)
     if cursor:
         try:
             decoded = cursors.decode(cursor)
@@ -78,7 +78,6 @@ async def pull(
         after = (decoded.txid, decoded.seq)
         if decoded.epoch < epoch and after < horizon:
             raise _rebootstrap("cursor_expired", "this cursor is older than the kept history")
-    bound = await counter.bound(conn)
     if after[0] >= bound:
         raise _rebootstrap("cursor_ahead", "this cursor is ahead of the server (restored backup?)")
     rows, more = await store.changes(

@@ -38,9 +38,17 @@ async def transaction(
 
 
 async def read(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run read-only ``work``; nothing it does is committed."""
+    """Run read-only ``work``; nothing it does is committed.
+
+    On PostgreSQL each statement runs on its own (autocommit: no BEGIN/ROLLBACK round trips),
+    so ``work`` must not need one snapshot across statements — a pull does not (see
+    ``store.counter``). On SQLite it runs in one deferred transaction beside the writer.
+    """
     async with engine.connect() as raw:
-        conn = await raw.execution_options(**{READ_ONLY: True})
+        if raw.dialect.name == "postgresql":
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn = await raw.execution_options(**{READ_ONLY: True})
         result = await work(conn)
         await conn.rollback()
         return result

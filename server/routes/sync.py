@@ -8,6 +8,7 @@ import msgspec
 import structlog
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.sync import (
     PROTOCOL_VERSIONS,
@@ -20,6 +21,7 @@ from schemas.sync import (
     SyncConfig,
 )
 from server import metrics, pulling, pushing, wire
+from server.auth import authenticate
 from server.errors import ApiError, Code, ItemCode
 from server.openapi import documented
 from server.state import principal, services
@@ -169,11 +171,14 @@ async def pull(
 ) -> Response[bytes]:
     svc = services(request)
     require_protocol(request)
-    who = await principal(request)
     s = svc.settings
     size = min(limit or s.default_pull_limit, s.max_pull_limit)
-    page: PullResponse = await read(
-        svc.engine, lambda c: pulling.pull(c, who, cursor, size, svc.clock())
-    )
+    header = request.headers.get("authorization")
+
+    async def work(conn: AsyncConnection) -> PullResponse:
+        who = await authenticate(conn, header)
+        return await pulling.pull(conn, who, cursor, size, svc.clock())
+
+    page = await read(svc.engine, work)
     metrics.PULLED.inc(len(page.changes))
     return wire.respond(request, page)

@@ -71,6 +71,22 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
         await conn.execute(sa.insert(_meta).values(key=key, value=value))
 
 
+async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
+    """:func:`bound` and :func:`horizon` together (one round trip on PostgreSQL): every pull
+    reads them."""
+    if conn.dialect.name != "postgresql":
+        position, epoch = await horizon(conn)
+        return await bound(conn), position, epoch
+    stmt = sa.text(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+        " coalesce(max(value) FILTER (WHERE key = :t), 0),"
+        " coalesce(max(value) FILTER (WHERE key = :s), 0),"
+        " coalesce(max(value) FILTER (WHERE key = :e), 0) FROM sync_meta"
+    )
+    row = (await conn.execute(stmt, {"t": HORIZON_TXID, "s": HORIZON_SEQ, "e": EPOCH})).one()
+    return int(row[0]), (int(row[1]), int(row[2])), int(row[3])
+
+
 async def horizon(conn: AsyncConnection) -> tuple[tuple[int, int], int]:
     """The horizon position and the epoch it belongs to (one query: it is read by every pull)."""
     stmt = sa.select(_meta.c.key, _meta.c.value).where(
