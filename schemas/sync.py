@@ -173,6 +173,7 @@ class NoteRecord(msgspec.Struct, kw_only=True):
     household_id: str
     grid_id: str
     author_id: str
+    """The worker who wrote the note's earliest edit (by clock)."""
     fields: dict[str, Any]
     clocks: dict[str, str]
     alternatives: dict[str, list[Alternative]] = msgspec.field(default_factory=dict)

@@ -93,6 +93,9 @@ async def decide_notes(
         plan.edits.extend(_edit_row(ctx, op.note_id, e) for e in outcome.new_edits)
         plan.conflicts.extend(_conflict_row(ctx, op.note_id, c) for c in outcome.new_conflicts)
         state_row = _state_row(outcome.state, ctx.now_ms)
+        # The author is whoever wrote the note's earliest edit: the same whatever the order of
+        # arrival.
+        state_row["author_id"] = min(history[op.note_id], key=lambda e: e.clock).worker_id
         plan.notes[op.note_id] = {"id": op.note_id, **state_row}
         if _clean_win(outcome, edits):
             plan.results.append(ItemResult(index=index, status="applied", id=rid))
