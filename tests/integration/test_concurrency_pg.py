@@ -131,3 +131,51 @@ async def test_change_committed_late_is_not_skipped(pg_settings: Settings) -> No
         assert await pull_after(start) == [(row_a["txid"], 1), (row_b["txid"], 1)]
     finally:
         await engine.dispose()
+
+
+async def test_racing_edits_of_one_new_note_lose_nothing(pg_fleet: Fleet) -> None:
+    """Eight devices create and edit the same note at once: every edit is kept, and the note is
+    what the merge rules make of all of them, whatever order the transactions ran in."""
+    from sync import merge
+
+    devices = [await pg_fleet.device("w-zhang", f"dev-z{n}") for n in range(4)]
+    devices += [await pg_fleet.device("w-wang", f"dev-w{n}") for n in range(4)]
+    note_id = str(new_id())
+    items = [
+        dev.note(note_id, "h-xh-101", {"text": f"第{n}次走访", "follow_up": n % 2 == 0})
+        for n, dev in enumerate(devices)
+    ]
+    replies = await asyncio.gather(
+        *(dev.push([item]) for dev, item in zip(devices, items, strict=True))
+    )
+    assert all(r["results"][0]["status"] in {"applied", "merged"} for r in replies)
+    async with pg_fleet.services.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT count(*) FROM note_edit WHERE note_id = :n"), {"n": note_id}
+            )
+        ).scalar_one()
+        losers = (
+            await conn.execute(
+                sa.text("SELECT count(*) FROM conflict WHERE note_id = :n"), {"n": note_id}
+            )
+        ).scalar_one()
+    assert stored == 16  # two fields from each of the eight devices
+    edits = [
+        merge.FieldEdit(
+            field=field,
+            value=value,
+            clock=item["clock"],
+            base=None,
+            device_id=dev.device_id,
+            worker_id=dev.worker_id,
+        )
+        for dev, item in zip(devices, items, strict=True)
+        for field, value in item["fields"].items()
+    ]
+    expected = merge.resolve(edits)
+    changes, _ = await devices[0].pull_all()
+    note = next(c["record"] for c in changes if c["type"] == "note")
+    assert note["fields"] == expected.fields
+    assert note["clocks"] == expected.clocks
+    assert losers == len(merge.conflicts(edits))
