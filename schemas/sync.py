@@ -120,7 +120,8 @@ ItemStatus = Literal["applied", "duplicate", "merged", "rejected"]
 class ItemResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     index: int
     status: ItemStatus
-    id: str | None = None
+    id: uuid.UUID | None = None
+    """The record's id (a check-in's, or a note's); absent for an item that did not decode."""
     code: str | None = None
     reason: str | None = None
     record: dict[str, Any] | None = None

@@ -69,7 +69,7 @@ async def decide_notes(
                 raise ItemError(ItemCode.FORBIDDEN_GRID, f"grid {grid!r} is not this worker's")
             edits = _edits_of(ctx, op)
         except ItemError as exc:
-            plan.results.append(rejected(index, str(op.note_id), exc.code, exc.reason))
+            plan.results.append(rejected(index, op.note_id, exc.code, exc.reason))
             continue
         valid.append((index, op, edits))
         placeholders.setdefault(op.note_id, _placeholder(ctx, op, grid))
@@ -80,7 +80,7 @@ async def decide_notes(
     }
     for index, op, edits in valid:
         note = notes[op.note_id]
-        rid = str(op.note_id)
+        rid = op.note_id
         if note["household_id"] != op.household_id:
             reason = f"note {rid} belongs to household {note['household_id']!r}"
             plan.results.append(rejected(index, rid, ItemCode.NOTE_MISMATCH, reason))

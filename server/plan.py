@@ -70,5 +70,5 @@ def check_clock(ctx: PushContext, clock: str) -> HLC:
     return hlc
 
 
-def rejected(index: int, rid: str | None, code: str, reason: str) -> ItemResult:
+def rejected(index: int, rid: uuid.UUID | None, code: str, reason: str) -> ItemResult:
     return ItemResult(index=index, status="rejected", id=rid, code=str(code), reason=reason)

@@ -60,7 +60,7 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
     inserted = await store.insert_checkins(conn, checkin_rows)
     if len(inserted) != len(checkin_rows):
         # A concurrent push with another push id carried the same record and committed first.
-        raced = {str(r["id"]) for r in checkin_rows if r["id"] not in inserted}
+        raced = {r["id"] for r in checkin_rows if r["id"] not in inserted}
         for i, result in enumerate(plan.results):
             if result.status == "applied" and result.id in raced:
                 plan.results[i] = ItemResult(index=result.index, status="duplicate", id=result.id)
