@@ -56,7 +56,10 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
         return
     txid = await counter.stamp(conn)
     positions = itertools.count(1)
-    checkin_rows = [{**row, "txid": txid, "seq": next(positions)} for _, row in plan.checkins]
+    checkin_rows = [row for _, row in plan.checkins]
+    for row in checkin_rows:  # the plan's own rows: stamped in place, not copied
+        row["txid"] = txid
+        row["seq"] = next(positions)
     inserted = await store.insert_checkins(conn, checkin_rows)
     if len(inserted) != len(checkin_rows):
         # A concurrent push with another push id carried the same record and committed first.
