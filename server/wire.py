@@ -54,6 +54,12 @@ def decode(body: bytes, kind: type[T], *, msgpack: bool) -> T:
         raise ApiError(Code.MALFORMED_BODY, f"cannot decode body: {exc}") from None
 
 
+async def read_body(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The whole request body, decoded by its content type (small bodies: no size guard)."""
+    msgpack = is_msgpack(request.headers.get("content-type", ""))
+    return decode(await request.body(), kind, msgpack=msgpack)
+
+
 def item_decoder(kind: Any, *, msgpack: bool) -> Any:
     """A decoder for single items (look it up once per request, not per item)."""
     return _decoder(kind, msgpack)

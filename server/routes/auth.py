@@ -21,8 +21,7 @@ from server.tx import transaction
 )
 async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
-    data = wire.decode(await request.body(), EnrolRequest, msgpack=msgpack)
+    data = await wire.read_body(request, EnrolRequest)
     reply = await transaction(
         svc.engine,
         lambda c: enrolment.enrol(c, data.code, data.device_id, data.platform, svc.clock()),
@@ -38,8 +37,7 @@ async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
-    msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
-    data = wire.decode(await request.body(), EnrolmentCodeRequest, msgpack=msgpack)
+    data = await wire.read_body(request, EnrolmentCodeRequest)
     reply = await transaction(
         svc.engine,
         lambda c: enrolment.issue_code(c, who, data.worker_id, data.ttl_s, svc.clock()),
