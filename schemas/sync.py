@@ -104,6 +104,9 @@ class PushRequest(msgspec.Struct, kw_only=True):
     """The device's wall clock when it sent the push; the server measures skew with it."""
     items: list[msgspec.Raw]
     """Each item is decoded on its own, so one malformed item cannot sink its neighbours."""
+    complete: bool = True
+    """False when the device's outbox holds more than this push carries. Only a complete push
+    moves the device's watermark (the quota's final verdict waits for it)."""
 
 
 class PushRequestDoc(msgspec.Struct, kw_only=True):
@@ -112,6 +115,7 @@ class PushRequestDoc(msgspec.Struct, kw_only=True):
     push_id: uuid.UUID
     device_time_ms: Ms
     items: list[PushItem]
+    complete: bool = True
 
 
 ItemStatus = Literal["applied", "duplicate", "merged", "rejected"]

@@ -19,7 +19,7 @@ from server import logs, openapi, wire
 from server.db import make_engine
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
-from server.routes import auth, health, sync, units
+from server.routes import alerts, auth, health, reports, sync, units
 from server.settings import Settings, load
 from server.state import Services, wall_ms
 
@@ -111,6 +111,15 @@ def create_app(
             auth.issue_code,
             auth.revoke,
             units.get_unit,
+            alerts.list_alerts,
+            alerts.get_alert,
+            alerts.acknowledge,
+            alerts.resolve,
+            alerts.add_comment,
+            alerts.stream,
+            reports.get_settings,
+            reports.put_settings,
+            reports.get_compliance,
             health.healthz,
             health.readyz,
             PrometheusController,

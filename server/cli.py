@@ -144,6 +144,59 @@ def serve(
 
 
 @app.command()
+def worker(
+    burst: Annotated[
+        bool, typer.Option(help="relay the outbox, run queued jobs, then exit")
+    ] = False,
+) -> None:
+    """Run the quota worker: arq jobs, the outbox relay and the periodic sweep (needs Redis)."""
+    from redis.exceptions import RedisError
+
+    from worker import main as worker_main
+
+    settings = _settings()
+
+    async def run_burst() -> int:
+        engine = make_engine(settings)
+        try:
+            return await worker_main.burst(settings, engine)
+        finally:
+            await engine.dispose()
+
+    if not burst:
+        console.print(f"worker: queue {settings.queue_name!r} on {settings.redis_url}")
+        try:
+            asyncio.run(worker_main.run(settings))
+        except KeyboardInterrupt:
+            console.print("worker stopped")
+        return
+    try:
+        relayed = asyncio.run(run_burst())
+    except (RedisError, OSError) as exc:
+        console.print(f"[red]redis unavailable:[/] {exc}; the requests wait in the outbox")
+        raise typer.Exit(1) from None
+    console.print(f"relayed {relayed} evaluation requests; the queue is empty")
+
+
+@app.command()
+def sweep() -> None:
+    """Run every periodic sweep once (quota weeks, visit cadence, silent devices, escalation)."""
+    from worker import sweep as sweeps
+
+    settings = _settings()
+
+    async def main() -> dict[str, int]:
+        engine = make_engine(settings)
+        try:
+            return await sweeps.everything(engine, wall_ms())
+        finally:
+            await engine.dispose()
+
+    figures = asyncio.run(main())
+    console.print("alert events: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+
+
+@app.command()
 def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
     port: Annotated[int | None, typer.Option()] = None,

@@ -19,6 +19,7 @@ separated by ``;``.
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -118,8 +119,15 @@ def _flatten(
         _flatten(node.children, {"id": node.id, "kind": node.kind, "path": path}, out)
 
 
-async def load(conn: AsyncConnection, doc: ImportDoc) -> dict[str, int]:
-    """Upsert everything in ``doc``; references must resolve (in the file or the database)."""
+async def load(
+    conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None
+) -> dict[str, int]:
+    """Upsert everything in ``doc``; references must resolve (in the file or the database).
+
+    A household imported for the first time comes under care at ``now_ms`` (its visit cycle
+    counts from then until its first visit).
+    """
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     unit_rows: list[dict[str, str | None]] = []
     _flatten(doc.units, None, unit_rows)
     await units.upsert_units(conn, unit_rows)
@@ -152,6 +160,7 @@ async def load(conn: AsyncConnection, doc: ImportDoc) -> dict[str, int]:
                 "head_name": h.head_name,
                 "tags": h.tags,
                 "care_tier": h.care_tier,
+                "since_ms": now_ms,
                 "txid": txid,
                 "seq": i,
             }

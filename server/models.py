@@ -50,6 +50,8 @@ class Household(SQLModel, table=True):
     head_name: str = Field(default="", max_length=200)
     tags: list[str] = json_field(default=[])
     care_tier: str = Field(default="general", max_length=16)
+    since_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """When the household came under care: the visit cycle counts from here until a visit."""
     txid: int = Field(default=0, sa_type=sa.BigInteger)
     seq: int = Field(default=0, sa_type=sa.BigInteger)
 
@@ -85,6 +87,8 @@ class Device(SQLModel, table=True):
     last_seen_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
     last_skew_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
     revoked_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    watermark_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """The device has pushed everything it recorded before this time (server clock)."""
 
 
 class ApiToken(SQLModel, table=True):
@@ -229,5 +233,7 @@ class SyncMeta(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: int = Field(default=0, sa_type=sa.BigInteger)
 
+
+from server import models_alerts as models_alerts  # noqa: E402  (registers the worker's tables)
 
 metadata = SQLModel.metadata

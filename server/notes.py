@@ -97,6 +97,7 @@ async def decide_notes(
         # arrival.
         state_row["author_id"] = min(history[op.note_id], key=lambda e: e.clock).worker_id
         plan.notes[op.note_id] = {"id": op.note_id, **state_row}
+        plan.households.add(op.household_id)
         if _clean_win(outcome, edits):
             plan.results.append(ItemResult(index=index, status="applied", id=rid))
         else:

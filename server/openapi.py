@@ -19,6 +19,16 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.reference import Reference
 
+from schemas.alerts import (
+    Alert,
+    AlertDetail,
+    AlertNote,
+    AlertPage,
+    CommentIn,
+    ComplianceReport,
+    StreamEvent,
+    UnitSettings,
+)
 from schemas.errors import ErrorBody
 from schemas.sync import (
     EnrolmentCodeRequest,
@@ -44,6 +54,14 @@ _, COMPONENTS = msgspec.json.schema_components(
         EnrolmentCodeRequest,
         EnrolmentCodeResponse,
         ErrorBody,
+        Alert,
+        AlertPage,
+        AlertDetail,
+        AlertNote,
+        CommentIn,
+        StreamEvent,
+        UnitSettings,
+        ComplianceReport,
     ],
     ref_template=REF,
 )

@@ -31,6 +31,8 @@ class PushContext:
     skew_ms: int
     now_ms: int
     hlc_max_ahead_ms: int
+    complete: bool = True
+    """The device's outbox is empty after this push: its watermark moves to ``now_ms``."""
     policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
 
 
@@ -52,6 +54,8 @@ class Plan:
     notes: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     edits: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    households: set[str] = field(default_factory=set)
+    """Households whose notes changed: their visit cadence is evaluated again."""
 
 
 def check_clock(ctx: PushContext, clock: str) -> HLC:

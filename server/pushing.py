@@ -20,11 +20,13 @@ from server.checkins import decide_checkins
 from server.notes import decide_notes
 from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
-from server.store import counter
+from server.store import counter, outbox, units
 from server.store import push as store
+from worker.periods import week_of
 
 __all__ = ["PushContext", "Rejected", "push"]
 
+WEEK_MS = 7 * 24 * 3600_000
 _results_encoder = msgspec.msgpack.Encoder()
 _results_decoder = msgspec.msgpack.Decoder(list[ItemResult])
 
@@ -43,8 +45,11 @@ async def push(
     await decide_checkins(conn, ctx, items, plan)
     await decide_notes(conn, ctx, items, plan)
     plan.results.sort(key=lambda r: r.index)
-    await auth_store.touch_device(conn, ctx.device_id, now_ms=ctx.now_ms, skew_ms=ctx.skew_ms)
+    watermark = await auth_store.touch_device(
+        conn, ctx.device_id, now_ms=ctx.now_ms, skew_ms=ctx.skew_ms, complete=ctx.complete
+    )
     await _write(conn, ctx, plan)
+    await _request_evaluations(conn, ctx, plan, watermark)
     await store.save_receipt(
         conn, ctx.device_id, ctx.push_id, _results_encoder.encode(plan.results)
     )
@@ -74,3 +79,26 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
     await store.insert_conflicts(
         conn, [{**row, "txid": txid, "seq": next(positions)} for row in plan.conflicts]
     )
+
+
+async def _request_evaluations(
+    conn: AsyncConnection, ctx: PushContext, plan: Plan, watermark: int | None
+) -> None:
+    """Outbox rows, in this push's transaction: the weeks its check-ins fall in (event time, the
+    worker's time zone), the households whose notes changed, and the week this device has now
+    synced past (its final verdict may be waiting for this device)."""
+    keys = {("household", h, "") for h in plan.households}
+    crossed = ctx.complete and watermark is not None
+    if plan.checkins or crossed:
+        tz = await units.grid_tz(conn, min(ctx.grids)) if ctx.grids else "UTC"
+        keys.update(
+            ("week", ctx.worker_id, week_of(r["started_ms"], tz).label) for _, r in plan.checkins
+        )
+        if watermark is not None and crossed:
+            # The weeks this device has now synced past (at most the last two: older weeks'
+            # verdicts were settled by their grace period).
+            for since in (watermark, max(watermark, ctx.now_ms - WEEK_MS)):
+                week = week_of(since, tz)
+                if ctx.now_ms >= week.end_ms:
+                    keys.add(("week", ctx.worker_id, week.label))
+    await outbox.request(conn, keys, ctx.now_ms)

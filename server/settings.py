@@ -23,6 +23,11 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = "redis://127.0.0.1:6379/0"
     """For the quota worker and its queue (not used by the sync server itself)."""
+    queue_name: str = "patrolsync:queue"
+    sweep_minutes: int = 1
+    """The worker's periodic sweep (time-driven rules, escalation) runs every this many minutes."""
+    relay_retry_s: int = 600
+    """An outbox request relayed this long ago and still pending is relayed again."""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -84,6 +89,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}DATABASE_URL={url!r}: expected sqlite+aiosqlite:///FILE "
             "or postgresql+asyncpg://USER@HOST/DB"
         )
+    if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
+        raise SettingsError(f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 5, 10, 15, 30, 60)")
     for name in ("max_push_items", "max_inflight_pushes", "default_pull_limit", "max_pull_limit"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

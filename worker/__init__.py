@@ -1,5 +1,9 @@
-"""The quota worker (arq): patrol quotas, visit cadences and alerts.
+"""The quota worker (arq): patrol quotas, visit cadences, data quality and alerts.
 
-Not built yet: the sync server records no evaluation work until this package exists. It will use
-the server's settings, database, models and store, never its routes.
+Pure rules (``policy``, ``periods``, ``quota``, ``cadence``, ``quality``, ``escalation``) decide;
+``evaluate`` and ``sweep`` read rows through the server's store, apply the rules and write
+verdicts and alerts; ``jobs`` and ``main`` run them on arq (``queue`` is the only module that
+imports arq). The worker uses the server's settings, database, models and store, never its
+routes; the server uses the pure ``policy`` and ``periods`` modules (a push files its evaluation
+requests under the week of the worker's time zone).
 """

@@ -137,6 +137,7 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
             skew_ms=envelope.device_time_ms - now,
             now_ms=now,
             hlc_max_ahead_ms=s.hlc_max_ahead_ms,
+            complete=envelope.complete,
         )
         results, replayed = await transaction(svc.engine, lambda c: pushing.push(c, ctx, items))
     metrics.record_push(results, replayed)

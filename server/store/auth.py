@@ -121,9 +121,17 @@ async def revoke_supervisor(conn: AsyncConnection, supervisor_id: str, now_ms: i
     return int((await conn.execute(stmt)).rowcount)
 
 
-async def touch_device(conn: AsyncConnection, device_id: str, *, now_ms: int, skew_ms: int) -> None:
-    await conn.execute(
-        sa.update(device_t)
-        .where(device_t.c.id == device_id)
-        .values(last_seen_ms=now_ms, last_skew_ms=skew_ms)
-    )
+async def touch_device(
+    conn: AsyncConnection, device_id: str, *, now_ms: int, skew_ms: int, complete: bool
+) -> int | None:
+    """Record a push's time and skew; a complete push also moves the watermark to ``now_ms``.
+
+    Returns the watermark before this push (None if the device never completed one).
+    """
+    row = await conn.execute(sa.select(device_t.c.watermark_ms).where(device_t.c.id == device_id))
+    before = row.scalar()
+    values: dict[str, Any] = {"last_seen_ms": now_ms, "last_skew_ms": skew_ms}
+    if complete:
+        values["watermark_ms"] = max(before or 0, now_ms)
+    await conn.execute(sa.update(device_t).where(device_t.c.id == device_id).values(values))
+    return int(before) if before is not None else None

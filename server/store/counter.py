@@ -56,6 +56,18 @@ async def stamp(conn: AsyncConnection) -> int:
     return txid
 
 
+async def positions(conn: AsyncConnection, n: int) -> list[tuple[int, int]]:
+    """``n`` fresh change positions of this transaction, after any it handed out before.
+
+    For writers other than a push (which numbers its own changes from 1 in one go).
+    """
+    txid = await stamp(conn)
+    last = conn.info.get("patrolsync_seq")
+    first = last[1] + 1 if last is not None and last[0] == txid else 1
+    conn.info["patrolsync_seq"] = (txid, first + n - 1)
+    return [(txid, seq) for seq in range(first, first + n)]
+
+
 async def bound(conn: AsyncConnection) -> int:
     """Every transaction numbered below this has finished, and none will be numbered below it."""
     if conn.dialect.name == "postgresql":

@@ -19,12 +19,21 @@ supervisor_t = Supervisor.__table__  # type: ignore[attr-defined]
 
 
 async def _upsert(
-    conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    keep: Sequence[str] = (),
 ) -> None:
+    """Insert or update; columns in ``keep`` are only filled where still empty."""
     if not rows:
         return
     stmt = insert(conn, table)
-    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    updates = {
+        c: sa.func.coalesce(table.c[c], stmt.excluded[c]) if c in keep else stmt.excluded[c]
+        for c in rows[0]
+        if c not in keys
+    }
     if updates:
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
     else:
@@ -52,8 +61,9 @@ async def set_worker_grids(conn: AsyncConnection, worker_id: str, grids: Iterabl
 
 
 async def upsert_households(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows must carry their change position (``txid``, ``seq``) from ``counter.stamp``."""
-    await _upsert(conn, household_t, rows, ["id"])
+    """Rows must carry their change position (``txid``, ``seq``) from ``counter.stamp``; a
+    household keeps the ``since_ms`` of its first import."""
+    await _upsert(conn, household_t, rows, ["id"], keep=["since_ms"])
 
 
 async def units_by_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -113,3 +123,18 @@ async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
         return {}
     stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(wanted))
     return {row.id: row.grid_id for row in await conn.execute(stmt)}
+
+
+async def grid_tz(conn: AsyncConnection, grid_id: str) -> str:
+    """The time zone of a grid (weeks and local times of its workers are counted in it)."""
+    row = await conn.execute(sa.select(unit_t.c.tz).where(unit_t.c.id == grid_id))
+    return str(row.scalar() or "Asia/Shanghai")
+
+
+async def children(conn: AsyncConnection, unit_id: str) -> list[dict[str, Any]]:
+    stmt = (
+        sa.select(unit_t.c.id, unit_t.c.name, unit_t.c.path, unit_t.c.kind)
+        .where(unit_t.c.parent_id == unit_id)
+        .order_by(unit_t.c.id)
+    )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]

@@ -1,0 +1,118 @@
+"""Supervisors' messages: alerts, their events, unit settings and the compliance summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+AlertStatus = Literal["open", "acknowledged", "resolved", "auto_resolved"]
+EventKind = Literal[
+    "opened",
+    "reopened",
+    "updated",
+    "acknowledged",
+    "resolved",
+    "auto_resolved",
+    "escalated",
+    "commented",
+]
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    """One alert: at most one per ``(rule, subject_kind, subject_id, period)``."""
+
+    id: int
+    rule: str
+    subject_kind: Literal["worker", "household", "device", "note"]
+    subject_id: str
+    period: str
+    """An ISO week (``2026-W47``), a due moment (``2026-11-20T09:00``), or empty."""
+    unit_id: str
+    """The grid the subject belongs to."""
+    severity: Literal["info", "warning", "critical"]
+    status: AlertStatus
+    evidence: dict[str, Any]
+    """The figures that triggered the rule (its fields depend on the rule)."""
+    reason: str = ""
+    """Why it was resolved: a supervisor's note, or what late data showed."""
+    level: int = 0
+    """Escalation level: 0 the grid's leader, 1 the community, 2 the street, 3 the district."""
+    opened_ms: int
+    updated_ms: int
+    acknowledged_ms: int | None = None
+    acknowledged_by: str | None = None
+    resolved_ms: int | None = None
+    resolved_by: str | None = None
+
+
+class AlertEvent(msgspec.Struct, kw_only=True):
+    """A change of an alert. ``id`` orders one alert's history; the stream's order is the
+    event's position (its SSE id)."""
+
+    id: int
+    alert_id: int
+    kind: EventKind
+    actor: str = ""
+    """The supervisor who acted; empty for the worker's own decisions."""
+    detail: dict[str, Any] = {}
+    at_ms: int
+
+
+class AlertPage(msgspec.Struct, kw_only=True):
+    alerts: list[Alert]
+    cursor: str | None = None
+    """Pass as ``cursor`` for the next page; absent on the last page."""
+
+
+class AlertDetail(msgspec.Struct, kw_only=True):
+    alert: Alert
+    events: list[AlertEvent]
+
+
+class AlertNote(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The body of acknowledge and resolve (optional note)."""
+
+    note: Annotated[str, Meta(max_length=500)] = ""
+
+
+class CommentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+class StreamEvent(msgspec.Struct, kw_only=True):
+    """One server-sent event of the live stream (and the body of a webhook delivery)."""
+
+    event: AlertEvent
+    alert: Alert
+
+
+class UnitSettings(msgspec.Struct, kw_only=True):
+    unit_id: str
+    own: dict[str, Any]
+    """This unit's overrides (what PUT replaces)."""
+    effective: dict[str, Any]
+    """Defaults, then every ancestor's overrides, then this unit's: what its rules use."""
+
+
+class ComplianceRow(msgspec.Struct, kw_only=True):
+    unit_id: str
+    name: str
+    workers: int
+    workers_meeting_quota: int
+    patrols: int
+    """Counted patrols (at least the minimum duration)."""
+    short_patrols: int
+    patrol_hours: float
+    """Hours of counted patrols."""
+    overdue_households: int
+    open_alerts: int
+
+
+class ComplianceReport(msgspec.Struct, kw_only=True):
+    week: str
+    unit_id: str
+    rows: list[ComplianceRow]
+    """One row per child unit of ``unit_id`` (one per grid when it is a community), then a
+    total row with ``unit_id`` equal to the report's unit."""

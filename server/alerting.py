@@ -1,0 +1,141 @@
+"""Supervisors' actions on alerts: acknowledge, resolve, comment; and their views.
+
+Transitions: ``open`` → ``acknowledged`` → ``resolved``; ``open`` → ``resolved``. Repeating an
+action already done is harmless (the alert is returned unchanged, no event). Acknowledging a
+resolved or auto-resolved alert is a conflict (409). Resolving an auto-resolved alert is
+harmless: it is already closed.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
+from server.auth import Principal
+from server.errors import ApiError, Code
+from server.store import alerts as store
+
+_alert_fields = set(Alert.__struct_fields__)
+
+
+def to_alert(row: dict[str, Any]) -> Alert:
+    return Alert(**{k: v for k, v in row.items() if k in _alert_fields})
+
+
+def _cursor(alert_id: int) -> str:
+    return base64.urlsafe_b64encode(f"a1:{alert_id}".encode()).decode().rstrip("=")
+
+
+def _before(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, number = text.split(":", 1)
+        if tag != "a1":
+            raise ValueError(tag)
+        return int(number)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor") from None
+
+
+async def page(
+    conn: AsyncConnection,
+    path: str,
+    *,
+    status: list[str],
+    rule: list[str],
+    period: str | None,
+    cursor: str | None,
+    limit: int,
+) -> AlertPage:
+    rows = await store.find(
+        conn,
+        path,
+        status=status,
+        rule=rule,
+        period=period,
+        before_id=_before(cursor),
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AlertPage(
+        alerts=[to_alert(r) for r in rows],
+        cursor=_cursor(rows[-1]["id"]) if more else None,
+    )
+
+
+async def _visible(
+    conn: AsyncConnection, who: Principal, alert_id: int, *, lock: bool = False
+) -> dict[str, Any]:
+    path = who.require_supervisor()
+    row = await store.get(conn, alert_id, lock=lock)
+    if row is None or not row["unit_path"].startswith(path):
+        raise ApiError(Code.NOT_FOUND, f"no alert {alert_id} in your subtree")
+    return row
+
+
+async def detail(conn: AsyncConnection, who: Principal, alert_id: int) -> AlertDetail:
+    row = await _visible(conn, who, alert_id)
+    events = [msgspec.convert(e, AlertEvent) for e in await store.history(conn, alert_id)]
+    return AlertDetail(alert=to_alert(row), events=events)
+
+
+async def act(
+    conn: AsyncConnection, who: Principal, alert_id: int, action: str, note: str, now_ms: int
+) -> Alert:
+    """``acknowledge`` or ``resolve`` an alert of the caller's subtree."""
+    row = await _visible(conn, who, alert_id, lock=True)
+    actor = who.supervisor_id or ""
+    status = row["status"]
+    changes: dict[str, Any]
+    if action == "acknowledge":
+        if status == "acknowledged":
+            return to_alert(row)
+        if status != "open":
+            raise ApiError(
+                Code.CONFLICT, f"alert {alert_id} is {status}: only an open alert is acknowledged"
+            )
+        changes = {"status": "acknowledged", "acknowledged_ms": now_ms, "acknowledged_by": actor}
+    else:
+        if status in ("resolved", "auto_resolved"):
+            return to_alert(row)
+        changes = {
+            "status": "resolved",
+            "resolved_ms": now_ms,
+            "resolved_by": actor,
+            "reason": note,
+        }
+    kind = "acknowledged" if action == "acknowledge" else "resolved"
+    await store.update(
+        conn, row, changes, {"kind": kind, "actor": actor, "detail": {"note": note}}, now_ms
+    )
+    return to_alert({**row, **changes, "updated_ms": now_ms})
+
+
+async def comment(
+    conn: AsyncConnection, who: Principal, alert_id: int, text: str, now_ms: int
+) -> None:
+    row = await _visible(conn, who, alert_id)
+    actor = who.supervisor_id or ""
+    await store.update(
+        conn, row, {}, {"kind": "commented", "actor": actor, "detail": {"text": text}}, now_ms
+    )
+
+
+def stream_event(row: dict[str, Any]) -> StreamEvent:
+    """A row of ``store.events_after`` as the stream (and webhooks) send it."""
+    event = AlertEvent(
+        id=row["event_id"],
+        alert_id=row["id"],
+        kind=row["kind"],
+        actor=row["actor"],
+        detail=row["detail"],
+        at_ms=row["at_ms"],
+    )
+    return StreamEvent(event=event, alert=to_alert(row))

@@ -1,0 +1,196 @@
+"""Supervisors' alert API: list and filter, one alert with its history, acknowledge, resolve,
+comment, and a live stream (server-sent events) of alert changes in the caller's subtree."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from schemas.alerts import Alert, AlertDetail, AlertNote, AlertPage, CommentIn, StreamEvent
+from server import alerting, wire
+from server.errors import ApiError, Code
+from server.openapi import documented
+from server.state import principal, services
+from server.store import alerts as store
+from server.store import counter, units
+from server.tx import read, transaction
+
+STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
+STREAM_POLL_S = 1.0
+STREAM_PAGE = 200
+KEEP_ALIVE_POLLS = 15
+_stream_json = msgspec.json.Encoder()
+
+
+def _split(raw: str | None, allowed: set[str] | None, name: str) -> list[str]:
+    values = [v for v in (raw or "").split(",") if v]
+    if allowed is not None and (bad := sorted(set(values) - allowed)):
+        raise ApiError(
+            Code.INVALID_REQUEST,
+            f"unknown {name}: {', '.join(bad)}",
+            details={"allowed": sorted(allowed)},
+        )
+    return values
+
+
+@get(
+    "/v1/alerts",
+    summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, period)",
+    operation_class=documented(None, AlertPage),
+)
+async def list_alerts(
+    request: Request[Any, Any, Any],
+    status: Annotated[str | None, QueryParameter(description="comma-separated statuses")] = None,
+    rule: Annotated[str | None, QueryParameter(description="comma-separated rule ids")] = None,
+    unit: Annotated[str | None, QueryParameter(description="a unit of the subtree")] = None,
+    period: Annotated[str | None, QueryParameter(description="e.g. 2026-W47")] = None,
+    cursor: Annotated[str | None, QueryParameter(description="from the previous page")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    path = who.require_supervisor()
+    statuses = _split(status, STATUSES, "status")
+    rules = _split(rule, None, "rule")
+
+    async def work(conn: Any) -> AlertPage:
+        scope = path
+        if unit is not None:
+            scope = await _unit_path(conn, path, unit)
+        return await alerting.page(
+            conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
+        )
+
+    return wire.respond(request, await read(svc.engine, work))
+
+
+async def _unit_path(conn: Any, path: str, unit_id: str) -> str:
+    found = await units.get_unit(conn, unit_id)
+    if found is None or not found["path"].startswith(path):
+        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
+    return str(found["path"])
+
+
+@get(
+    "/v1/alerts/{alert_id:int}",
+    summary="One alert and its history (events, comments, escalations)",
+    operation_class=documented(None, AlertDetail),
+)
+async def get_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    return wire.respond(
+        request, await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
+    )
+
+
+async def _act(request: Request[Any, Any, Any], alert_id: int, action: str) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    body = await request.body()
+    note = wire.decode(body, AlertNote, msgpack=False).note if body.strip() else ""
+    alert = await transaction(
+        svc.engine, lambda c: alerting.act(c, who, alert_id, action, note, svc.clock())
+    )
+    return wire.respond(request, alert)
+
+
+@post(
+    "/v1/alerts/{alert_id:int}/acknowledge",
+    summary="Acknowledge an open alert (stops the unacknowledged escalation)",
+    operation_class=documented(AlertNote, Alert),
+    status_code=200,
+)
+async def acknowledge(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+    return await _act(request, alert_id, "acknowledge")
+
+
+@post(
+    "/v1/alerts/{alert_id:int}/resolve",
+    summary="Resolve an alert, with an optional note",
+    operation_class=documented(AlertNote, Alert),
+    status_code=200,
+)
+async def resolve(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+    return await _act(request, alert_id, "resolve")
+
+
+@post(
+    "/v1/alerts/{alert_id:int}/comments",
+    summary="Comment on an alert",
+    operation_class=documented(CommentIn, AlertDetail, 201),
+)
+async def add_comment(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    data = await wire.read_body(request, CommentIn)
+    await transaction(
+        svc.engine, lambda c: alerting.comment(c, who, alert_id, data.text, svc.clock())
+    )
+    detail = await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
+    return wire.respond(request, detail, 201)
+
+
+async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str, Any]]:
+    bound = await counter.bound(conn)
+    return await store.events_after(conn, path, after, bound, STREAM_PAGE)
+
+
+def _position(raw: str | None) -> tuple[int, int]:
+    if not raw:
+        return (0, 0)
+    try:
+        txid, seq = raw.split(".", 1)
+        return int(txid), int(seq)
+    except ValueError:
+        raise ApiError(
+            Code.CURSOR_INVALID, "Last-Event-ID / after must be an event id of this stream"
+        ) from None
+
+
+@get(
+    "/v1/alerts/stream",
+    summary="Server-sent events: every alert change in the caller's subtree, in order",
+    operation_class=documented(None, StreamEvent),
+)
+async def stream(
+    request: Request[Any, Any, Any],
+    after: Annotated[str | None, QueryParameter(description="resume after this event id")] = None,
+    follow: Annotated[
+        bool, QueryParameter(description="false: send what is there, then close")
+    ] = True,
+) -> ServerSentEvent:
+    """Each event's id is its change position; reconnecting with ``Last-Event-ID`` resumes
+    exactly after it (nothing skipped, nothing repeated)."""
+    svc = services(request)
+    who = await principal(request)
+    path = who.require_supervisor()
+    position = _position(request.headers.get("last-event-id") or after)
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        nonlocal position
+        idle = 0
+        while True:
+            rows = await read(svc.engine, functools.partial(_batch, path, position))
+            for row in rows:
+                position = (row["txid"], row["seq"])
+                data = _stream_json.encode(alerting.stream_event(row)).decode()
+                yield ServerSentEventMessage(
+                    data=data, event="alert", id=f"{position[0]}.{position[1]}"
+                )
+            if len(rows) < STREAM_PAGE:
+                if not follow:
+                    return
+                idle = 0 if rows else idle + 1
+                if idle and idle % KEEP_ALIVE_POLLS == 0:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                await asyncio.sleep(STREAM_POLL_S)
+
+    return ServerSentEvent(events())

@@ -1,0 +1,180 @@
+"""Evaluations: read rows through the store, let the pure rules decide, write verdicts and alerts.
+
+Each function runs inside the caller's transaction and first takes the subjects' locks
+(``alerts.lock_subjects``), so two workers evaluating the same subject take turns and the later
+one reads everything the earlier one saw.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.store import alerts
+from server.store import quota as store
+from sync.hlc import HLC, HLCError
+from worker import cadence, quality, quota
+from worker.findings import Finding
+from worker.periods import Week, week
+from worker.policy import Policy, resolve
+
+Overrides = Mapping[str, Mapping[str, Any]]
+
+
+def policy_for(place: store.Place, overrides: Overrides) -> Policy:
+    """The policy of a grid: defaults, then each unit's overrides from the root down; the time
+    zone is the grid's own."""
+    units = [u for u in place.path.split("/") if u]
+    return resolve([*(overrides[u] for u in units if u in overrides), {"tz": place.tz}])
+
+
+def week_key(worker_id: str, label: str) -> str:
+    return f"week:{worker_id}:{label}"
+
+
+async def evaluate_weeks(
+    conn: AsyncConnection, worker_ids: Sequence[str], label: str, now_ms: int
+) -> int:
+    """The quota of ISO week ``label`` for these workers; return how many alert events."""
+    await alerts.lock_subjects(conn, (week_key(w, label) for w in worker_ids))
+    places = await store.worker_places(conn, worker_ids)
+    overrides = await store.unit_overrides(conn)
+    by_tz: dict[str, list[str]] = defaultdict(list)
+    for worker_id, place in sorted(places.items()):
+        by_tz[place.tz].append(worker_id)
+    findings: list[Finding] = []
+    verdicts: list[dict[str, Any]] = []
+    for tz, workers in by_tz.items():
+        wk = week(label, tz)
+        durations = await store.week_durations(conn, workers, wk.start_ms, wk.end_ms)
+        marks = await store.watermarks(conn, workers, wk.end_ms)
+        for worker_id in workers:
+            place = places[worker_id]
+            pol = policy_for(place, overrides)
+            ph = quota.phase(wk, now_ms, marks[worker_id], pol)
+            if ph is quota.WeekPhase.CLOSED:
+                continue
+            spans = durations[worker_id]
+            findings.extend(quota.weekly_quota(worker_id, wk, spans, now_ms, marks[worker_id], pol))
+            counted = [d for d in spans if d >= pol.quota_min_patrol_ms]
+            verdicts.append(
+                {
+                    "worker_id": worker_id,
+                    "period": label,
+                    "unit_path": place.path,
+                    "phase": str(ph),
+                    "counted": len(counted),
+                    "short": len(spans) - len(counted),
+                    "required": pol.quota_patrols,
+                    "counted_ms": sum(counted),
+                    "total_ms": sum(spans),
+                    "evaluated_ms": now_ms,
+                }
+            )
+    await store.upsert_verdicts(conn, verdicts)
+    where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
+    return len(await alerts.apply(conn, findings, where, now_ms))
+
+
+def _patrol(row: Mapping[str, Any]) -> quality.Patrol:
+    route = row["route"] or {}
+    return quality.Patrol(
+        id=str(row["id"]),
+        worker_id=row["worker_id"],
+        device_id=row["device_id"],
+        grid_id=row["grid_id"],
+        started_ms=int(row["started_ms"]),
+        ended_ms=int(row["ended_ms"]),
+        duration_ms=int(row["duration_ms"]),
+        flags=tuple(row["flags"] or ()),
+        inside_share=route.get("inside_share"),
+        distance_m=route.get("distance_m") if route else None,
+        max_speed_mps=route.get("max_speed_mps"),
+        mock_location=bool(route.get("mock_location", False)),
+        points=int(route.get("points", 0)),
+    )
+
+
+async def evaluate_quality(conn: AsyncConnection, worker_id: str, label: str, now_ms: int) -> int:
+    """The data-quality rules of one worker's week (the caller holds the week's lock)."""
+    places = await store.worker_places(conn, [worker_id])
+    place = places.get(worker_id)
+    if place is None:
+        return 0
+    pol = policy_for(place, await store.unit_overrides(conn))
+    wk: Week = week(label, place.tz)
+    if quota.phase(wk, now_ms, [], pol) is quota.WeekPhase.CLOSED:
+        return 0
+    rows = await store.week_patrols(conn, worker_id, wk.start_ms, wk.end_ms)
+    mine = [_patrol(r) for r in rows if wk.start_ms <= r["started_ms"] < wk.end_ms]
+    devices = sorted({p.device_id for p in mine})
+    others = [
+        _patrol(r)
+        for r in await store.device_patrols(conn, devices, worker_id, wk.start_ms, wk.end_ms)
+    ]
+    findings = quality.patrol_quality(worker_id, wk, mine, others, now_ms, pol)
+    where = {("worker", worker_id): (place.grid_id, place.path)}
+    return len(await alerts.apply(conn, findings, where, now_ms))
+
+
+def _wall(clock: str | None, default: int) -> int:
+    try:
+        return HLC.parse(clock).wall_ms if clock else default
+    except HLCError:
+        return default
+
+
+async def evaluate_households(
+    conn: AsyncConnection, household_ids: Sequence[str], now_ms: int
+) -> int:
+    """Visit cadence and open follow-ups of these households."""
+    await alerts.lock_subjects(conn, (f"household:{h}" for h in household_ids))
+    homes = await store.household_places(conn, household_ids)
+    ids = sorted(homes)
+    notes = await store.household_notes(conn, ids)
+    overrides = await store.unit_overrides(conn)
+    open_due = await alerts.open_periods(conn, "visit_overdue", "household", ids)
+    note_ids = [str(n["id"]) for h in ids for n in notes[h]]
+    open_follow = await alerts.open_periods(conn, "follow_up_open", "note", note_ids)
+    findings: list[Finding] = []
+    where: dict[tuple[str, str], tuple[str, str]] = {}
+    for household_id in ids:
+        home = homes[household_id]
+        pol = policy_for(home.place, overrides)
+        where[("household", household_id)] = (home.place.grid_id, home.place.path)
+        visits = []
+        follow: list[cadence.FollowUp] = []
+        for note in notes[household_id]:
+            fields = note["fields"] or {}
+            note_id = str(note["id"])
+            where[("note", note_id)] = where[("household", household_id)]
+            if note["deleted"]:
+                if open_follow.get(note_id):
+                    follow.append(cadence.FollowUp(note_id, household_id, 0, False, True))
+                continue
+            visited = fields.get("visited_ms", note["created_ms"])
+            visits.append((int(visited), str(fields.get("outcome", "met"))))
+            opened = _wall((note["clocks"] or {}).get("follow_up"), int(note["created_ms"]))
+            if fields.get("follow_up") or open_follow.get(note_id):
+                follow.append(
+                    cadence.FollowUp(
+                        note_id, household_id, opened, bool(fields.get("follow_up")), False
+                    )
+                )
+        findings.extend(
+            cadence.visit_cadence(
+                household_id,
+                home.care_tier,
+                home.since_ms,
+                visits,
+                open_due[household_id],
+                now_ms,
+                pol,
+            )
+        )
+        open_ids = [f.note_id for f in follow if open_follow.get(f.note_id)]
+        findings.extend(cadence.follow_ups(follow, open_ids, now_ms, pol))
+    return len(await alerts.apply(conn, findings, where, now_ms))

@@ -1,0 +1,240 @@
+"""Data quality: patrols that cannot be trusted as recorded, and devices that fell silent.
+
+:func:`patrol_quality` returns exactly one finding per rule of :data:`PATROL_RULES`, in that
+order, for one worker's week: breached iff at least one patrol offends, with evidence
+``{"patrols": offending ids (sorted, at most 50), "count": how many offend, ...figures}``;
+otherwise resolved with reason "no longer found". Overlaps are found by sorting and sweeping,
+``O(n log n)``; two intervals overlap iff ``a.started < b.ended and b.started < a.ended``, so
+patrols that merely touch (one ends when the next starts) do not.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from itertools import accumulate
+from typing import Any, NamedTuple
+
+from worker.findings import Finding
+from worker.periods import Week, local_minute
+from worker.policy import H, Policy, span_text
+
+EVIDENCE_LIMIT = 50
+"""At most this many ids are listed in an evidence list (``count`` gives the total)."""
+
+PATROL_RULES = (
+    "overlapping_patrols",
+    "implausible_duration",
+    "outside_grid",
+    "future_event",
+    "mock_location",
+    "impossible_speed",
+    "never_moved",
+    "shared_device",
+)
+
+
+class Patrol(NamedTuple):
+    """A patrol as the quality rules see it (effective values: amendments applied)."""
+
+    id: str
+    worker_id: str
+    device_id: str
+    grid_id: str
+    started_ms: int
+    ended_ms: int
+    duration_ms: int
+    flags: tuple[str, ...]
+    inside_share: float | None
+    distance_m: float | None
+    max_speed_mps: float | None
+    mock_location: bool
+    points: int
+
+
+def _ids(ids: Iterable[str]) -> list[str]:
+    return sorted(set(ids))[:EVIDENCE_LIMIT]
+
+
+def _self_overlaps(patrols: Sequence[Patrol]) -> tuple[set[str], list[list[str]]]:
+    """Ids of the patrols that overlap another one, and some overlapping pairs.
+
+    Sweep by start, keeping the patrol with the latest end so far: a patrol overlaps an earlier
+    one iff it starts before that latest end, and each patrol that overlaps a later one is
+    caught when the first of those is swept (sorting ``(start, end)`` puts an empty patrol
+    before the longer ones that start with it, which do not overlap it).
+    """
+    offenders: set[str] = set()
+    pairs: list[list[str]] = []
+    holder: Patrol | None = None
+    for p in sorted(patrols, key=lambda p: (p.started_ms, p.ended_ms, p.id)):
+        if holder is not None and holder.ended_ms > p.started_ms:
+            offenders.update((holder.id, p.id))
+            pairs.append(sorted((holder.id, p.id)))
+        if holder is None or p.ended_ms > holder.ended_ms:
+            holder = p
+    return offenders, pairs
+
+
+def _overlapping(xs: Sequence[Patrol], ys: Sequence[Patrol]) -> set[str]:
+    """Ids of the patrols of ``xs`` that overlap at least one patrol of ``ys``."""
+    ordered = sorted(ys, key=lambda y: y.started_ms)
+    starts = [y.started_ms for y in ordered]
+    latest_end = list(accumulate((y.ended_ms for y in ordered), max))
+    found: set[str] = set()
+    for x in xs:
+        # ys starting before x (or with it, unless x is empty): overlap iff one ends after x starts
+        k = (bisect_right if x.ended_ms > x.started_ms else bisect_left)(starts, x.started_ms)
+        # ys starting strictly inside x always overlap it
+        inside = bisect_right(starts, x.started_ms) < bisect_left(starts, x.ended_ms)
+        if (k and latest_end[k - 1] > x.started_ms) or inside:
+            found.add(x.id)
+    return found
+
+
+def _tests(policy: Policy) -> dict[str, Callable[[Patrol], bool]]:
+    """The rules judged on each patrol alone: rule → does this patrol offend?"""
+    return {
+        "implausible_duration": lambda p: p.duration_ms > policy.max_patrol_ms,
+        "outside_grid": lambda p: (
+            p.inside_share is not None and p.inside_share < policy.min_inside_share
+        ),
+        "future_event": lambda p: "future_event" in p.flags,
+        "mock_location": lambda p: p.mock_location,
+        "impossible_speed": lambda p: (
+            p.max_speed_mps is not None and p.max_speed_mps > policy.max_speed_mps
+        ),
+        "never_moved": lambda p: (
+            p.duration_ms >= policy.quota_min_patrol_ms
+            and p.points >= 2
+            and p.distance_m is not None
+            and p.distance_m < policy.never_moved_m
+        ),
+    }
+
+
+def _figures(rule: str, bad: Sequence[Patrol], policy: Policy) -> dict[str, Any]:
+    """The figures of a per-patrol rule: its threshold and the worst offending value."""
+    if rule == "implausible_duration":
+        return {
+            "max_patrol_ms": policy.max_patrol_ms,
+            "longest_ms": max(p.duration_ms for p in bad),
+        }
+    if rule == "outside_grid":
+        shares = [p.inside_share for p in bad if p.inside_share is not None]
+        return {"min_inside_share": policy.min_inside_share, "lowest_inside_share": min(shares)}
+    if rule == "impossible_speed":
+        speeds = [p.max_speed_mps for p in bad if p.max_speed_mps is not None]
+        return {"max_speed_mps": policy.max_speed_mps, "fastest_mps": max(speeds)}
+    if rule == "never_moved":
+        moved = [p.distance_m for p in bad if p.distance_m is not None]
+        return {"never_moved_m": policy.never_moved_m, "max_distance_m": max(moved)}
+    return {}
+
+
+def _shared_device(
+    worker_id: str, patrols: Sequence[Patrol], others_on_devices: Sequence[Patrol]
+) -> tuple[set[str], dict[str, Any]]:
+    """This worker's patrols overlapping another worker's on the same device, and figures."""
+    mine: dict[str, list[Patrol]] = defaultdict(list)
+    for p in patrols:
+        mine[p.device_id].append(p)
+    theirs: dict[str, list[Patrol]] = defaultdict(list)
+    for p in others_on_devices:
+        if p.worker_id != worker_id and p.device_id in mine:
+            theirs[p.device_id].append(p)
+    shared: set[str] = set()
+    hit: list[Patrol] = []
+    for device, others in theirs.items():
+        shared |= _overlapping(mine[device], others)
+        found = _overlapping(others, mine[device])
+        hit += [p for p in others if p.id in found]
+    if not shared:
+        return shared, {}
+    return shared, {
+        "devices": _ids(p.device_id for p in patrols if p.id in shared),
+        "other_workers": _ids(p.worker_id for p in hit),
+        "other_patrols": _ids(p.id for p in hit),
+    }
+
+
+def patrol_quality(
+    worker_id: str,
+    week: Week,
+    patrols: Sequence[Patrol],
+    others_on_devices: Sequence[Patrol],
+    now_ms: int,
+    policy: Policy,
+) -> list[Finding]:
+    """One finding per rule of :data:`PATROL_RULES` on ``worker_id``'s patrols of ``week``.
+
+    ``patrols`` are the worker's effective patrols of the week; ``others_on_devices`` are other
+    workers' patrols on the devices this worker used (entries of ``worker_id`` itself are
+    ignored there). Whether the week is still open to re-evaluation is the caller's business;
+    ``now_ms`` is not needed by any rule today (``future_event`` comes from the check-in flags).
+    """
+    offenders, pairs = _self_overlaps(patrols)
+    hits = {"overlapping_patrols": (offenders, {"pairs": sorted(pairs)[:EVIDENCE_LIMIT]})}
+    for rule, offends in _tests(policy).items():
+        bad = [p for p in patrols if offends(p)]
+        hits[rule] = ({p.id for p in bad}, _figures(rule, bad, policy) if bad else {})
+    hits["shared_device"] = _shared_device(worker_id, patrols, others_on_devices)
+    findings: list[Finding] = []
+    for rule in PATROL_RULES:
+        ids, figures = hits[rule]
+        findings.append(
+            Finding(
+                rule=rule,
+                subject_kind="worker",
+                subject_id=worker_id,
+                period=week.label,
+                breached=bool(ids),
+                evidence={"patrols": _ids(ids), "count": len(ids), **figures} if ids else {},
+                reason="" if ids else "no longer found",
+            )
+        )
+    return findings
+
+
+def device_silence(
+    device_id: str,
+    last_seen_ms: int | None,
+    created_ms: int,
+    open_periods: Sequence[str],
+    now_ms: int,
+    policy: Policy,
+) -> list[Finding]:
+    """``device_silent`` findings (severity info) of one device at ``now_ms``.
+
+    The last contact is ``last_seen_ms``, or ``created_ms`` for a device that never synced; the
+    period is its local minute, so each silence is one alert. Breached iff ``now_ms - last
+    contact > silent_device_ms``. Each other of ``open_periods`` is resolved: the device synced
+    again (a later contact), or the setting was raised.
+    """
+    contact = last_seen_ms if last_seen_ms is not None else created_ms
+    period = local_minute(contact, policy.tz)
+    silent = now_ms - contact > policy.silent_device_ms
+    findings: list[Finding] = []
+    if silent:
+        evidence = {
+            "last_contact_ms": contact,
+            "never_synced": last_seen_ms is None,
+            "silent_hours": round((now_ms - contact) / H, 2),
+            "silent_device_ms": policy.silent_device_ms,
+        }
+        findings.append(
+            Finding("device_silent", "device", device_id, period, True, "info", evidence)
+        )
+    for stale in sorted(set(open_periods)):
+        if silent and stale == period:
+            continue
+        reason = (
+            f"synced again at {period.replace('T', ' ')}"
+            if stale != period
+            else f"silent for no longer than {span_text(policy.silent_device_ms)}"
+        )
+        findings.append(
+            Finding("device_silent", "device", device_id, stale, False, "info", reason=reason)
+        )
+    return findings

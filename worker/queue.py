@@ -1,0 +1,109 @@
+"""The queue: every use of arq is in this module.
+
+Jobs are idempotent (they write upserts on natural keys) and bounded: ``MAX_TRIES`` tries of at
+most ``JOB_TIMEOUT_S`` each. Job ids are deterministic, so enqueuing one twice runs it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from arq import Worker, create_pool, cron, func
+from arq.connections import ArqRedis, RedisSettings
+from arq.typing import WorkerCoroutine
+
+from server.store.outbox import Request
+
+__all__ = ["ArqRedis", "Worker", "build_worker", "connect", "enqueue", "queued", "run"]
+
+EVALUATE = "evaluate"
+JOB_TIMEOUT_S = 120
+MAX_TRIES = 3
+KEEP_RESULT_S = 60
+"""A finished job's id is remembered this long (a second enqueue with that id is a no-op)."""
+
+Job = WorkerCoroutine
+
+
+def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = retries
+    settings.conn_timeout = 2
+    return settings
+
+
+async def connect(url: str, queue_name: str, *, retries: int = 0) -> ArqRedis:
+    """A pool for enqueuing (fails at once when Redis is down, unless ``retries``)."""
+    return await create_pool(redis_settings(url, retries=retries), default_queue_name=queue_name)
+
+
+async def enqueue(pool: ArqRedis, request: Request) -> bool:
+    """Queue the evaluation of an outbox request; False if a job with its id exists already."""
+    job = await pool.enqueue_job(
+        EVALUATE,
+        request.id,
+        request.version,
+        request.kind,
+        request.subject,
+        request.period,
+        _job_id=request.job_id,
+    )
+    return job is not None
+
+
+def build_worker(
+    *,
+    redis_url: str,
+    queue_name: str,
+    evaluate: Job,
+    periodic: Sequence[tuple[Job, int]] = (),
+    ctx: dict[str, Any] | None = None,
+    burst: bool = False,
+    max_jobs: int = 10,
+) -> Worker:
+    """An arq worker running ``evaluate`` jobs, and each ``(job, minutes)`` of ``periodic``
+    every that many minutes (one worker runs each round, however many run side by side)."""
+    crons = [
+        cron(
+            job,
+            minute=set(range(0, 60, every)),
+            second=0,
+            timeout=JOB_TIMEOUT_S * 5,
+            unique=True,
+            keep_result=KEEP_RESULT_S,
+        )
+        for job, every in periodic
+    ]
+    return Worker(
+        functions=[
+            func(
+                evaluate,
+                name=EVALUATE,
+                timeout=JOB_TIMEOUT_S,
+                max_tries=MAX_TRIES,
+                keep_result=KEEP_RESULT_S,
+            )
+        ],
+        cron_jobs=crons,
+        redis_settings=redis_settings(redis_url),
+        queue_name=queue_name,
+        ctx=ctx or {},
+        burst=burst,
+        max_jobs=max_jobs,
+        handle_signals=False,
+        poll_delay=0.2,
+    )
+
+
+async def run(worker: Worker) -> None:
+    """Run until stopped (or, in burst mode, until the queue is empty), then close."""
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def queued(pool: ArqRedis, queue_name: str) -> int:
+    """Jobs waiting in the queue."""
+    return int(await pool.zcard(queue_name))

@@ -1,0 +1,170 @@
+"""Periodic sweeps: what no push triggers — time passing.
+
+* the quota of every active worker for the current week (the mid-week warning) and for the
+  weeks still open to late data whose verdict is not final yet (the grace period running out
+  while a phone stays silent);
+* every household's visit cadence and open follow-ups (due dates pass without a push);
+* silent devices;
+* the escalation ladder of open alerts.
+
+Each sweep works in chunks, one transaction each, so no transaction holds many locks for long.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from server.store import alerts
+from server.store import quota as store
+from server.tx import read, transaction
+from worker import escalation, quality
+from worker.evaluate import Overrides, evaluate_households, evaluate_weeks, policy_for
+from worker.periods import week_of
+
+CHUNK = 500
+WEEK_MS = 7 * 24 * 3600_000
+T = TypeVar("T")
+
+
+async def _call(
+    work: Callable[[AsyncConnection, Sequence[T]], Awaitable[int]],
+    part: Sequence[T],
+    conn: AsyncConnection,
+) -> int:
+    return await work(conn, part)
+
+
+async def _chunks(
+    engine: AsyncEngine,
+    items: Sequence[T],
+    work: Callable[[AsyncConnection, Sequence[T]], Awaitable[int]],
+    size: int = CHUNK,
+) -> int:
+    done = 0
+    for start in range(0, len(items), size):
+        part = items[start : start + size]
+        done += await transaction(engine, functools.partial(_call, work, part))
+    return done
+
+
+async def quota_weeks(engine: AsyncEngine, now_ms: int) -> int:
+    """Evaluate the current and the previous week of every active worker (a previous week only
+    while its verdict is not final)."""
+    places = await read(engine, lambda c: store.worker_places(c))
+    events = 0
+    labels: dict[str, list[str]] = {}
+    for worker_id, place in sorted(places.items()):
+        for at in (now_ms, now_ms - WEEK_MS):
+            labels.setdefault(week_of(at, place.tz).label, []).append(worker_id)
+    current = {week_of(now_ms, p.tz).label for p in places.values()}
+    for label, workers in sorted(labels.items()):
+        if label not in current:
+            settled = await read(engine, functools.partial(_settled, label))
+            workers = [w for w in workers if w not in settled]
+        events += await _chunks(engine, workers, functools.partial(_weeks, label, now_ms))
+    return events
+
+
+async def _settled(label: str, conn: AsyncConnection) -> set[str]:
+    return await store.settled_workers(conn, label)
+
+
+async def _weeks(label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]) -> int:
+    return await evaluate_weeks(conn, workers, label, now_ms)
+
+
+async def households(engine: AsyncEngine, now_ms: int) -> int:
+    ids = sorted(await read(engine, lambda c: store.household_places(c)))
+    return await _chunks(engine, ids, lambda c, part: evaluate_households(c, part, now_ms))
+
+
+async def devices(engine: AsyncEngine, now_ms: int) -> int:
+    """``device_silent`` for every device not revoked."""
+
+    async def work(conn: AsyncConnection) -> int:
+        rows = await store.devices(conn)
+        places = await store.worker_places(conn, {r["worker_id"] for r in rows})
+        overrides = await store.unit_overrides(conn)
+        ids = [r["id"] for r in rows if r["worker_id"] in places]
+        open_periods = await alerts.open_periods(conn, "device_silent", "device", ids)
+        findings = []
+        where = {}
+        for row in rows:
+            place = places.get(row["worker_id"])
+            if place is None:
+                continue
+            where[("device", row["id"])] = (place.grid_id, place.path)
+            findings.extend(
+                quality.device_silence(
+                    row["id"],
+                    row["last_seen_ms"],
+                    row["created_ms"],
+                    open_periods[row["id"]],
+                    now_ms,
+                    policy_for(place, overrides),
+                )
+            )
+        return len(await alerts.apply(conn, findings, where, now_ms))
+
+    return await transaction(engine, work)
+
+
+def _moves(
+    rows: Sequence[dict[str, object]], overrides: Overrides, now_ms: int
+) -> list[tuple[int, int, str, str]]:
+    moves = []
+    for row in rows:
+        path = str(row["unit_path"])
+        units = [u for u in path.split("/") if u]
+        pol = policy_for(store.Place(units[-1], path, "UTC"), overrides)
+        acked = row["acknowledged_ms"]
+        level = escalation.escalation_level(
+            int(str(row["opened_ms"])),
+            int(str(acked)) if acked is not None else None,
+            now_ms,
+            pol,
+            max_level=len(units) - 1,
+        )
+        if level > int(str(row["level"])):
+            moves.append((int(str(row["id"])), level, units[-1 - level], path))
+    return moves
+
+
+async def _live(after: int, conn: AsyncConnection) -> list[dict[str, object]]:
+    return await alerts.live(conn, after, CHUNK)
+
+
+async def _escalate(
+    moves: list[tuple[int, int, str, str]], now_ms: int, conn: AsyncConnection
+) -> None:
+    await alerts.escalate(conn, moves, now_ms)
+
+
+async def escalations(engine: AsyncEngine, now_ms: int) -> int:
+    """Move open alerts up the unit tree as the ladder says; return how many moved."""
+    moved = 0
+    after = 0
+    while True:
+        rows = await read(engine, functools.partial(_live, after))
+        if not rows:
+            return moved
+        after = int(str(rows[-1]["id"]))
+        overrides = await read(engine, store.unit_overrides)
+        moves = _moves(rows, overrides, now_ms)
+        if moves:
+            await transaction(engine, functools.partial(_escalate, moves, now_ms))
+            moved += len(moves)
+
+
+async def everything(engine: AsyncEngine, now_ms: int) -> dict[str, int]:
+    """Every sweep once, in order; the figures by sweep."""
+    return {
+        "quota": await quota_weeks(engine, now_ms),
+        "households": await households(engine, now_ms),
+        "devices": await devices(engine, now_ms),
+        "escalations": await escalations(engine, now_ms),
+    }
