@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis
+import redis.asyncio
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
@@ -35,6 +38,37 @@ PG_ADMIN = os.environ.get(
     "PATROLSYNC_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+REDIS_URL = os.environ.get("PATROLSYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _redis_unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"Redis is required in CI: {reason}")
+    pytest.skip(f"Redis unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    async def ping() -> None:
+        client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, redis.RedisError) as exc:
+        _redis_unavailable(str(exc))
+    return REDIS_URL
+
+
+@pytest.fixture
+def worker_settings(pg_settings: Settings, redis_url: str) -> Settings:
+    """PostgreSQL and Redis, with a queue of this test's own."""
+    return pg_settings.with_(redis_url=redis_url, queue_name=f"patrolsync:test:{uuid.uuid4().hex}")
 
 
 def _pg_unavailable(reason: str) -> None:

@@ -12,14 +12,14 @@ import uuid_utils
 
 from server import enrolment
 from server.cli import SAMPLE
-from server.state import Services, wall_ms
+from server.state import Services
 from server.tx import transaction
 from sync.hlc import HLC, tick
 
 HOUR = 3_600_000
 PROTOCOL = {"Patrolsync-Protocol": "1"}
 
-__all__ = ["HOUR", "PROTOCOL", "SAMPLE", "Device", "Fleet", "new_id"]
+__all__ = ["HOUR", "PROTOCOL", "SAMPLE", "Clock", "Device", "Fleet", "new_id"]
 
 
 def new_id() -> uuid.UUID:
@@ -39,8 +39,12 @@ class Device:
     def headers(self) -> dict[str, str]:
         return {**PROTOCOL, "Authorization": f"Bearer {self.token}"}
 
+    def now(self) -> int:
+        """The device's wall clock: the server's test clock plus this device's skew."""
+        return self.fleet.services.clock() + self.skew_ms
+
     def tick(self) -> str:
-        self.clock = tick(self.clock, wall_ms() + self.skew_ms, self.device_id)
+        self.clock = tick(self.clock, self.now(), self.device_id)
         return self.clock.encode()
 
     def checkin(
@@ -52,7 +56,7 @@ class Device:
         elapsed_ms: int | str | None = "same",
         **extra: Any,
     ) -> dict[str, Any]:
-        end = wall_ms() + self.skew_ms - ended_ago_ms
+        end = self.now() - ended_ago_ms
         start = end - int(hours * HOUR)
         item: dict[str, Any] = {
             "op": "checkin",
@@ -96,11 +100,13 @@ class Device:
         push_id: uuid.UUID | None = None,
         msgpack: bool = False,
         expect: int = 200,
+        complete: bool = True,
     ) -> dict[str, Any]:
         body = {
             "push_id": str(push_id or new_id()),
-            "device_time_ms": wall_ms() + self.skew_ms,
+            "device_time_ms": self.now(),
             "items": items,
+            "complete": complete,
         }
         response = await self.fleet.post("/v1/sync/push", body, self.headers, msgpack=msgpack)
         assert response.status_code == expect, response.text
@@ -132,6 +138,19 @@ def decode(response: Any) -> dict[str, Any]:
 
 
 @dataclass
+class Clock:
+    """A settable clock for the server (``services.clock``) and, through it, the devices."""
+
+    ms: int
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def advance(self, ms: int) -> None:
+        self.ms += ms
+
+
+@dataclass
 class Fleet:
     client: httpx.AsyncClient
     services: Services
@@ -155,7 +174,7 @@ class Fleet:
     async def code(self, worker_id: str) -> str:
         reply = await transaction(
             self.services.engine,
-            lambda c: enrolment.issue_code(c, None, worker_id, 3600, wall_ms()),
+            lambda c: enrolment.issue_code(c, None, worker_id, 3600, self.services.clock()),
         )
         return reply.code
 
@@ -173,6 +192,6 @@ class Fleet:
     async def supervisor(self, supervisor_id: str) -> dict[str, str]:
         token = await transaction(
             self.services.engine,
-            lambda c: enrolment.supervisor_token(c, supervisor_id, wall_ms()),
+            lambda c: enrolment.supervisor_token(c, supervisor_id, self.services.clock()),
         )
         return {**PROTOCOL, "Authorization": f"Bearer {token}"}

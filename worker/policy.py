@@ -47,8 +47,9 @@ class Policy:
     """At the check, a worker with fewer counted patrols than this is at risk."""
     lateness_ms: int = 7 * D
     """A week's verdict can still change until this long after the week's end."""
-    grace_ms: int = 24 * H
-    """The final verdict waits for devices to sync at most this long after the week's end."""
+    grace_ms: int = 48 * H
+    """The final verdict waits for devices to sync at most this long after the week's end: until
+    Tuesday 24:00, so a phone that syncs Sunday's patrol on Tuesday raises no false alarm."""
     cadence_high_ms: int = 7 * D
     """Visit cycle of "high_risk" care households (high risk: 80+ living alone, left behind…)."""
     cadence_key_ms: int = 31 * D

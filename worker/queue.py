@@ -38,6 +38,12 @@ async def connect(url: str, queue_name: str, *, retries: int = 0) -> ArqRedis:
     return await create_pool(redis_settings(url, retries=retries), default_queue_name=queue_name)
 
 
+def job_id(queue_name: str, request: Request) -> str:
+    """Deterministic: the same request (row id and version) is the same job. The queue's name is
+    part of it because arq keeps job ids in one namespace per Redis database."""
+    return f"{queue_name}:eval:{request.id}:{request.version}"
+
+
 async def enqueue(pool: ArqRedis, request: Request) -> bool:
     """Queue the evaluation of an outbox request; False if a job with its id exists already."""
     job = await pool.enqueue_job(
@@ -47,7 +53,7 @@ async def enqueue(pool: ArqRedis, request: Request) -> bool:
         request.kind,
         request.subject,
         request.period,
-        _job_id=request.job_id,
+        _job_id=job_id(pool.default_queue_name, request),
     )
     return job is not None
 

@@ -10,7 +10,7 @@ Invariants:
   arrived meanwhile leaves the row pending, so it is relayed (and evaluated) again. A row relayed
   long ago and still here (a job lost or failed for good) is relayed again.
 * Row ids are never reused (a sequence on PostgreSQL, ``AUTOINCREMENT`` on SQLite), so
-  ``(id, version)`` names one request for ever: a deterministic job id.
+  ``(id, version)`` names one request for ever: the queue derives a deterministic job id.
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ class Request(NamedTuple):
     subject: str
     period: str
     version: int
-
-    @property
-    def job_id(self) -> str:
-        return f"eval:{self.id}:{self.version}"
 
 
 async def request(conn: AsyncConnection, keys: Iterable[tuple[str, str, str]], now_ms: int) -> None:

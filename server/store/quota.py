@@ -56,7 +56,7 @@ async def worker_places(
 
 async def unit_overrides(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
     """Every unit's own policy overrides (a small table: read whole)."""
-    rows = await conn.execute(sa.select(setting_t.c.unit_id, setting_t.c.values))
+    rows = await conn.execute(sa.select(setting_t.c.unit_id, setting_t.c["values"]))
     return {r.unit_id: dict(r.values) for r in rows}
 
 

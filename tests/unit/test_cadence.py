@@ -19,6 +19,7 @@ P = Policy()
 SH = "Asia/Shanghai"
 V0 = int(datetime(2026, 11, 1, 9, 30, tzinfo=ZoneInfo(SH)).timestamp() * 1000)
 WEEK = 7 * D  # the "high_risk" cycle
+HR = "high_risk"
 DUE = V0 + WEEK
 
 
@@ -34,19 +35,19 @@ def overdue(tier: str, since: int, visits: list[tuple[int, str]], now: int) -> i
 
 # (name, tier, since, visits, now, due of the breach or None)
 CASES: list[tuple[str, str, int, list[tuple[int, str]], int, int | None]] = [
-    ("no_visit_yet_within_cycle", "high_risk", V0, [], DUE - 1, None),
-    ("now_equals_due_is_not_overdue", "high_risk", V0, [], DUE, None),
-    ("one_ms_past_due", "high_risk", V0, [], DUE + 1, DUE),
-    ("visit_at_due_counts", "high_risk", 0, [(V0, "met"), (DUE, "met")], DUE + 1, None),
-    ("visit_at_due_starts_next_cycle", "high_risk", 0, [(V0, "met"), (DUE, "met")], DUE + WEEK + 1,
+    ("no_visit_yet_within_cycle", HR, V0, [], DUE - 1, None),
+    ("now_equals_due_is_not_overdue", HR, V0, [], DUE, None),
+    ("one_ms_past_due", HR, V0, [], DUE + 1, DUE),
+    ("visit_at_due_counts", HR, 0, [(V0, "met"), (DUE, "met")], DUE + 1, None),
+    ("visit_at_due_starts_next_cycle", HR, 0, [(V0, "met"), (DUE, "met")], DUE + WEEK + 1,
      DUE + WEEK),
-    ("visit_after_now_not_known_yet", "high_risk", 0, [(V0, "met"), (DUE + 2, "met")], DUE + 1, DUE),
-    ("late_visit_restarts_cycle", "high_risk", 0, [(V0, "met"), (DUE + 1, "met")], DUE + 1, None),
-    ("not_home_does_not_count", "high_risk", 0, [(V0, "met"), (V0 + D, "not_home")], DUE + 1, DUE),
-    ("refused_counts", "high_risk", 0, [(V0, "met"), (V0 + D, "refused")], DUE + 1, None),
-    ("unknown_outcome_does_not_count", "high_risk", 0, [(V0, "met"), (V0 + D, "phoned")], DUE + 1,
+    ("visit_after_now_not_known_yet", HR, 0, [(V0, "met"), (DUE + 2, "met")], DUE + 1, DUE),
+    ("late_visit_restarts_cycle", HR, 0, [(V0, "met"), (DUE + 1, "met")], DUE + 1, None),
+    ("not_home_does_not_count", HR, 0, [(V0, "met"), (V0 + D, "not_home")], DUE + 1, DUE),
+    ("refused_counts", HR, 0, [(V0, "met"), (V0 + D, "refused")], DUE + 1, None),
+    ("unknown_outcome_does_not_count", HR, 0, [(V0, "met"), (V0 + D, "phoned")], DUE + 1,
      DUE),
-    ("latest_visit_wins_in_any_order", "high_risk", 0, [(V0 + D, "met"), (V0, "met")], DUE + 1, None),
+    ("latest_visit_wins_in_any_order", HR, 0, [(V0 + D, "met"), (V0, "met")], DUE + 1, None),
     ("key_within_31_days", "key", 0, [(V0, "met")], V0 + 31 * D, None),
     ("key_past_31_days", "key", 0, [(V0, "met")], V0 + 31 * D + 1, V0 + 31 * D),
     ("general_past_92_days", "general", 0, [(V0, "met")], V0 + 92 * D + 1, V0 + 92 * D),
@@ -67,7 +68,7 @@ def test_overdue(
 
 
 def test_breach_shape() -> None:
-    [f] = visit_cadence("h1", "high_risk", V0, [(V0 - D, "not_home")], [], DUE + D // 2, P)
+    [f] = visit_cadence("h1", HR, V0, [(V0 - D, "not_home")], [], DUE + D // 2, P)
     assert (f.rule, f.subject_kind, f.subject_id, f.breached) == (
         "visit_overdue",
         "household",
@@ -94,8 +95,8 @@ def test_key_tier_is_a_warning_with_its_last_visit() -> None:
 
 
 def test_one_alert_per_missed_due_moment() -> None:
-    a = visit_cadence("h1", "high_risk", V0, [], [], DUE + 1, P)
-    b = visit_cadence("h1", "high_risk", V0, [], [a[0].period], DUE + 5 * D, P)
+    a = visit_cadence("h1", HR, V0, [], [], DUE + 1, P)
+    b = visit_cadence("h1", HR, V0, [], [a[0].period], DUE + 5 * D, P)
     assert [f.key for f in b] == [a[0].key]
     assert b[0].breached
 
@@ -103,7 +104,7 @@ def test_one_alert_per_missed_due_moment() -> None:
 def test_late_synced_visit_resolves_the_missed_period() -> None:
     missed = local_minute(DUE, SH)
     visited = DUE + 2 * D
-    found = visit_cadence("h1", "high_risk", V0, [(visited, "met")], [missed], visited + H, P)
+    found = visit_cadence("h1", HR, V0, [(visited, "met")], [missed], visited + H, P)
     assert [(f.period, f.breached, f.reason) for f in found] == [
         (missed, False, "visited on 2026-11-10")
     ]
@@ -128,7 +129,7 @@ def test_new_miss_breaches_and_resolves_the_old_one() -> None:
 
 def test_cycle_from_settings() -> None:
     monthly = resolve([{"cadence_high_ms": 30 * D}])
-    assert visit_cadence("h1", "high_risk", V0, [], [], V0 + 30 * D, monthly) == []
+    assert visit_cadence("h1", HR, V0, [], [], V0 + 30 * D, monthly) == []
 
 
 visits = st.lists(

@@ -35,7 +35,7 @@ def test_defaults_are_the_seeds_rules() -> None:
         "18:00",
         2,
     )
-    assert (p.lateness_ms, p.grace_ms) == (7 * D, 24 * H)
+    assert (p.lateness_ms, p.grace_ms) == (7 * D, 48 * H)
     assert (p.cadence_high_ms, p.cadence_key_ms, p.cadence_general_ms) == (7 * D, 31 * D, 92 * D)
     assert (p.escalate_community_ms, p.escalate_street_ms, p.unacked_escalate_ms) == (
         7 * D,
