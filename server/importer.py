@@ -119,9 +119,7 @@ def _flatten(
         _flatten(node.children, {"id": node.id, "kind": node.kind, "path": path}, out)
 
 
-async def load(
-    conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None
-) -> dict[str, int]:
+async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None) -> dict[str, int]:
     """Upsert everything in ``doc``; references must resolve (in the file or the database).
 
     A household imported for the first time comes under care at ``now_ms`` (its visit cycle
