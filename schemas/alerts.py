@@ -116,3 +116,31 @@ class ComplianceReport(msgspec.Struct, kw_only=True):
     rows: list[ComplianceRow]
     """One row per child unit of ``unit_id`` (one per grid when it is a community), then a
     total row with ``unit_id`` equal to the report's unit."""
+
+
+class WebhookIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[str, Meta(min_length=8, max_length=2000, pattern=r"^https?://")]
+    unit_id: str | None = None
+    """The subtree whose alert events are sent (default: the supervisor's own unit)."""
+
+
+class WebhookOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: int
+    unit_id: str
+    url: str
+    active: bool
+    created_ms: int
+    created_by: str = ""
+    secret: str | None = None
+    """Only in the reply to the creation: the HMAC key of ``Patrolsync-Signature``."""
+
+
+class DeliveryOut(msgspec.Struct, kw_only=True):
+    id: int
+    event_id: int
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_ms: int
+    last_error: str
+    created_ms: int
+    delivered_ms: int | None = None

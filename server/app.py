@@ -19,7 +19,7 @@ from server import logs, openapi, wire
 from server.db import make_engine
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
-from server.routes import alerts, auth, health, reports, sync, units
+from server.routes import alerts, auth, health, reports, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services, wall_ms
 
@@ -120,6 +120,10 @@ def create_app(
             reports.get_settings,
             reports.put_settings,
             reports.get_compliance,
+            webhooks.create_webhook,
+            webhooks.list_webhooks,
+            webhooks.delete_webhook,
+            webhooks.list_deliveries,
             health.healthz,
             health.readyz,
             PrometheusController,

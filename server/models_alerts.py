@@ -131,3 +131,46 @@ class AlertEvent(SQLModel, table=True):
     unit_path: str = Field(max_length=1000)
     txid: int = Field(sa_type=sa.BigInteger)
     seq: int = Field(sa_type=sa.BigInteger)
+
+
+class Webhook(SQLModel, table=True):
+    """A supervisor's subscription: every alert event under ``unit_path`` is POSTed to ``url``.
+
+    ``position`` (``txid``, ``seq``) is how far the fan-out has read the event feed: events
+    after it become deliveries, exactly once each.
+    """
+
+    __tablename__ = "webhook"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    unit_id: str = Field(max_length=ID_LEN)
+    unit_path: str = Field(max_length=1000)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=128)
+    """The HMAC-SHA256 key of the ``Patrolsync-Signature`` header (shown once, at creation)."""
+    active: bool = True
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    created_by: str = Field(default="", max_length=ID_LEN)
+    position_txid: int = Field(default=0, sa_type=sa.BigInteger)
+    position_seq: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one webhook: ``pending`` until a 2xx reply (``delivered``), retried with
+    backoff; ``dead`` after the last try (the dead-letter record, kept with its last error)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("webhook_id", "event_id", name="uq_webhook_delivery_event"),
+        sa.Index("ix_webhook_delivery_due", "status", "next_ms"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    webhook_id: int = Field(sa_type=sa.BigInteger)
+    event_id: int = Field(sa_type=sa.BigInteger)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_ms: int = Field(sa_type=sa.BigInteger)
+    last_error: str = Field(default="", max_length=500)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    delivered_ms: int | None = Field(default=None, sa_type=sa.BigInteger)

@@ -26,8 +26,11 @@ from schemas.alerts import (
     AlertPage,
     CommentIn,
     ComplianceReport,
+    DeliveryOut,
     StreamEvent,
     UnitSettings,
+    WebhookIn,
+    WebhookOut,
 )
 from schemas.errors import ErrorBody
 from schemas.sync import (
@@ -62,6 +65,9 @@ _, COMPONENTS = msgspec.json.schema_components(
         StreamEvent,
         UnitSettings,
         ComplianceReport,
+        WebhookIn,
+        WebhookOut,
+        DeliveryOut,
     ],
     ref_template=REF,
 )

@@ -1,4 +1,5 @@
-"""``patrolsync worker``: the arq worker, the outbox relay beside it, and the periodic sweep.
+"""``patrolsync worker``: the arq worker, the outbox relay and webhook delivery beside it, and
+the periodic sweep.
 
 Redis may go away at any time. The relay then leaves requests in the outbox (pushes keep
 succeeding: they never touch Redis) and the worker waits for Redis to return; when it does, the
@@ -11,17 +12,20 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+import httpx
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db import make_engine
 from server.settings import Settings
 from server.state import wall_ms
-from worker import jobs, queue
+from worker import jobs, queue, webhooks
 
 log = structlog.get_logger("patrolsync.worker")
 RELAY_EVERY_S = 0.5
+DELIVER_EVERY_S = 1.0
 BACKOFF_S = (0.5, 1, 2, 5)
 
 
@@ -40,21 +44,35 @@ async def relay_forever(settings: Settings, engine: AsyncEngine, clock: Callable
                     await asyncio.sleep(RELAY_EVERY_S)
             finally:
                 await pool.aclose()
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, SQLAlchemyError) as exc:
             delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
             failures += 1
             log.warning(
-                "relay: redis unavailable, requests wait in the outbox",
+                "relay: redis or database unavailable, requests wait in the outbox",
                 error=str(exc)[:200],
                 retry_in_s=delay,
             )
             await asyncio.sleep(delay)
 
 
+async def deliver_forever(engine: AsyncEngine, clock: Callable[[], int]) -> None:
+    """Deliver webhooks every ``DELIVER_EVERY_S``; a failing round is logged and retried."""
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                figures = await webhooks.deliver_once(engine, client, clock)
+                if any(figures.values()):
+                    log.info("webhooks", **figures)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("webhooks: round failed", error=str(exc)[:200])
+            await asyncio.sleep(DELIVER_EVERY_S)
+
+
 async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
     """Run until cancelled."""
     engine = make_engine(settings)
     relay = asyncio.create_task(relay_forever(settings, engine, clock))
+    deliver = asyncio.create_task(deliver_forever(engine, clock))
     failures = 0
     try:
         while True:
@@ -68,9 +86,10 @@ async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None
                 log.warning("worker: redis unavailable", error=str(exc)[:200], retry_in_s=delay)
                 await asyncio.sleep(delay)
     finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        for task in (relay, deliver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await engine.dispose()
 
 

@@ -319,6 +319,20 @@ async def update(
     )
 
 
+def _event_select() -> sa.Select[Any]:
+    e = event_t.c
+    return sa.select(
+        e.id.label("event_id"),
+        e.kind,
+        e.actor,
+        e.detail,
+        e.at_ms,
+        e.txid,
+        e.seq,
+        *(alert_t.c[name] for name in _ALERT_COLUMNS),
+    ).join(alert_t, alert_t.c.id == e.alert_id)
+
+
 async def events_after(
     conn: AsyncConnection, path_prefix: str, after: tuple[int, int], bound: int, limit: int
 ) -> list[dict[str, Any]]:
@@ -326,17 +340,7 @@ async def events_after(
     (below ``bound``, see ``store.counter``), in position order, each with its alert."""
     e = event_t.c
     stmt = (
-        sa.select(
-            e.id.label("event_id"),
-            e.kind,
-            e.actor,
-            e.detail,
-            e.at_ms,
-            e.txid,
-            e.seq,
-            *(alert_t.c[name] for name in _ALERT_COLUMNS),
-        )
-        .join(alert_t, alert_t.c.id == e.alert_id)
+        _event_select()
         .where(
             e.unit_path.startswith(path_prefix, autoescape=True),
             sa.tuple_(e.txid, e.seq) > sa.tuple_(*after),
@@ -345,6 +349,13 @@ async def events_after(
         .order_by(e.txid, e.seq)
         .limit(limit)
     )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def events_by_id(conn: AsyncConnection, event_ids: Sequence[int]) -> list[dict[str, Any]]:
+    if not event_ids:
+        return []
+    stmt = _event_select().where(event_t.c.id.in_(list(event_ids)))
     return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 

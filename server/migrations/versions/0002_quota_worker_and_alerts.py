@@ -102,6 +102,39 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("unit_id"),
     )
     op.create_table(
+        "webhook",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("unit_id", sa.String(length=64), nullable=False),
+        sa.Column("unit_path", sa.String(length=1000), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("position_txid", sa.BigInteger(), nullable=False),
+        sa.Column("position_seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
+    )
+    op.create_table(
+        "webhook_delivery",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("webhook_id", sa.BigInteger(), nullable=False),
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_ms", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.String(length=500), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("delivered_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("webhook_id", "event_id", name="uq_webhook_delivery_event"),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_webhook_delivery_due", ["status", "next_ms"], unique=False)
+
+    op.create_table(
         "week_verdict",
         sa.Column("worker_id", sa.String(length=64), nullable=False),
         sa.Column("period", sa.String(length=16), nullable=False),
@@ -136,6 +169,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_week_verdict_period")
 
     op.drop_table("week_verdict")
+    with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_delivery_due")
+
+    op.drop_table("webhook_delivery")
+    op.drop_table("webhook")
     op.drop_table("unit_setting")
     op.drop_table("eval_request")
     with op.batch_alter_table("alert_event", schema=None) as batch_op:

@@ -1,0 +1,142 @@
+"""Webhooks and their deliveries.
+
+Fan-out reads each webhook's slice of the alert event feed after its position, below the bound
+of finished transactions (the cursor of ``store.counter``: nothing committed late is skipped),
+writes one delivery per event (unique per webhook and event) and moves the position, all in one
+transaction: every event becomes exactly one delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db import insert
+from server.models_alerts import Webhook, WebhookDelivery
+from server.store import alerts, counter
+
+webhook_t = Webhook.__table__  # type: ignore[attr-defined]
+delivery_t = WebhookDelivery.__table__  # type: ignore[attr-defined]
+
+_PUBLIC = ("id", "unit_id", "url", "active", "created_ms", "created_by")
+
+
+async def create(conn: AsyncConnection, row: dict[str, Any]) -> int:
+    """Add a webhook that receives the events committed from now on; return its id."""
+    bound = await counter.bound(conn)
+    position = {"position_txid": bound - 1, "position_seq": counter.END}
+    stmt = sa.insert(webhook_t).values(**row, **position).returning(webhook_t.c.id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def in_scope(conn: AsyncConnection, path_prefix: str) -> list[dict[str, Any]]:
+    w = webhook_t.c
+    stmt = (
+        sa.select(*(w[c] for c in _PUBLIC))
+        .where(w.unit_path.startswith(path_prefix, autoescape=True))
+        .order_by(w.id)
+    )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def get(conn: AsyncConnection, webhook_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(webhook_t).where(webhook_t.c.id == webhook_id))).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def deactivate(conn: AsyncConnection, webhook_id: int) -> None:
+    await conn.execute(
+        sa.update(webhook_t).where(webhook_t.c.id == webhook_id).values(active=False)
+    )
+
+
+async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
+    """Turn new events into deliveries for every active webhook; return how many."""
+    hooks = await conn.execute(sa.select(webhook_t).where(webhook_t.c.active.is_(True)))
+    bound = await counter.bound(conn)
+    made = 0
+    for hook in hooks.all():
+        after = (int(hook.position_txid), int(hook.position_seq))
+        events = await alerts.events_after(conn, hook.unit_path, after, bound, limit)
+        if not events:
+            continue
+        rows = [
+            {
+                "webhook_id": hook.id,
+                "event_id": e["event_id"],
+                "status": "pending",
+                "attempts": 0,
+                "next_ms": now_ms,
+                "created_ms": now_ms,
+            }
+            for e in events
+        ]
+        await conn.execute(
+            insert(conn, delivery_t).on_conflict_do_nothing(
+                index_elements=["webhook_id", "event_id"]
+            ),
+            rows,
+        )
+        last = events[-1]
+        await conn.execute(
+            sa.update(webhook_t)
+            .where(webhook_t.c.id == hook.id)
+            .values(position_txid=last["txid"], position_seq=last["seq"])
+        )
+        made += len(rows)
+    return made
+
+
+async def due(conn: AsyncConnection, now_ms: int, limit: int) -> list[dict[str, Any]]:
+    """Pending deliveries whose time has come, with their webhook and event (oldest first)."""
+    d, w = delivery_t.c, webhook_t.c
+    stmt = (
+        sa.select(d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret)
+        .join(webhook_t, w.id == d.webhook_id)
+        .where(d.status == "pending", d.next_ms <= now_ms, w.active.is_(True))
+        .order_by(d.next_ms, d.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def record(
+    conn: AsyncConnection,
+    delivery_id: int,
+    *,
+    status: str,
+    attempts: int,
+    next_ms: int,
+    error: str,
+    now_ms: int,
+) -> None:
+    await conn.execute(
+        sa.update(delivery_t)
+        .where(delivery_t.c.id == delivery_id)
+        .values(
+            status=status,
+            attempts=attempts,
+            next_ms=next_ms,
+            last_error=error[:500],
+            delivered_ms=now_ms if status == "delivered" else None,
+        )
+    )
+
+
+async def deliveries(
+    conn: AsyncConnection, webhook_id: int, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    d = delivery_t.c
+    stmt = sa.select(delivery_t).where(d.webhook_id == webhook_id)
+    if status is not None:
+        stmt = stmt.where(d.status == status)
+    stmt = stmt.order_by(d.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def event_rows(conn: AsyncConnection, event_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Events with their alerts, by event id (what a delivery sends)."""
+    rows = await alerts.events_by_id(conn, event_ids)
+    return {int(r["event_id"]): r for r in rows}
