@@ -148,13 +148,24 @@ def worker(
     burst: Annotated[
         bool, typer.Option(help="relay the outbox, run queued jobs, then exit")
     ] = False,
+    check: Annotated[
+        bool, typer.Option(help="exit 0 if a worker of this queue is alive (health check)")
+    ] = False,
 ) -> None:
-    """Run the quota worker: arq jobs, the outbox relay and the periodic sweep (needs Redis)."""
+    """Run the quota worker: arq jobs, the outbox relay, webhook delivery and the periodic
+    sweep (needs Redis)."""
     from redis.exceptions import RedisError
 
     from worker import main as worker_main
+    from worker import queue
 
     settings = _settings()
+    if check:
+        try:
+            alive = asyncio.run(queue.healthy(settings.redis_url, settings.queue_name))
+        except (RedisError, OSError):
+            alive = False
+        raise typer.Exit(0 if alive else 1)
 
     async def run_burst() -> int:
         engine = make_engine(settings)

@@ -99,6 +99,7 @@ def build_worker(
         max_jobs=max_jobs,
         handle_signals=False,
         poll_delay=0.2,
+        health_check_interval=30,
     )
 
 
@@ -113,3 +114,10 @@ async def run(worker: Worker) -> None:
 async def queued(pool: ArqRedis, queue_name: str) -> int:
     """Jobs waiting in the queue."""
     return int(await pool.zcard(queue_name))
+
+
+async def healthy(url: str, queue_name: str) -> bool:
+    """Whether a worker of this queue has reported itself alive recently (arq's sentinel key)."""
+    from arq.worker import async_check_health
+
+    return await async_check_health(redis_settings(url, retries=0), queue_name=queue_name) == 0

@@ -50,3 +50,21 @@ def test_bad_import_file_and_bad_setting(env: dict[str, str], tmp_path: Path) ->
     wrong = runner.invoke(app, ["migrate"], env={"PATROLSYNC_MAX_PUSH_ITEMS": "many"})
     assert wrong.exit_code == 2
     assert "PATROLSYNC_MAX_PUSH_ITEMS" in wrong.output
+
+
+def test_worker_burst_sweep_and_health_check(env: dict[str, str], redis_url: str) -> None:
+    runner = CliRunner()
+    env = {**env, "PATROLSYNC_REDIS_URL": redis_url, "PATROLSYNC_QUEUE_NAME": f"cli:{id(env)}"}
+    runner.invoke(app, ["migrate"], env=env)
+    runner.invoke(app, ["import", str(SAMPLE)], env=env)
+    swept = runner.invoke(app, ["sweep"], env=env)
+    assert swept.exit_code == 0, swept.output
+    assert "alert events: quota" in swept.output
+    burst = runner.invoke(app, ["worker", "--burst"], env=env)
+    assert burst.exit_code == 0, burst.output
+    assert "relayed 0 evaluation requests" in burst.output
+    # No worker runs for this queue: the health check fails.
+    assert runner.invoke(app, ["worker", "--check"], env=env).exit_code == 1
+    down = {**env, "PATROLSYNC_REDIS_URL": "redis://127.0.0.1:1/0"}
+    failed = runner.invoke(app, ["worker", "--burst"], env=down)
+    assert failed.exit_code == 1 and "redis unavailable" in failed.output
