@@ -24,7 +24,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     """For the quota worker and its queue (not used by the sync server itself)."""
     queue_name: str = "patrolsync:queue"
-    sweep_minutes: int = 1
+    sweep_minutes: int = 5
     """The worker's periodic sweep (time-driven rules, escalation) runs every this many minutes."""
     relay_retry_s: int = 600
     """An outbox request relayed this long ago and still pending is relayed again."""

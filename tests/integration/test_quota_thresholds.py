@@ -154,3 +154,19 @@ async def test_a_visit_exactly_at_the_cycles_end_counts(
     await push_at(zhang, visited + 1, [zhang.note(new_id(), "h-xh-101", fields)])
     await transaction(engine, lambda c: evaluate_households(c, ["h-xh-101"], end + 1))
     assert ("h-xh-101" in await _alerts(clocked, "visit_overdue")) is overdue
+
+
+async def test_at_risk_warning_comes_mid_week_and_clears_when_on_track(clocked: Fleet) -> None:
+    zhang = await clocked.device("w-zhang")
+    await push_at(zhang, at(1, 20), [patrol("xinhua-g1", at(1, 8), 4)])
+    engine = clocked.services.engine
+    # Thursday 17:59: before the checkpoint, no warning; 18:00: one patrol of three, at risk.
+    for hour, expected in ((17 + 59 / 60, {}), (18, {"w-zhang": "open"})):
+        now = at(3, hour)
+        await transaction(engine, lambda c, n=now: evaluate_weeks(c, ["w-zhang"], "2026-W47", n))
+        assert await _alerts(clocked, "quota_at_risk") == expected
+    # Friday's patrol makes two: on track, the warning clears; no breach ever raised mid-week.
+    await push_at(zhang, at(4, 20), [patrol("xinhua-g1", at(4, 8), 4)])
+    await transaction(engine, lambda c: evaluate_weeks(c, ["w-zhang"], "2026-W47", at(4, 21)))
+    assert await _alerts(clocked, "quota_at_risk") == {"w-zhang": "auto_resolved"}
+    assert await _alerts(clocked, "quota_missed") == {}
