@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -87,3 +87,12 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
         supervisor_id=supervisor["id"],
         unit_path=unit["path"],
     )
+
+
+async def subtree_unit(conn: AsyncConnection, path: str, unit_id: str) -> dict[str, Any]:
+    """The unit ``unit_id`` if it lies in the subtree ``path`` (a supervisor's), else 404: a
+    unit outside the subtree is indistinguishable from one that does not exist."""
+    found = await units.get_unit(conn, unit_id)
+    if found is None or not str(found["path"]).startswith(path):
+        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
+    return found

@@ -15,11 +15,12 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from schemas.alerts import Alert, AlertDetail, AlertNote, AlertPage, CommentIn, StreamEvent
 from server import alerting, wire
+from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
 from server.state import principal, services
 from server.store import alerts as store
-from server.store import counter, units
+from server.store import counter
 from server.tx import read, transaction
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
@@ -63,19 +64,12 @@ async def list_alerts(
     async def work(conn: Any) -> AlertPage:
         scope = path
         if unit is not None:
-            scope = await _unit_path(conn, path, unit)
+            scope = str((await subtree_unit(conn, path, unit))["path"])
         return await alerting.page(
             conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
         )
 
     return wire.respond(request, await read(svc.engine, work))
-
-
-async def _unit_path(conn: Any, path: str, unit_id: str) -> str:
-    found = await units.get_unit(conn, unit_id)
-    if found is None or not found["path"].startswith(path):
-        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
-    return str(found["path"])
 
 
 @get(

@@ -11,21 +11,14 @@ from litestar.params import FromPath, QueryParameter
 
 from schemas.alerts import ComplianceReport, UnitSettings
 from server import compliance, wire
+from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
 from server.state import principal, services
 from server.store import quota as quota_store
-from server.store import units
 from server.tx import read, transaction
 from worker.periods import week, week_of
 from worker.policy import PolicyError, check_overrides, resolve
-
-
-async def _unit(conn: Any, path: str, unit_id: str) -> dict[str, Any]:
-    found = await units.get_unit(conn, unit_id)
-    if found is None or not found["path"].startswith(path):
-        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
-    return found
 
 
 async def _settings(conn: Any, unit: dict[str, Any]) -> UnitSettings:
@@ -45,7 +38,7 @@ async def get_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) 
     path = (await principal(request)).require_supervisor()
 
     async def work(conn: Any) -> UnitSettings:
-        return await _settings(conn, await _unit(conn, path, unit_id))
+        return await _settings(conn, await subtree_unit(conn, path, unit_id))
 
     return wire.respond(request, await read(svc.engine, work))
 
@@ -73,7 +66,7 @@ async def put_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) 
         raise ApiError(Code.INVALID_REQUEST, str(exc), details={"key": exc.key}) from None
 
     async def work(conn: Any) -> UnitSettings:
-        unit = await _unit(conn, path, unit_id)
+        unit = await subtree_unit(conn, path, unit_id)
         await quota_store.set_unit_overrides(
             conn, unit_id, values, who.supervisor_id or "", svc.clock()
         )
@@ -101,7 +94,7 @@ async def get_compliance(
     unit_id = unit or [u for u in path.split("/") if u][-1]
 
     async def work(conn: Any) -> ComplianceReport:
-        found = await _unit(conn, path, unit_id)
+        found = await subtree_unit(conn, path, unit_id)
         label = week_label or week_of(svc.clock(), found["tz"]).label
         try:
             week(label, found["tz"])

@@ -8,9 +8,8 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from server import wire
-from server.errors import ApiError, Code
+from server.auth import subtree_unit
 from server.state import principal, services
-from server.store import units
 from server.tx import read
 
 
@@ -19,7 +18,5 @@ async def get_unit(request: Request[Any, Any, Any], unit_id: FromPath[str]) -> R
     svc = services(request)
     who = await principal(request)
     path = who.require_supervisor()
-    unit = await read(svc.engine, lambda c: units.get_unit(c, unit_id))
-    if unit is None or not unit["path"].startswith(path):
-        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
+    unit = await read(svc.engine, lambda c: subtree_unit(c, path, unit_id))
     return wire.respond(request, unit)

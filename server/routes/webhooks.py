@@ -12,10 +12,10 @@ from litestar.params import FromPath, QueryParameter
 
 from schemas.alerts import DeliveryOut, WebhookIn, WebhookOut
 from server import wire
+from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
 from server.state import principal, services
-from server.store import units
 from server.store import webhooks as store
 from server.tx import read, transaction
 
@@ -41,9 +41,7 @@ async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     secret = secrets.token_urlsafe(32)
 
     async def work(conn: Any) -> WebhookOut:
-        unit = await units.get_unit(conn, unit_id)
-        if unit is None or not unit["path"].startswith(path):
-            raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
+        unit = await subtree_unit(conn, path, unit_id)
         row = {
             "unit_id": unit_id,
             "unit_path": unit["path"],
