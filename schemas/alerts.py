@@ -144,3 +144,22 @@ class DeliveryOut(msgspec.Struct, kw_only=True):
     last_error: str
     created_ms: int
     delivered_ms: int | None = None
+
+
+class WeekTally(msgspec.Struct, kw_only=True):
+    """A worker's patrols of one ISO week as the quota worker last counted them."""
+
+    week: str
+    phase: Literal["open", "waiting", "final", "closed"]
+    """``waiting``: the week is over and the verdict waits for the worker's devices to sync."""
+    counted: int
+    short: int
+    required: int
+    evaluated_ms: int
+
+
+class MyAlerts(msgspec.Struct, kw_only=True):
+    """For a device: its worker's alerts (live, or changed in the last 30 days) and recent weeks."""
+
+    alerts: list[Alert]
+    weeks: list[WeekTally]

@@ -117,6 +117,7 @@ def create_app(
             alerts.resolve,
             alerts.add_comment,
             alerts.stream,
+            alerts.my_alerts,
             reports.get_settings,
             reports.put_settings,
             reports.get_compliance,

@@ -27,6 +27,7 @@ from schemas.alerts import (
     CommentIn,
     ComplianceReport,
     DeliveryOut,
+    MyAlerts,
     StreamEvent,
     UnitSettings,
     WebhookIn,
@@ -68,6 +69,7 @@ _, COMPONENTS = msgspec.json.schema_components(
         WebhookIn,
         WebhookOut,
         DeliveryOut,
+        MyAlerts,
     ],
     ref_template=REF,
 )

@@ -13,14 +13,25 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from schemas.alerts import Alert, AlertDetail, AlertNote, AlertPage, CommentIn, StreamEvent
+from schemas.alerts import (
+    Alert,
+    AlertDetail,
+    AlertNote,
+    AlertPage,
+    CommentIn,
+    MyAlerts,
+    StreamEvent,
+    WeekTally,
+)
 from server import alerting, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
+from server.routes.sync import require_protocol
 from server.state import principal, services
 from server.store import alerts as store
 from server.store import counter
+from server.store import quota as quota_store
 from server.tx import read, transaction
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
@@ -188,3 +199,39 @@ async def stream(
                 await asyncio.sleep(STREAM_POLL_S)
 
     return ServerSentEvent(events())
+
+
+MY_ALERTS_DAYS = 30
+
+
+@get(
+    "/v1/me/alerts",
+    summary="For a device: its worker's own alerts and latest week tallies",
+    operation_class=documented(None, MyAlerts),
+)
+async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    who = await principal(request)
+    require_protocol(request)
+    worker_id, _ = who.require_device()
+    since = svc.clock() - MY_ALERTS_DAYS * 86_400_000
+
+    async def work(conn: Any) -> MyAlerts:
+        rows = await store.of_subject(conn, "worker", worker_id, since, 200)
+        weeks = await quota_store.worker_verdicts(conn, worker_id, 2)
+        return MyAlerts(
+            alerts=[alerting.to_alert(r) for r in rows],
+            weeks=[
+                WeekTally(
+                    week=w["period"],
+                    phase=w["phase"],
+                    counted=w["counted"],
+                    short=w["short"],
+                    required=w["required"],
+                    evaluated_ms=w["evaluated_ms"],
+                )
+                for w in weeks
+            ],
+        )
+
+    return wire.respond(request, await read(svc.engine, work))

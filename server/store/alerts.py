@@ -372,3 +372,21 @@ async def live_counts(
     if rules is not None:
         stmt = stmt.where(a.rule.in_(list(rules)))
     return {path: int(n) for path, n in await conn.execute(stmt)}
+
+
+async def of_subject(
+    conn: AsyncConnection, subject_kind: str, subject_id: str, since_ms: int, limit: int
+) -> list[dict[str, Any]]:
+    """A subject's live alerts and those changed since ``since_ms``, newest first."""
+    a = alert_t.c
+    stmt = (
+        _alert_select()
+        .where(
+            a.subject_kind == subject_kind,
+            a.subject_id == subject_id,
+            a.status.in_(LIVE) | (a.updated_ms >= since_ms),
+        )
+        .order_by(a.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]

@@ -229,3 +229,15 @@ async def settled_workers(conn: AsyncConnection, period: str) -> set[str]:
         verdict_t.c.period == period, verdict_t.c.phase.in_(["final", "closed"])
     )
     return set((await conn.execute(stmt)).scalars())
+
+
+async def worker_verdicts(
+    conn: AsyncConnection, worker_id: str, limit: int
+) -> list[dict[str, Any]]:
+    stmt = (
+        sa.select(verdict_t)
+        .where(verdict_t.c.worker_id == worker_id)
+        .order_by(verdict_t.c.period.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(stmt)]

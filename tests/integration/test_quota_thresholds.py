@@ -170,3 +170,31 @@ async def test_at_risk_warning_comes_mid_week_and_clears_when_on_track(clocked: 
     await transaction(engine, lambda c: evaluate_weeks(c, ["w-zhang"], "2026-W47", at(4, 21)))
     assert await _alerts(clocked, "quota_at_risk") == {"w-zhang": "auto_resolved"}
     assert await _alerts(clocked, "quota_missed") == {}
+
+
+async def test_a_device_sees_its_own_workers_alerts_and_weeks(clocked: Fleet) -> None:
+    zhang = await clocked.device("w-zhang")
+    li = await clocked.device("w-li")
+    await push_at(zhang, JUDGED, [patrol("xinhua-g1", at(0, 8), 4)])
+    await _verdict(clocked, "w-zhang")
+    await _verdict(clocked, "w-li")
+    mine = await clocked.client.get("/v1/me/alerts", headers=zhang.headers)
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert [(a["rule"], a["subject_id"]) for a in body["alerts"]] == [("quota_missed", "w-zhang")]
+    assert body["weeks"] == [
+        {
+            "week": "2026-W47",
+            "phase": "final",
+            "counted": 1,
+            "short": 0,
+            "required": 3,
+            "evaluated_ms": JUDGED,
+        }
+    ]
+    other = (await clocked.client.get("/v1/me/alerts", headers=li.headers)).json()
+    assert [a["subject_id"] for a in other["alerts"]] == ["w-li"]
+    supervisor = await clocked.client.get(
+        "/v1/me/alerts", headers=await clocked.supervisor("s-xinhua")
+    )
+    assert supervisor.status_code == 403
