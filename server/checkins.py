@@ -51,6 +51,7 @@ async def decide_checkins(
                         ItemCode.UNKNOWN_CHECKIN, f"no check-in {op.amends} of this worker"
                     )
                 check_clock(ctx, op.clock)
+                plan.amended_starts.append(int(target["started_ms"]))
                 row.update(
                     amends=op.amends, root_id=target["root_id"], clock=op.clock, reason=op.reason
                 )

@@ -54,6 +54,9 @@ class Plan:
     notes: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     edits: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    amended_starts: list[int] = field(default_factory=list)
+    """Start times of the check-ins amended: an amendment can move a patrol to another week,
+    and the week it left is evaluated again too."""
     households: set[str] = field(default_factory=set)
     """Households whose notes changed: their visit cadence is evaluated again."""
 

@@ -88,16 +88,16 @@ async def _request_evaluations(
     worker's time zone), the households whose notes changed, and the week this device has now
     synced past (its final verdict may be waiting for this device)."""
     keys = {("household", h, "") for h in plan.households}
-    crossed = ctx.complete and watermark is not None
-    if plan.checkins or crossed:
+    if plan.checkins or ctx.complete:
         tz = await units.grid_tz(conn, min(ctx.grids)) if ctx.grids else "UTC"
-        keys.update(
-            ("week", ctx.worker_id, week_of(r["started_ms"], tz).label) for _, r in plan.checkins
-        )
-        if watermark is not None and crossed:
+        starts = [r["started_ms"] for _, r in plan.checkins] + plan.amended_starts
+        keys.update(("week", ctx.worker_id, week_of(start, tz).label) for start in starts)
+        if ctx.complete:
             # The weeks this device has now synced past (at most the last two: older weeks'
-            # verdicts were settled by their grace period).
-            for since in (watermark, max(watermark, ctx.now_ms - WEEK_MS)):
+            # verdicts were settled by their grace period). A first complete push counts from a
+            # week ago.
+            last = ctx.now_ms - WEEK_MS if watermark is None else watermark
+            for since in (last, max(last, ctx.now_ms - WEEK_MS)):
                 week = week_of(since, tz)
                 if ctx.now_ms >= week.end_ms:
                     keys.add(("week", ctx.worker_id, week.label))

@@ -90,7 +90,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             "or postgresql+asyncpg://USER@HOST/DB"
         )
     if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
-        raise SettingsError(f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 5, 10, 15, 30, 60)")
+        raise SettingsError(
+            f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"
+        )
     for name in ("max_push_items", "max_inflight_pushes", "default_pull_limit", "max_pull_limit"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

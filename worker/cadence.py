@@ -47,7 +47,7 @@ def visit_cadence(
 
     ``visits`` are ``(visited_ms, outcome)``; only :data:`COUNTED_OUTCOMES` at or before
     ``now_ms`` count. The cycle runs from the latest counted visit, but never from before
-    ``since_ms`` (when the household came under care, or under its current tier): ``due_ms =
+    ``since_ms`` (when the household came under care; a change of tier keeps it): ``due_ms =
     max(latest visit, since_ms) + cycle``; overdue iff ``now_ms > due_ms``. Returns the breach
     (if overdue) and one resolution for each other of ``open_periods`` (the periods of this
     household's open ``visit_overdue`` alerts), in period order.
@@ -83,6 +83,10 @@ def visit_cadence(
             continue
         if latest is not None and local_minute(latest, policy.tz) >= stale:
             reason = f"visited on {local_date(latest, policy.tz)}"
+        elif latest is not None:
+            reason = (
+                f"a visit on {local_date(latest, policy.tz)}, synced later, was within the cycle"
+            )
         else:
             reason = "care tier changed (or its visit cycle)"
         findings.append(

@@ -55,9 +55,11 @@ async def evaluate_weeks(
             place = places[worker_id]
             pol = policy_for(place, overrides)
             ph = quota.phase(wk, now_ms, marks[worker_id], pol)
-            if ph is quota.WeekPhase.CLOSED:
-                continue
             spans = durations[worker_id]
+            if ph is quota.WeekPhase.CLOSED or not (marks[worker_id] or spans):
+                # A worker is judged from the first week they had a device before its end: one
+                # imported today is not in breach of last week.
+                continue
             findings.extend(quota.weekly_quota(worker_id, wk, spans, now_ms, marks[worker_id], pol))
             counted = [d for d in spans if d >= pol.quota_min_patrol_ms]
             verdicts.append(

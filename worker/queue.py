@@ -73,6 +73,9 @@ def build_worker(
     crons = [
         cron(
             job,
+            # arq names a round's job after this: the queue's name keeps deployments that
+            # share a Redis database from sharing (and so skipping) each other's rounds.
+            name=f"cron:{queue_name}:{getattr(job, '__name__', 'job')}",
             minute=set(range(0, 60, every)),
             second=0,
             timeout=JOB_TIMEOUT_S * 5,

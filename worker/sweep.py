@@ -7,7 +7,8 @@
 * silent devices;
 * the escalation ladder of open alerts.
 
-Each sweep works in chunks, one transaction each, so no transaction holds many locks for long.
+The quota and household sweeps work in chunks, one transaction each, so no transaction holds
+many locks for long.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from server.tx import read, transaction
 from worker import escalation, quality
 from worker.evaluate import Overrides, evaluate_households, evaluate_weeks, policy_for
 from worker.periods import week_of
+from worker.policy import DEFAULTS, resolve
 
 CHUNK = 500
 WEEK_MS = 7 * 24 * 3600_000
@@ -52,14 +54,21 @@ async def _chunks(
 
 
 async def quota_weeks(engine: AsyncEngine, now_ms: int) -> int:
-    """Evaluate the current and the previous week of every active worker (a previous week only
-    while its verdict is not final)."""
+    """Evaluate the current week of every active worker, and the past weeks still open to late
+    data (within the longest lateness window of any unit) whose verdict is not final."""
     places = await read(engine, lambda c: store.worker_places(c))
+    overrides = await read(engine, store.unit_overrides)
+    reach = max(
+        [DEFAULTS.lateness_ms]
+        + [resolve([o]).lateness_ms for o in overrides.values() if "lateness_ms" in o]
+    )
     events = 0
     labels: dict[str, list[str]] = {}
     for worker_id, place in sorted(places.items()):
-        for at in (now_ms, now_ms - WEEK_MS):
+        at = now_ms
+        while week_of(at, place.tz).end_ms + reach > now_ms:
             labels.setdefault(week_of(at, place.tz).label, []).append(worker_id)
+            at -= WEEK_MS
     current = {week_of(now_ms, p.tz).label for p in places.values()}
     for label, workers in sorted(labels.items()):
         if label not in current:

@@ -8,8 +8,10 @@ Each POST carries the alert event and the alert as JSON (``schemas.alerts.Stream
   receiver that saw it already can ignore the repeat;
 * ``Patrolsync-Event``: the event's kind (``opened``, ``auto_resolved``…).
 
-A 2xx reply delivers; anything else (or no reply within ``TIMEOUT_S``) schedules the next try
-after ``BACKOFF_S[tries - 1]``; after ``MAX_TRIES`` the delivery is ``dead``.
+Workers running side by side claim deliveries before sending them (``store.claim``), so one
+event goes out once per try. A 2xx reply delivers; anything else (or no reply within
+``TIMEOUT_S``) schedules the next try after ``BACKOFF_S[tries - 1]``; after ``MAX_TRIES`` the
+delivery is ``dead``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from server.tx import read, transaction
 BACKOFF_S = (10, 30, 120, 600, 1800, 3600, 7200)
 MAX_TRIES = len(BACKOFF_S) + 1
 TIMEOUT_S = 10.0
+LEASE_MS = 120_000
+"""A claimed delivery is this worker's for this long (longer than a try can take)."""
 _json = msgspec.json.Encoder()
 
 
@@ -63,7 +67,7 @@ async def deliver_once(
     """Fan new events out to deliveries, then try every due delivery once."""
     now_ms = clock()
     made = await transaction(engine, lambda c: store.fan_out(c, now_ms))
-    due = await read(engine, lambda c: store.due(c, now_ms, limit))
+    due = await transaction(engine, lambda c: store.claim(c, now_ms, LEASE_MS, limit))
     events = await read(engine, lambda c: store.event_rows(c, [d["event_id"] for d in due]))
     figures = {"new": made, "delivered": 0, "retry": 0, "dead": 0}
     for delivery in due:

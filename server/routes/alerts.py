@@ -211,8 +211,8 @@ MY_ALERTS_DAYS = 30
 )
 async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    who = await principal(request)
     require_protocol(request)
+    who = await principal(request)
     worker_id, _ = who.require_device()
     since = svc.clock() - MY_ALERTS_DAYS * 86_400_000
 

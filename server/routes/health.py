@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,12 +23,32 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
 
-    async def probe(conn: AsyncConnection) -> None:
+    async def probe(conn: AsyncConnection) -> str | None:
         await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
+        row = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+        return row.scalar()
 
     try:
-        await read(svc.engine, probe)
+        revision = await read(svc.engine, probe)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         body = {"status": "unavailable", "database": type(exc).__name__}
         return wire.respond(request, body, 503, {"Retry-After": "5"})
+    if revision != head_revision():
+        stale = {
+            "status": "unavailable",
+            "database": "not migrated",
+            "revision": revision or "",
+            "expected": head_revision() or "",
+        }
+        return wire.respond(request, stale, 503, {"Retry-After": "5"})
     return wire.respond(request, {"status": "ready", "database": "ok"})
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration this code carries (``patrolsync migrate`` brings a database to it)."""
+    from alembic.script import ScriptDirectory
+
+    from server.migrate import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()

@@ -107,7 +107,7 @@ async def get_compliance(
         name = f"compliance-{rep.unit_id}-{rep.week}.csv"
         return Response(
             compliance.to_csv(rep).encode(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return wire.respond(request, rep)

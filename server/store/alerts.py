@@ -49,6 +49,14 @@ Where = tuple[str, str]
 """The unit an alert belongs to: ``(grid id, grid path)``."""
 
 
+VOLATILE = frozenset({"days_overdue", "days_open", "silent_hours"})
+"""Evidence keys that grow with the clock alone."""
+
+
+def _stable(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in evidence.items() if k not in VOLATILE}
+
+
 def _key(f: FindingLike) -> Key:
     return (f.rule, f.subject_kind, f.subject_id, f.period)
 
@@ -128,7 +136,10 @@ async def _apply_chunk(
         change: dict[str, Any] | None = None
         kind = ""
         if f.breached and row.status in LIVE and row.evidence != evidence:
-            change, kind = {"evidence": evidence}, "updated"
+            change = {"evidence": evidence, "severity": f.severity}
+            # Figures that only count time passing (days overdue…) are refreshed silently: an
+            # event (and a webhook delivery) only when something else changed.
+            kind = "updated" if _stable(row.evidence) != _stable(evidence) else ""
         elif f.breached and row.status == "auto_resolved":
             change = {"status": "open", "evidence": evidence, "reason": "", "resolved_ms": None}
             kind = "reopened"
@@ -140,6 +151,8 @@ async def _apply_chunk(
         await conn.execute(
             sa.update(alert_t).where(a.id == row.id).values(**change, updated_ms=now_ms)
         )
+        if not kind:
+            continue
         detail = {"reason": f.reason} if kind == "auto_resolved" else {"evidence": evidence}
         events.append({"alert_id": row.id, "kind": kind, "unit_path": path, "detail": detail})
     if new_rows:

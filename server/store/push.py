@@ -61,7 +61,7 @@ async def save_receipt(
 async def checkins_by_id(
     conn: AsyncConnection, ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
-    """Existing check-ins (worker, root, amends) by id."""
+    """Existing check-ins (worker, root, amends, start) by id."""
     wanted = list(set(ids))
     if not wanted:
         return {}
@@ -70,14 +70,15 @@ async def checkins_by_id(
         # The ids travel as one JSON text: binding a list of 500 UUIDs costs more in Python than
         # the lookup costs the database.
         result = await conn.exec_driver_sql(
-            "SELECT id, worker_id, root_id, amends FROM checkin WHERE id IN"
+            "SELECT id, worker_id, root_id, amends, started_ms FROM checkin WHERE id IN"
             " (SELECT value::uuid FROM json_array_elements_text($1::json))",
             (_json.encode(wanted).decode(),),
         )
     else:
-        stmt = sa.select(
-            checkin_t.c.id, checkin_t.c.worker_id, checkin_t.c.root_id, checkin_t.c.amends
-        ).where(checkin_t.c.id.in_(wanted))
+        c = checkin_t.c
+        stmt = sa.select(c.id, c.worker_id, c.root_id, c.amends, c.started_ms).where(
+            c.id.in_(wanted)
+        )
         result = await conn.execute(stmt)
     rows: list[Sequence[Any]] = [tuple(r) for r in result]
     return {
@@ -86,6 +87,7 @@ async def checkins_by_id(
             "worker_id": row[1],
             "root_id": row[2],
             "amends": row[3],
+            "started_ms": row[4],
         }
         for row in rows
     }

@@ -89,8 +89,12 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
     return made
 
 
-async def due(conn: AsyncConnection, now_ms: int, limit: int) -> list[dict[str, Any]]:
-    """Pending deliveries whose time has come, with their webhook and event (oldest first)."""
+async def claim(
+    conn: AsyncConnection, now_ms: int, lease_ms: int, limit: int
+) -> list[dict[str, Any]]:
+    """Take due pending deliveries (oldest first) for this worker: their next try moves
+    ``lease_ms`` ahead, so workers running side by side do not send the same one at once; a
+    worker that dies mid-try leaves its deliveries to be tried again when the lease ends."""
     d, w = delivery_t.c, webhook_t.c
     stmt = (
         sa.select(d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret)
@@ -99,7 +103,16 @@ async def due(conn: AsyncConnection, now_ms: int, limit: int) -> list[dict[str, 
         .order_by(d.next_ms, d.id)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=delivery_t, skip_locked=True)
+    rows = [dict(r._mapping) for r in await conn.execute(stmt)]
+    if rows:
+        await conn.execute(
+            sa.update(delivery_t)
+            .where(d.id.in_([r["id"] for r in rows]))
+            .values(next_ms=now_ms + lease_ms)
+        )
+    return rows
 
 
 async def record(
@@ -114,7 +127,7 @@ async def record(
 ) -> None:
     await conn.execute(
         sa.update(delivery_t)
-        .where(delivery_t.c.id == delivery_id)
+        .where(delivery_t.c.id == delivery_id, delivery_t.c.status == "pending")
         .values(
             status=status,
             attempts=attempts,

@@ -30,6 +30,8 @@ async def _week_done(fleet: Fleet) -> None:
     """zhang makes 2 patrols, li 3, the others none; the sweep after the grace period judges."""
     zhang = await fleet.device("w-zhang")
     li = await fleet.device("w-li")
+    for idle in ("w-wang", "w-liu"):  # enrolled, never synced: judged after the grace period
+        await fleet.device(idle)
     await push_at(zhang, at(2, 20), [patrol("xinhua-g1", at(d, 8), 4) for d in (0, 1)])
     await push_at(li, at(2, 21), [patrol("qunzhong-g1", at(d, 8), 4) for d in (0, 1, 2)])
     clock_of(fleet).ms = at(9, 10)

@@ -156,6 +156,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("household", schema=None) as batch_op:
         batch_op.add_column(sa.Column("since_ms", sa.BigInteger(), nullable=True))
+    # Households already there come under care now: their first visit cycle starts today.
+    if op.get_bind().dialect.name == "sqlite":
+        now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    else:
+        now = "CAST(extract(epoch FROM now()) * 1000 AS bigint)"
+    op.execute(f"UPDATE household SET since_ms = {now} WHERE since_ms IS NULL")
 
 
 def downgrade() -> None:
