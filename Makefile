@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck unit serve bench clean
+.PHONY: demo test check lint typecheck unit serve bench bench-quota clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -30,6 +30,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sync.py --quick
+
+## The quota worker's weekly evaluation vs one raw SQL aggregate (PostgreSQL must be up).
+bench-quota: $(STAMP)
+	$(BIN)/python bench/quota.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache patrolsync.db*
