@@ -123,6 +123,7 @@ class Checkin(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_checkin_worker_pos", "worker_id", "txid", "seq"),
         sa.Index("ix_checkin_grid_pos", "grid_id", "txid", "seq"),
+        sa.Index("ix_checkin_worker_started", "worker_id", "started_ms"),
     )
     id: uuid.UUID = Field(primary_key=True)
     worker_id: str = Field(max_length=ID_LEN)

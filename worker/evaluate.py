@@ -51,9 +51,12 @@ async def evaluate_weeks(
         wk = week(label, tz)
         durations = await store.week_durations(conn, workers, wk.start_ms, wk.end_ms)
         marks = await store.watermarks(conn, workers, wk.end_ms)
+        policies: dict[str, Policy] = {}
         for worker_id in workers:
             place = places[worker_id]
-            pol = policy_for(place, overrides)
+            pol = policies.get(place.path) or policies.setdefault(
+                place.path, policy_for(place, overrides)
+            )
             ph = quota.phase(wk, now_ms, marks[worker_id], pol)
             spans = durations[worker_id]
             if ph is quota.WeekPhase.CLOSED or not (marks[worker_id] or spans):

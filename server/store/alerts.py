@@ -91,6 +91,33 @@ async def apply(
     return events
 
 
+_EXISTING_PG = sa.text(
+    "SELECT a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence"
+    " FROM alert AS a JOIN unnest(CAST(:rules AS text[]), CAST(:kinds AS text[]),"
+    " CAST(:subjects AS text[]), CAST(:periods AS text[])) AS k(rule, kind, subject, period)"
+    " ON a.rule = k.rule AND a.subject_kind = k.kind AND a.subject_id = k.subject"
+    " AND a.period = k.period ORDER BY a.id FOR UPDATE OF a"
+)
+"""The alerts of these keys, locked: a join on the natural key's unique index (a long
+``(…) IN (…)`` list makes PostgreSQL test every alert of a rule against every key)."""
+
+
+async def _existing(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, Any]:
+    if conn.dialect.name == "postgresql":
+        columns = [list(c) for c in zip(*keys, strict=True)] if keys else [[], [], [], []]
+        params = dict(zip(("rules", "kinds", "subjects", "periods"), columns, strict=True))
+        rows = await conn.execute(_EXISTING_PG, params)
+    else:
+        a = alert_t.c
+        key_cols = sa.tuple_(a.rule, a.subject_kind, a.subject_id, a.period)
+        rows = await conn.execute(
+            sa.select(
+                a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence
+            ).where(key_cols.in_(list(keys)))
+        )
+    return {(r.rule, r.subject_kind, r.subject_id, r.period): r for r in rows}
+
+
 async def _apply_chunk(
     conn: AsyncConnection,
     findings: Sequence[FindingLike],
@@ -99,14 +126,7 @@ async def _apply_chunk(
 ) -> list[dict[str, Any]]:
     by_key = {_key(f): f for f in findings}
     a = alert_t.c
-    key_cols = sa.tuple_(a.rule, a.subject_kind, a.subject_id, a.period)
-    stmt = sa.select(a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence)
-    stmt = stmt.where(key_cols.in_(sorted(by_key)))
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    existing = {
-        (r.rule, r.subject_kind, r.subject_id, r.period): r for r in await conn.execute(stmt)
-    }
+    existing = await _existing(conn, sorted(by_key))
     events: list[dict[str, Any]] = []
     new_rows = []
     for key, f in sorted(by_key.items()):

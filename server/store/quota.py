@@ -39,19 +39,21 @@ async def worker_places(
     """Active workers (all, or those named) → their first grid (by id). Workers without a grid
     have no place and are not evaluated."""
     first = (
-        sa.select(worker_grid_t.c.worker_id, sa.func.min(worker_grid_t.c.grid_id).label("grid_id"))
-        .group_by(worker_grid_t.c.worker_id)
-        .subquery()
+        sa.select(sa.func.min(worker_grid_t.c.grid_id))
+        .where(worker_grid_t.c.worker_id == worker_t.c.id)
+        .scalar_subquery()
     )
-    stmt = (
-        sa.select(first.c.worker_id, first.c.grid_id, unit_t.c.path, unit_t.c.tz)
-        .join(unit_t, unit_t.c.id == first.c.grid_id)
-        .join(worker_t, worker_t.c.id == first.c.worker_id)
-        .where(worker_t.c.active.is_(True))
-    )
+    stmt = sa.select(worker_t.c.id, first.label("grid_id")).where(worker_t.c.active.is_(True))
     if worker_ids is not None:
-        stmt = stmt.where(first.c.worker_id.in_(sorted(set(worker_ids))))
-    return {r.worker_id: Place(r.grid_id, r.path, r.tz) for r in await conn.execute(stmt)}
+        stmt = stmt.where(worker_t.c.id.in_(sorted(set(worker_ids))))
+    grids = {r.id: r.grid_id for r in await conn.execute(stmt) if r.grid_id is not None}
+    units = {}
+    wanted = sorted(set(grids.values()))
+    for start in range(0, len(wanted), 1000):
+        part = wanted[start : start + 1000]
+        stmt_u = sa.select(unit_t.c.id, unit_t.c.path, unit_t.c.tz).where(unit_t.c.id.in_(part))
+        units.update({r.id: (r.path, r.tz) for r in await conn.execute(stmt_u)})
+    return {w: Place(g, *units[g]) for w, g in grids.items() if g in units}
 
 
 async def unit_overrides(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

@@ -151,6 +151,11 @@ def upgrade() -> None:
     with op.batch_alter_table("week_verdict", schema=None) as batch_op:
         batch_op.create_index("ix_week_verdict_period", ["period", "worker_id"], unique=False)
 
+    with op.batch_alter_table("checkin", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_checkin_worker_started", ["worker_id", "started_ms"], unique=False
+        )
+
     with op.batch_alter_table("device", schema=None) as batch_op:
         batch_op.add_column(sa.Column("watermark_ms", sa.BigInteger(), nullable=True))
 
@@ -165,6 +170,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("checkin", schema=None) as batch_op:
+        batch_op.drop_index("ix_checkin_worker_started")
+
     with op.batch_alter_table("household", schema=None) as batch_op:
         batch_op.drop_column("since_ms")
 
