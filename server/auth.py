@@ -25,6 +25,8 @@ class Principal:
     device_id: str | None = None
     supervisor_id: str | None = None
     unit_path: str | None = None
+    tz: str = "UTC"
+    """Device: the time zone of the worker's first grid (their weeks are counted in it)."""
 
     @property
     def scope(self) -> Scope:
@@ -69,12 +71,13 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
     if row["role"] == "device":
         if not row["worker_active"]:
             raise ApiError(Code.TOKEN_REVOKED, "the worker of this token is not active")
-        grids = await units.worker_grids(conn, row["worker_id"])
+        zones = await units.worker_grid_zones(conn, row["worker_id"])
         return Principal(
             role="device",
-            grids=tuple(grids),
+            grids=tuple(grid for grid, _ in zones),
             worker_id=row["worker_id"],
             device_id=row["device_id"],
+            tz=zones[0][1] if zones else "UTC",
         )
     supervisor = await units.get_supervisor(conn, row["supervisor_id"])
     unit = await units.get_unit(conn, supervisor["unit_id"]) if supervisor else None

@@ -31,6 +31,8 @@ class PushContext:
     skew_ms: int
     now_ms: int
     hlc_max_ahead_ms: int
+    tz: str = "UTC"
+    """The worker's time zone (of their first grid): their weeks are counted in it."""
     complete: bool = True
     """The device's outbox is empty after this push: its watermark moves to ``now_ms``."""
     policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)

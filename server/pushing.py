@@ -20,9 +20,9 @@ from server.checkins import decide_checkins
 from server.notes import decide_notes
 from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
-from server.store import counter, outbox, units
+from server.store import counter, outbox
 from server.store import push as store
-from worker.periods import week_of
+from worker.periods import Week, week_of
 
 __all__ = ["PushContext", "Rejected", "push"]
 
@@ -89,9 +89,9 @@ async def _request_evaluations(
     synced past (its final verdict may be waiting for this device)."""
     keys = {("household", h, "") for h in plan.households}
     if plan.checkins or ctx.complete:
-        tz = await units.grid_tz(conn, min(ctx.grids)) if ctx.grids else "UTC"
+        tz = ctx.tz
         starts = [r["started_ms"] for _, r in plan.checkins] + plan.amended_starts
-        keys.update(("week", ctx.worker_id, week_of(start, tz).label) for start in starts)
+        keys.update(("week", ctx.worker_id, label) for label in _week_labels(starts, tz))
         if ctx.complete:
             # The weeks this device has now synced past (at most the last two: older weeks'
             # verdicts were settled by their grace period). A first complete push counts from a
@@ -102,3 +102,13 @@ async def _request_evaluations(
                 if ctx.now_ms >= week.end_ms:
                     keys.add(("week", ctx.worker_id, week.label))
     await outbox.request(conn, keys, ctx.now_ms)
+
+
+def _week_labels(starts: list[int], tz: str) -> set[str]:
+    """The ISO weeks of these instants: a push's patrols fall in a week or two, so each week is
+    worked out once and the rest only compared with its bounds."""
+    weeks: list[Week] = []
+    for start in starts:
+        if not any(w.start_ms <= start < w.end_ms for w in weeks):
+            weeks.append(week_of(start, tz))
+    return {w.label for w in weeks}

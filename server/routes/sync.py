@@ -138,6 +138,7 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
             now_ms=now,
             hlc_max_ahead_ms=s.hlc_max_ahead_ms,
             complete=envelope.complete,
+            tz=who.tz,
         )
         results, replayed = await transaction(svc.engine, lambda c: pushing.push(c, ctx, items))
     metrics.record_push(results, replayed)

@@ -121,6 +121,15 @@ async def revoke_supervisor(conn: AsyncConnection, supervisor_id: str, now_ms: i
     return int((await conn.execute(stmt)).rowcount)
 
 
+_TOUCH_PG = sa.text(
+    "WITH old AS (SELECT watermark_ms FROM device WHERE id = :id FOR UPDATE)"
+    " UPDATE device SET last_seen_ms = :now, last_skew_ms = :skew,"
+    " watermark_ms = CASE WHEN :complete THEN GREATEST(COALESCE(old.watermark_ms, 0), :now)"
+    " ELSE old.watermark_ms END"
+    " FROM old WHERE device.id = :id RETURNING old.watermark_ms"
+)
+
+
 async def touch_device(
     conn: AsyncConnection, device_id: str, *, now_ms: int, skew_ms: int, complete: bool
 ) -> int | None:
@@ -128,6 +137,13 @@ async def touch_device(
 
     Returns the watermark before this push (None if the device never completed one).
     """
+    if conn.dialect.name == "postgresql":
+        # One round trip: the CTE reads (and locks) the row before the update changes it.
+        row = await conn.execute(
+            _TOUCH_PG, {"id": device_id, "now": now_ms, "skew": skew_ms, "complete": complete}
+        )
+        before = row.scalar()
+        return int(before) if before is not None else None
     row = await conn.execute(sa.select(device_t.c.watermark_ms).where(device_t.c.id == device_id))
     before = row.scalar()
     values: dict[str, Any] = {"last_seen_ms": now_ms, "last_skew_ms": skew_ms}

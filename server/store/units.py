@@ -90,12 +90,18 @@ async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> dict[str,
 
 
 async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
+    return [grid for grid, _ in await worker_grid_zones(conn, worker_id)]
+
+
+async def worker_grid_zones(conn: AsyncConnection, worker_id: str) -> list[tuple[str, str]]:
+    """The worker's grids, by id, each with its time zone."""
     stmt = (
-        sa.select(worker_grid_t.c.grid_id)
+        sa.select(worker_grid_t.c.grid_id, unit_t.c.tz)
+        .join(unit_t, unit_t.c.id == worker_grid_t.c.grid_id)
         .where(worker_grid_t.c.worker_id == worker_id)
         .order_by(worker_grid_t.c.grid_id)
     )
-    return list((await conn.execute(stmt)).scalars())
+    return [(row.grid_id, row.tz) for row in await conn.execute(stmt)]
 
 
 async def subtree_grids(conn: AsyncConnection, unit_path: str) -> list[str]:
@@ -123,12 +129,6 @@ async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
         return {}
     stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(wanted))
     return {row.id: row.grid_id for row in await conn.execute(stmt)}
-
-
-async def grid_tz(conn: AsyncConnection, grid_id: str) -> str:
-    """The time zone of a grid (weeks and local times of its workers are counted in it)."""
-    row = await conn.execute(sa.select(unit_t.c.tz).where(unit_t.c.id == grid_id))
-    return str(row.scalar() or "Asia/Shanghai")
 
 
 async def children(conn: AsyncConnection, unit_id: str) -> list[dict[str, Any]]:

@@ -198,3 +198,22 @@ async def test_a_device_sees_its_own_workers_alerts_and_weeks(clocked: Fleet) ->
         "/v1/me/alerts", headers=await clocked.supervisor("s-xinhua")
     )
     assert supervisor.status_code == 403
+
+
+async def test_only_a_complete_push_moves_the_watermark(clocked: Fleet) -> None:
+    zhang = await clocked.device("w-zhang")
+    stmt = sa.text("SELECT watermark_ms, last_seen_ms FROM device WHERE id = :id")
+
+    async def marks() -> tuple[Any, ...]:
+        row = await read(
+            clocked.services.engine,
+            lambda c: c.execute(stmt, {"id": zhang.device_id}),
+        )
+        return tuple(row.one())
+
+    await push_at(zhang, at(7, 9), [patrol("xinhua-g1", at(5, 8), 4)], complete=False)
+    assert await marks() == (None, at(7, 9))
+    await push_at(zhang, at(7, 10), [patrol("xinhua-g1", at(6, 8), 4)])
+    assert await marks() == (at(7, 10), at(7, 10))
+    await push_at(zhang, at(7, 11), [], complete=False)
+    assert await marks() == (at(7, 10), at(7, 11))
