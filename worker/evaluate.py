@@ -64,7 +64,7 @@ async def evaluate_weeks(
                 # imported today is not in breach of last week.
                 continue
             findings.extend(quota.weekly_quota(worker_id, wk, spans, now_ms, marks[worker_id], pol))
-            counted = [d for d in spans if d >= pol.quota_min_patrol_ms]
+            counted = quota.counted_patrols(spans, pol)
             verdicts.append(
                 {
                     "worker_id": worker_id,

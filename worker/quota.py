@@ -70,6 +70,11 @@ def _finding(
     )
 
 
+def counted_patrols(durations: Sequence[int], policy: Policy) -> list[int]:
+    """The durations that count toward the quota: at least ``quota_min_patrol_ms``."""
+    return [d for d in durations if d >= policy.quota_min_patrol_ms]
+
+
 def weekly_quota(
     worker_id: str,
     week: Week,
@@ -89,7 +94,7 @@ def weekly_quota(
     current = phase(week, now_ms, watermarks, policy)
     if current is WeekPhase.CLOSED:
         return []
-    counted = [d for d in durations if d >= policy.quota_min_patrol_ms]
+    counted = counted_patrols(durations, policy)
     n = len(counted)
     evidence: dict[str, Any] = {
         "counted": n,
