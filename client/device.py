@@ -7,7 +7,8 @@ What it shows a client builder, in order of importance:
 * a push is fixed before it is sent (its push id and items are stored), and a push whose reply
   never came is sent again **with the same push id** — the server answers from its receipt, so a
   reply lost after the commit costs nothing; the device time is re-read at each send;
-* only a push that empties the outbox says ``complete: true`` (the quota waits for it);
+* only a push that empties the outbox says ``complete: true`` (the quota waits for it), and a
+  device with nothing to send still pushes once, empty, to say so;
 * 429/503 are retried after ``Retry-After`` (plus jitter), network errors and 5xx with
   exponential backoff and jitter, a bounded number of times (then :class:`GaveUp`, the outbox
   intact); 413 cuts the push in halves; 401 is :class:`AuthError` (enrol again, the outbox is
@@ -274,8 +275,10 @@ class DeviceClient:
             flight = self.store.inflight()
             if flight is None:
                 batch = self.store.oldest(limit)
-                if not batch:
+                if not batch and report.pushes:
                     return report
+                # With nothing to send, one empty push still tells the server this device has
+                # synced everything up to now (its watermark: the quota's verdict waits for it).
                 complete = self.store.waiting() <= len(batch)
                 self.store.begin_push(new_id(), [seq for seq, _ in batch], complete)
                 flight = self.store.inflight()

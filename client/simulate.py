@@ -138,8 +138,7 @@ class Truth:
     missed: set[str] = field(default_factory=set)
     """Workers with fewer than 3 patrols of at least 4 h."""
     unvisited: set[str] = field(default_factory=set)
-    """High-risk households overdue when judged: not met during the week, or met over a week
-    before."""
+    """High-risk households nobody met during the week."""
 
 
 @dataclass
@@ -157,13 +156,11 @@ HIGH_RISK_CYCLE_MS = 7 * D
 """The default visit cycle of high-risk households (the truth assumes default settings)."""
 
 
-def plan_week(
-    doc: dict[str, Any], week_start_ms: int, judged_ms: int, seed: int = 1
-) -> tuple[list[Phone], Truth]:
+def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[list[Phone], Truth]:
     """Each worker's week: about 15 % make too few patrols, 10 % make one too short; the others
-    make 3–5 of 4–6 h. Visits: most households are visited once; a high-risk household is
-    overdue at ``judged_ms`` if nobody met it, or met it more than a week before (the households
-    come under care at ``week_start_ms``)."""
+    make 3–5 of 4–6 h. Visits: most households are visited once, some high-risk ones are not,
+    or nobody is home. ``Truth.unvisited`` holds the high-risk households nobody met; which are
+    overdue depends on when they are judged (:func:`overdue_at`)."""
     rng = random.Random(seed)
     truth = Truth()
     phones = []
@@ -205,8 +202,6 @@ def plan_week(
             truth.unvisited.add(household["id"])
         else:
             visitor, outcome = rng.choice(visitors), "met"
-            if high and judged_ms > when + HIGH_RISK_CYCLE_MS:
-                truth.unvisited.add(household["id"])  # met, but over a week ago by now
         note_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         visitor.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
         others = [v for v in visitors if v is not visitor]
@@ -216,6 +211,19 @@ def plan_week(
             other = rng.choice(others)
             other.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
     return phones, truth
+
+
+def overdue_at(doc: dict[str, Any], phones: list[Phone], truth: Truth, judged_ms: int) -> set[str]:
+    """The high-risk households overdue at ``judged_ms`` under the default weekly cycle: nobody
+    met them, or the last meeting was more than a cycle before."""
+    high = {h["id"] for h in doc["households"] if h["care_tier"] == "high_risk"}
+    met: dict[str, int] = {}
+    for phone in phones:
+        for household, _, when, outcome, _ in phone.visits:
+            if outcome == "met":
+                met[household] = max(met.get(household, 0), when)
+    late = {h for h, when in met.items() if h in high and judged_ms > when + HIGH_RISK_CYCLE_MS}
+    return (truth.unvisited & high) | late
 
 
 class Faulty(httpx.AsyncBaseTransport):

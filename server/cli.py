@@ -208,11 +208,11 @@ def sweep() -> None:
 
 
 @app.command()
-def demo(
+def sample(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Migrate the embedded database, load the sample district, print credentials, serve."""
+    """Migrate the configured database, load the sample district, print credentials, serve."""
     settings = _settings()
     migrate()
     doc = importer.parse(SAMPLE)
@@ -230,6 +230,64 @@ def demo(
     console.print(f"  metrics:    {base}/metrics")
     if serve_after:
         serve(host=None, port=port, workers=1)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option(help="a small district (about half a minute)")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="keep serving after the check")
+    ] = True,
+    port: Annotated[int | None, typer.Option()] = None,
+    postgres: Annotated[
+        str | None, typer.Option(help="an empty PostgreSQL database URL instead of SQLite")
+    ] = None,
+    redis: Annotated[str | None, typer.Option(help="a Redis URL instead of embedded Redis")] = None,
+) -> None:
+    """The whole system: server, worker and a simulated fleet's week, checked against the truth.
+
+    Prints a summary and, last, one JSON line; exits 0 only when the alerts equal the truth.
+    """
+    import json
+
+    from server import demo as demos
+
+    settings = _settings().with_(log_level="WARNING")
+    if postgres:
+        url = postgres.replace("postgresql://", "postgresql+asyncpg://", 1)
+        settings = settings.with_(database_url=url)
+    else:
+        for leftover in demos.DEMO_DB.parent.glob(demos.DEMO_DB.name + "*"):
+            leftover.unlink()
+        settings = settings.with_(database_url=f"sqlite+aiosqlite:///{demos.DEMO_DB}")
+    settings = settings.with_(redis_url=redis or "embedded")
+
+    async def keep_serving(base: str, token: str) -> None:
+        console.print(f"  supervisor token (whole district): {token}", soft_wrap=True)
+        console.print(f"  alerts:     {base}/v1/alerts   (Authorization: Bearer <token>)")
+        console.print(f"  compliance: {base}/v1/compliance?format=csv")
+        console.print(f"  API docs:   {base}/schema")
+        console.print("serving; Ctrl-C stops the server and the worker")
+        await asyncio.Event().wait()
+
+    try:
+        outcome = asyncio.run(
+            demos.run(
+                settings,
+                quick=quick,
+                port=port or settings.port,
+                console=console,
+                serve=keep_serving if serve_after else None,
+            )
+        )
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return
+    except demos.DemoError as exc:
+        console.print(f"[red]demo:[/] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(outcome.figures))
+    raise typer.Exit(0 if outcome.ok else 1)
 
 
 def main() -> None:

@@ -122,7 +122,8 @@ def _flatten(
 async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None) -> dict[str, int]:
     """Upsert everything in ``doc``; references must resolve (in the file or the database).
 
-    A household imported for the first time comes under care at ``now_ms`` (its visit cycle
+    A worker imported for the first time is judged from the week of ``now_ms`` on; a household
+    imported for the first time comes under care at ``now_ms`` (its visit cycle
     counts from then until its first visit).
     """
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
@@ -140,7 +141,10 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
         raise ImportError_(f"unknown units: {', '.join(sorted(sup_units - known_units))}")
     await units.upsert_workers(
         conn,
-        [{"id": w.id, "name": w.name, "phone": w.phone, "active": w.active} for w in doc.workers],
+        [
+            {"id": w.id, "name": w.name, "phone": w.phone, "active": w.active, "since_ms": now_ms}
+            for w in doc.workers
+        ],
     )
     for w in doc.workers:
         await units.set_worker_grids(conn, w.id, w.grids)

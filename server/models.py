@@ -62,6 +62,8 @@ class Worker(SQLModel, table=True):
     name: str = Field(max_length=200)
     phone: str = Field(default="", max_length=32)
     active: bool = True
+    since_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """When the worker was added: weeks that ended before are not judged."""
 
 
 class WorkerGrid(SQLModel, table=True):

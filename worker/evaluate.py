@@ -59,9 +59,9 @@ async def evaluate_weeks(
             )
             ph = quota.phase(wk, now_ms, marks[worker_id], pol)
             spans = durations[worker_id]
-            if ph is quota.WeekPhase.CLOSED or not (marks[worker_id] or spans):
-                # A worker is judged from the first week they had a device before its end: one
-                # imported today is not in breach of last week.
+            if ph is quota.WeekPhase.CLOSED or place.since_ms >= wk.end_ms:
+                # A worker is judged from the week they were added: one imported today is not
+                # in breach of last week.
                 continue
             findings.extend(quota.weekly_quota(worker_id, wk, spans, now_ms, marks[worker_id], pol))
             counted = quota.counted_patrols(spans, pol)

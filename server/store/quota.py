@@ -31,6 +31,8 @@ class Place(NamedTuple):
     grid_id: str
     path: str
     tz: str
+    since_ms: int = 0
+    """For a worker: when they were added (weeks that ended before are not judged)."""
 
 
 async def worker_places(
@@ -43,17 +45,21 @@ async def worker_places(
         .where(worker_grid_t.c.worker_id == worker_t.c.id)
         .scalar_subquery()
     )
-    stmt = sa.select(worker_t.c.id, first.label("grid_id")).where(worker_t.c.active.is_(True))
+    stmt = sa.select(worker_t.c.id, worker_t.c.since_ms, first.label("grid_id")).where(
+        worker_t.c.active.is_(True)
+    )
     if worker_ids is not None:
         stmt = stmt.where(worker_t.c.id.in_(sorted(set(worker_ids))))
-    grids = {r.id: r.grid_id for r in await conn.execute(stmt) if r.grid_id is not None}
+    rows = [r for r in await conn.execute(stmt) if r.grid_id is not None]
+    grids = {r.id: r.grid_id for r in rows}
+    since = {r.id: int(r.since_ms or 0) for r in rows}
     units = {}
     wanted = sorted(set(grids.values()))
     for start in range(0, len(wanted), 1000):
         part = wanted[start : start + 1000]
         stmt_u = sa.select(unit_t.c.id, unit_t.c.path, unit_t.c.tz).where(unit_t.c.id.in_(part))
         units.update({r.id: (r.path, r.tz) for r in await conn.execute(stmt_u)})
-    return {w: Place(g, *units[g]) for w, g in grids.items() if g in units}
+    return {w: Place(g, *units[g], since[w]) for w, g in grids.items() if g in units}
 
 
 async def unit_overrides(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

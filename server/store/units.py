@@ -46,7 +46,8 @@ async def upsert_units(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 
 
 async def upsert_workers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    await _upsert(conn, worker_t, rows, ["id"])
+    """A worker keeps the ``since_ms`` of their first import."""
+    await _upsert(conn, worker_t, rows, ["id"], keep=["since_ms"])
 
 
 async def upsert_supervisors(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.integration.worker_support import at, clock_of, patrol, push_at
+from tests.integration.worker_support import W47, at, clock_of, patrol, push_at, workers_added_at
 from tests.support import Clock, Fleet
 from worker import sweep, webhooks
 
@@ -21,8 +21,9 @@ pytestmark = pytest.mark.usefixtures("fleet")
 
 
 @pytest.fixture
-def clocked(fleet: Fleet) -> Fleet:
+async def clocked(fleet: Fleet) -> Fleet:
     fleet.services.clock = Clock(at(0, 6))
+    await workers_added_at(fleet, W47.start_ms)
     return fleet
 
 

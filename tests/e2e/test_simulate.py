@@ -33,7 +33,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
         lambda c: importer.load(c, msgspec.convert(doc, importer.ImportDoc), week.start_ms),
     )
     token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", now))
-    phones, truth = simulate.plan_week(doc, week.start_ms, now, seed=SEED)
+    phones, truth = simulate.plan_week(doc, week.start_ms, seed=SEED)
     transport = fleet.client._transport
     result = await simulate.play(
         transport,
@@ -50,6 +50,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
         for r in due:
             await jobs.evaluate(ctx, r.id, r.version, r.kind, r.subject, r.period)
     await sweep.everything(engine, now)
+    truth.unvisited = simulate.overdue_at(doc, phones, truth, now)
     return result, truth
 
 

@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.store import quota as store
 from server.store.units import household_t
 from server.tx import read, transaction
-from tests.integration.worker_support import DAY, W47, at, clock_of, patrol, push_at
+from tests.integration.worker_support import (
+    DAY,
+    W47,
+    at,
+    clock_of,
+    patrol,
+    push_at,
+    workers_added_at,
+)
 from tests.support import HOUR, Clock, Fleet, new_id
 from worker.evaluate import evaluate_households, evaluate_weeks
 from worker.periods import week
@@ -23,8 +31,9 @@ JUDGED = at(9, 10)
 
 
 @pytest.fixture
-def clocked(fleet: Fleet) -> Fleet:
+async def clocked(fleet: Fleet) -> Fleet:
     fleet.services.clock = Clock(at(0, 6))
+    await workers_added_at(fleet, W47.start_ms)
     return fleet
 
 

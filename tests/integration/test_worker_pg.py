@@ -20,6 +20,7 @@ from server.store import outbox
 from server.tx import read
 from tests.conftest import IN_CI, running
 from tests.integration.worker_support import (
+    W47,
     alerts_of,
     at,
     clock_of,
@@ -27,6 +28,7 @@ from tests.integration.worker_support import (
     keyed,
     patrol,
     push_at,
+    workers_added_at,
 )
 from tests.support import Clock, Fleet
 from worker import jobs, sweep
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.postgres
 async def qfleet(worker_settings: Settings) -> AsyncIterator[Fleet]:
     async with running(worker_settings.with_(db_pool_size=12)) as fleet:
         fleet.services.clock = Clock(at(0, 6))
+        await workers_added_at(fleet, W47.start_ms)
         yield fleet
 
 
@@ -91,8 +94,12 @@ async def test_sunday_patrol_synced_on_tuesday_raises_nothing_a_true_miss_raises
     # Sunday zhang patrols offline. Monday the sweep runs: both weeks wait for the phones.
     clock_of(qfleet).ms = at(7, 10)
     await sweep.everything(qfleet.services.engine, at(7, 10))
-    # (wang and liu have no phone: they are not judged at all)
-    assert await alerts_of(qfleet, "s-dongfeng", rule="quota_missed") == []
+    missed = await alerts_of(qfleet, "s-dongfeng", rule="quota_missed")
+    # (wang and liu have no phone to wait for, and no patrol: their verdict is due at once)
+    assert sorted((a["subject_id"], a["period"]) for a in missed) == [
+        ("w-liu", "2026-W47"),
+        ("w-wang", "2026-W47"),
+    ]
     # Li's phone syncs on Monday (nothing new): it has synced past the week: final, one breach.
     await push_at(li, at(7, 12), [])
     await drain(qfleet, worker_settings)
@@ -111,7 +118,7 @@ async def test_sunday_patrol_synced_on_tuesday_raises_nothing_a_true_miss_raises
         await sweep.everything(qfleet.services.engine, at(day, 10))
         await drain(qfleet, worker_settings)
     missed = await alerts_of(qfleet, "s-dongfeng", rule="quota_missed")
-    assert [(a["subject_id"], a["period"]) for a in missed] == [("w-li", "2026-W47")]
+    assert sorted(a["subject_id"] for a in missed) == ["w-li", "w-liu", "w-wang"]
     for alert in missed:
         kinds = await _events(qfleet, "s-dongfeng", alert["id"])
         # opened once; unacknowledged for a day, each went one rung up the ladder
@@ -242,7 +249,10 @@ async def test_redis_down_during_pushes_loses_no_evaluation(
     await drain(qfleet, settings)
     assert (await read(engine, outbox.backlog))[0] == 0
     missed = await alerts_of(qfleet, "s-dongfeng", rule="quota_missed")
-    assert sorted(a["subject_id"] for a in missed) == ["w-liu", "w-wang"]
+    assert sorted((a["subject_id"], a["period"]) for a in missed) == [
+        ("w-liu", "2026-W47"),
+        ("w-wang", "2026-W47"),
+    ]
     for alert in missed:
         assert await _events(qfleet, "s-dongfeng", alert["id"]) == ["opened"]
 

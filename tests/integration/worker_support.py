@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from server.settings import Settings
+from server.tx import transaction
 from tests.support import HOUR, Clock, Device, Fleet, new_id
 from worker import main as worker_main
 from worker.periods import Week, week
@@ -37,6 +40,14 @@ def patrol(grid: str, start_ms: int, hours: float, **extra: Any) -> dict[str, An
     }
     item.update(extra)
     return item
+
+
+async def workers_added_at(fleet: Fleet, ms: int) -> None:
+    """Say the sample's workers were added at ``ms`` (weeks ended before are not judged)."""
+    await transaction(
+        fleet.services.engine,
+        lambda c: c.execute(sa.text("UPDATE worker SET since_ms = :ms"), {"ms": ms}),
+    )
 
 
 def clock_of(fleet: Fleet) -> Clock:

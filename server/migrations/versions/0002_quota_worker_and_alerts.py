@@ -167,9 +167,15 @@ def upgrade() -> None:
     else:
         now = "CAST(extract(epoch FROM now()) * 1000 AS bigint)"
     op.execute(f"UPDATE household SET since_ms = {now} WHERE since_ms IS NULL")
+    with op.batch_alter_table("worker", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("since_ms", sa.BigInteger(), nullable=True))
+    op.execute(f"UPDATE worker SET since_ms = {now} WHERE since_ms IS NULL")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("worker", schema=None) as batch_op:
+        batch_op.drop_column("since_ms")
+
     with op.batch_alter_table("checkin", schema=None) as batch_op:
         batch_op.drop_index("ix_checkin_worker_started")
 

