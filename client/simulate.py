@@ -43,7 +43,8 @@ NOTES = [
 
 @dataclass(frozen=True)
 class Shape:
-    """A district's size. ``JINTAI`` is the district of the domain notes."""
+    """A district's size. ``JINTAI`` is the district of the domain notes (753 workers for about
+    1,300 grids: most look after two)."""
 
     communities: int
     grids_per_community: int
@@ -101,12 +102,14 @@ def district(shape: Shape, seed: int = 1) -> dict[str, Any]:
             ],
         }
     ]
+    # Every grid has a worker (with fewer workers than grids, some look after two or more);
+    # one worker in ten also shares the next worker's first grid, so some notes are written by
+    # two phones.
+    own = [grids[i :: shape.workers] or [grids[i % len(grids)]] for i in range(shape.workers)]
+    for i in range(0, shape.workers - 1, 10):
+        own[i] = [*own[i], *(g for g in own[i + 1][:1] if g not in own[i])]
     workers = [
-        {
-            "id": f"w{i:04d}",
-            "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-            "grids": [grids[i % len(grids)]],
-        }
+        {"id": f"w{i:04d}", "name": rng.choice(SURNAMES) + rng.choice(GIVEN), "grids": own[i]}
         for i in range(shape.workers)
     ]
     tiers = ["high_risk"] * 2 + ["key"] * 3 + ["general"] * 5
@@ -185,11 +188,14 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
             truth.missed.add(worker["id"])
         phones.append(phone)
     by_grid: dict[str, list[Phone]] = {}
-    for phone in phones:
-        by_grid.setdefault(phone.grid_id, []).append(phone)
+    for phone, worker in zip(phones, doc["workers"], strict=True):
+        for grid in worker["grids"]:
+            by_grid.setdefault(grid, []).append(phone)
     for household in doc["households"]:
         visitors = by_grid.get(household["grid"])
         if not visitors:
+            if household["care_tier"] == "high_risk":
+                truth.unvisited.add(household["id"])
             continue
         roll = rng.random()
         high = household["care_tier"] == "high_risk"
@@ -283,7 +289,7 @@ async def play(
             rng_phone = random.Random(seeds[phone.worker_id])
             acting: list[int] = []  # the simulated moment of an action in the past, if any
             faults = Faulty(transport, rng_phone, 0.0)  # enrolment on a good signal
-            async with httpx.AsyncClient(transport=faults, base_url=base_url) as http:
+            async with httpx.AsyncClient(transport=faults, base_url=base_url, timeout=60) as http:
                 code = await http.post(
                     "/v1/enrolments", json={"worker_id": phone.worker_id}, headers=supervisor
                 )

@@ -80,18 +80,24 @@ async def _empty(engine: AsyncEngine) -> None:
         raise DemoError(f"the demo needs an empty database; this one holds {found} check-ins")
 
 
-async def _drained(engine: AsyncEngine, settings: Settings, timeout_s: float = 300) -> None:
-    """Wait until the outbox is empty and the queue has nothing left."""
+async def _drained(
+    engine: AsyncEngine, settings: Settings, console: Console, timeout_s: float = 3600
+) -> None:
+    """Wait until the outbox is empty and the queue has nothing left, showing the backlog."""
     pool = await queue.connect(settings.redis_url, settings.queue_name, retries=3)
     try:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            waiting, _ = await read(engine, outbox.backlog)
-            if waiting == 0 and await queue.queued(pool, settings.queue_name) == 0:
-                await asyncio.sleep(0.5)  # a job taken but not finished leaves its request
-                if (await read(engine, outbox.backlog))[0] == 0:
-                    return
-            await asyncio.sleep(0.2)
+        with Progress(console=console, transient=True) as bar:
+            first, _ = await read(engine, outbox.backlog)
+            job = bar.add_task("worker evaluating", total=max(first, 1))
+            while time.monotonic() < deadline:
+                waiting, _ = await read(engine, outbox.backlog)
+                bar.update(job, completed=max(first - waiting, 0))
+                if waiting == 0 and await queue.queued(pool, settings.queue_name) == 0:
+                    await asyncio.sleep(0.5)  # a job taken but not finished keeps its request
+                    if (await read(engine, outbox.backlog))[0] == 0:
+                        return
+                await asyncio.sleep(0.2)
         raise DemoError("the worker did not finish the evaluations in time")
     finally:
         await pool.aclose()
@@ -172,10 +178,11 @@ async def run(
             await asyncio.sleep(0.05)
         tasks.append(asyncio.create_task(worker_main.run(settings)))
         phones, truth = simulate.plan_week(doc, week.start_ms, seed=SEED)
+        network = httpx.AsyncHTTPTransport(retries=0)
         with Progress(console=console, transient=True) as bar:
             job = bar.add_task("phones syncing", total=len(phones))
             result = await simulate.play(
-                httpx.AsyncHTTPTransport(retries=0),
+                network,
                 base,
                 token,
                 phones,
@@ -183,8 +190,9 @@ async def run(
                 fault_seed=SEED,
                 progress=lambda n: bar.advance(job, n),
             )
+        await network.aclose()
         console.print("phones synced; waiting for the worker ...")
-        await _drained(engine, settings)
+        await _drained(engine, settings, console)
         judged = wall_ms()
         await sweep.everything(engine, judged)
         overdue = simulate.overdue_at(doc, phones, truth, judged)
