@@ -53,16 +53,17 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as ``python bench/quota.py``, this file's folder heads sys.path, and ``bench/sync.py`` would
 # shadow the project's ``sync`` package (which the server imports): drop that entry first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # for bench.common
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bench.common import database_urls, drop_database, log, minus, recreate_database
 from server.db import make_engine
 from server.migrate import upgrade
 from server.settings import Settings
@@ -140,10 +141,6 @@ CHECKIN_COLUMNS = [
 
 class BenchError(RuntimeError):
     """The evaluation disagrees with the raw aggregate (or setup failed)."""
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- options
@@ -237,13 +234,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
-def database_urls(admin: str, name: str) -> tuple[str, str]:
-    """(asyncpg DSN, SQLAlchemy URL) of database ``name`` on the server of ``admin``."""
-    parts = urlsplit(admin)
-    dsn = urlunsplit(parts._replace(path=f"/{name}"))
-    return dsn, urlunsplit(parts._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
-
-
 # ---------------------------------------------------------------- CPU accounting (Linux /proc)
 
 
@@ -299,10 +289,6 @@ class CpuProbe:
         except OSError:
             pg = None
         return {"bench": time.process_time(), "postgres": pg}
-
-
-def _minus(a: float | None, b: float | None) -> float | None:
-    return round(a - b, 2) if a is not None and b is not None else None
 
 
 # ---------------------------------------------------------------- generated data
@@ -773,7 +759,7 @@ async def one_size(
             events = await evaluate_all(engine, ids, now_ms)
         eval_s = time.perf_counter() - t0
         after = probe.sample()
-        cpu_eval = {k: _minus(after[k], v) for k, v in before.items()}
+        cpu_eval = {k: minus(after[k], v) for k, v in before.items()}
         if profiler is not None and profile is not None:
             profiler.dump_stats(profile)
             log(f"profile written to {profile} (read it with python -m pstats)")
@@ -783,7 +769,7 @@ async def one_size(
         raw = await raw_counts(admin, wk)
         raw_s = time.perf_counter() - t0
         after = probe.sample()
-        cpu_raw = {k: _minus(after[k], v) for k, v in before.items()}
+        cpu_raw = {k: minus(after[k], v) for k, v in before.items()}
         result.short = await check(admin, ids, raw, events)
         run = Run(eval_s, raw_s, cpu_eval, cpu_raw, breakdown)
         result.runs.append(run)
@@ -913,23 +899,6 @@ def report(opts: Options, version: str, results: list[SizeResult]) -> dict[str, 
 
 
 # ---------------------------------------------------------------- main
-
-
-async def recreate_database(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

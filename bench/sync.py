@@ -43,12 +43,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as ``python bench/sync.py``, this file's folder heads sys.path and the file's name would
 # shadow the project's ``sync`` package (which the server imports): drop that entry first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # for bench.common
 ROOT = _HERE.parent
 
 import asyncpg
@@ -58,6 +58,7 @@ import uuid_utils
 import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.common import database_urls, drop_database, log, minus, recreate_database
 from schemas.sync import EnrolmentCodeResponse
 from server import enrolment, importer
 from server.db import make_engine
@@ -84,10 +85,6 @@ RAW_PULL_SQL = (
 
 class BenchError(RuntimeError):
     """The run cannot go on: setup failed or the server answered wrongly."""
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- options
@@ -177,13 +174,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         profile=a.profile,
         repeat=a.repeat,
     )
-
-
-def database_urls(admin: str, name: str) -> tuple[str, str]:
-    """(asyncpg DSN, SQLAlchemy URL) of database ``name`` on the server of ``admin``."""
-    parts = urlsplit(admin)
-    dsn = urlunsplit(parts._replace(path=f"/{name}"))
-    return dsn, urlunsplit(parts._replace(scheme="postgresql+asyncpg", path=f"/{name}"))
 
 
 # ---------------------------------------------------------------- CPU accounting (Linux /proc)
@@ -293,10 +283,6 @@ class Phase:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def _minus(a: float | None, b: float | None) -> float | None:
-    return round(a - b, 2) if a is not None and b is not None else None
-
-
 async def timed(
     probe: CpuProbe, name: str, label: str, records: int, run: Callable[[], Awaitable[Any]]
 ) -> Phase:
@@ -306,7 +292,7 @@ async def timed(
     await run()
     seconds = time.perf_counter() - start
     after = probe.sample()
-    cpu = {k: _minus(after[k], v) for k, v in before.items()}
+    cpu = {k: minus(after[k], v) for k, v in before.items()}
     phase = Phase(name, label, records, seconds, cpu)
     log(f"{label}: {seconds:.2f} s, {phase.rps:,.0f} records/s, cpu {cpu}")
     return phase
@@ -393,23 +379,6 @@ def build_bodies(devices: list[Device], opts: Options) -> None:
 
 
 # ---------------------------------------------------------------- setup
-
-
-async def recreate_database(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def import_district(url: str, doc: importer.ImportDoc) -> None:
