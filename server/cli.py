@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -230,6 +231,48 @@ def sample(
     console.print(f"  metrics:    {base}/metrics")
     if serve_after:
         serve(host=None, port=port, workers=1)
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="the running server")] = "http://127.0.0.1:8000",
+    quick: Annotated[bool, typer.Option(help="a small district instead of Jintai's shape")] = False,
+    seed: Annotated[int, typer.Option(help="the district and its week")] = 2026,
+    fault_seed: Annotated[int, typer.Option(help="the network's faults")] = 1,
+) -> None:
+    """Import a simulated district into the configured database and play last week's fleet
+    against the server at --url (the worker, running separately, judges it). Prints the truth
+    to compare with GET /v1/alerts."""
+    from client import simulate as sim
+    from server import demo as demos
+
+    settings = _settings()
+
+    async def main() -> tuple[Any, Any, Any]:
+        engine = make_engine(settings)
+        try:
+            shape = demos.QUICK if quick else sim.JINTAI
+            doc, week, token = await demos.prepare(engine, shape, seed)
+        finally:
+            await engine.dispose()
+        phones, truth = sim.plan_week(doc, week.start_ms, seed=seed)
+        result = await demos.play(url, token, phones, fault_seed, console)
+        overdue = sim.overdue_at(doc, phones, truth, wall_ms())
+        return result, truth.missed, overdue
+
+    try:
+        result, missed, overdue = asyncio.run(main())
+    except httpx.HTTPError as exc:
+        console.print(f"[red]simulate:[/] the server at {url} did not answer: {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"{result.phones} phones synced {result.checkins} check-ins and {result.notes} note"
+        f" edits ({result.replies_lost} replies lost, {result.duplicates_absorbed} absorbed)"
+    )
+    console.print(f"truth: {len(missed)} workers missed the quota: {' '.join(sorted(missed))}")
+    console.print(
+        f"truth: {len(overdue)} high-risk households overdue now: {' '.join(sorted(overdue))}"
+    )
 
 
 @app.command()

@@ -43,7 +43,7 @@ from server.store import outbox
 from server.tx import read, transaction
 from worker import main as worker_main
 from worker import queue, sweep
-from worker.periods import week_of
+from worker.periods import Week, week_of
 
 DEMO_DB = Path("patrolsync-demo.db")
 QUICK = simulate.Shape(communities=4, grids_per_community=4, workers=24, households_per_grid=5)
@@ -121,6 +121,38 @@ async def _count(engine: AsyncEngine, sql: str) -> int:
     return await read(engine, work)
 
 
+async def prepare(
+    engine: AsyncEngine, shape: simulate.Shape, seed: int
+) -> tuple[dict[str, Any], Week, str]:
+    """Import a simulated district as added at the start of last week (so that week is judged);
+    return it, the week, and a supervisor token for the whole district."""
+    now = wall_ms()
+    week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
+    doc = simulate.district(shape, seed=seed)
+    loaded = msgspec.convert(doc, importer.ImportDoc)
+    await transaction(engine, lambda c: importer.load(c, loaded, week.start_ms))
+    token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", now))
+    return doc, week, token
+
+
+async def play(
+    base: str, token: str, phones: list[simulate.Phone], fault_seed: int, console: Console
+) -> simulate.Result:
+    """The phones' week against the server at ``base``, with a progress bar."""
+    async with httpx.AsyncHTTPTransport(retries=0) as network:
+        with Progress(console=console, transient=True) as bar:
+            job = bar.add_task("phones syncing", total=len(phones))
+            return await simulate.play(
+                network,
+                base,
+                token,
+                phones,
+                now=wall_ms,
+                fault_seed=fault_seed,
+                progress=lambda n: bar.advance(job, n),
+            )
+
+
 async def run(
     settings: Settings,
     *,
@@ -144,12 +176,7 @@ async def run(
     server: Any = None
     try:
         await _empty(engine)
-        now = wall_ms()
-        week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
-        doc = simulate.district(shape, seed=SEED)
-        loaded = msgspec.convert(doc, importer.ImportDoc)
-        await transaction(engine, lambda c: importer.load(c, loaded, week.start_ms))
-        token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", now))
+        doc, week, token = await prepare(engine, shape, SEED)
         console.print(
             f"[bold]patrolsync demo[/]: {len(doc['workers'])} workers, "
             f"{len(doc['households'])} households, week {week.label} (Beijing time), "
@@ -178,19 +205,7 @@ async def run(
             await asyncio.sleep(0.05)
         tasks.append(asyncio.create_task(worker_main.run(settings)))
         phones, truth = simulate.plan_week(doc, week.start_ms, seed=SEED)
-        network = httpx.AsyncHTTPTransport(retries=0)
-        with Progress(console=console, transient=True) as bar:
-            job = bar.add_task("phones syncing", total=len(phones))
-            result = await simulate.play(
-                network,
-                base,
-                token,
-                phones,
-                now=wall_ms,
-                fault_seed=SEED,
-                progress=lambda n: bar.advance(job, n),
-            )
-        await network.aclose()
+        result = await play(base, token, phones, SEED, console)
         console.print("phones synced; waiting for the worker ...")
         await _drained(engine, settings, console)
         judged = wall_ms()
