@@ -6,7 +6,7 @@ milliseconds); arq adds its Redis pool (``redis``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -19,30 +19,53 @@ from worker import queue, sweep
 from worker.evaluate import evaluate_households, evaluate_quality, evaluate_weeks
 
 log = structlog.get_logger("patrolsync.worker")
+BATCH = 50
+"""Requests per job: one transaction evaluates them all (a job per request would spend its time
+on transactions, on SQLite above all)."""
 
 
 async def evaluate(
     ctx: dict[str, Any], request_id: int, version: int, kind: str, subject: str, period: str
 ) -> int:
-    """Evaluate what one outbox request names, then delete the request (at its version), all in
-    one transaction. Returns the number of alert events written."""
+    """Evaluate one outbox request (see :func:`evaluate_batch`)."""
+    return await evaluate_batch(ctx, [(request_id, version, kind, subject, period)])
+
+
+async def evaluate_batch(ctx: dict[str, Any], requests: Sequence[Sequence[Any]]) -> int:
+    """Evaluate what the outbox requests ``(id, version, kind, subject, period)`` name, then
+    delete each request (at its version), all in one transaction. Returns the number of alert
+    events written."""
     engine: AsyncEngine = ctx["engine"]
     now_ms = ctx["clock"]()
+    households = sorted({str(r[3]) for r in requests if r[2] == "household"})
+    weeks: dict[str, list[str]] = {}
+    for _, _, kind, subject, period in requests:
+        if kind == "week":
+            weeks.setdefault(str(period), []).append(str(subject))
+        elif kind != "household":
+            log.error("unknown evaluation kind: dropped", kind=kind, subject=subject)
 
     async def work(conn: AsyncConnection) -> int:
         events = 0
-        if kind == "week":
-            events += await evaluate_weeks(conn, [subject], period, now_ms)
-            events += await evaluate_quality(conn, subject, period, now_ms)
-        elif kind == "household":
-            events += await evaluate_households(conn, [subject], now_ms)
-        else:
-            log.error("unknown evaluation kind: dropped", kind=kind, request=request_id)
-        await outbox.done(conn, request_id, version)
+        for label, workers in sorted(weeks.items()):
+            workers = sorted(set(workers))
+            events += await evaluate_weeks(conn, workers, label, now_ms)
+            for worker_id in workers:
+                events += await evaluate_quality(conn, worker_id, label, now_ms)
+        if households:
+            events += await evaluate_households(conn, households, now_ms)
+        for request_id, version, *_ in requests:
+            await outbox.done(conn, int(request_id), int(version))
         return events
 
     events = await transaction(engine, work)
-    log.info("evaluated", kind=kind, subject=subject, period=period, events=events)
+    log.info(
+        "evaluated",
+        requests=len(requests),
+        weeks=len(weeks),
+        households=len(households),
+        events=events,
+    )
     return events
 
 
@@ -60,9 +83,10 @@ async def relay_once(
     due = await read(engine, lambda c: outbox.due(c, now_ms, retry_ms, limit))
     queued: list[outbox.Request] = []
     try:
-        for request in due:
-            await queue.enqueue(pool, request)
-            queued.append(request)
+        for start in range(0, len(due), BATCH):
+            batch = due[start : start + BATCH]
+            await queue.enqueue(pool, batch)
+            queued.extend(batch)
     finally:
         if queued:
             await transaction(engine, lambda c: outbox.relayed(c, queued, now_ms))

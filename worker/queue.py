@@ -38,22 +38,19 @@ async def connect(url: str, queue_name: str, *, retries: int = 0) -> ArqRedis:
     return await create_pool(redis_settings(url, retries=retries), default_queue_name=queue_name)
 
 
-def job_id(queue_name: str, request: Request) -> str:
-    """Deterministic: the same request (row id and version) is the same job. The queue's name is
-    part of it because arq keeps job ids in one namespace per Redis database."""
-    return f"{queue_name}:eval:{request.id}:{request.version}"
+def job_id(queue_name: str, requests: Sequence[Request]) -> str:
+    """Deterministic: the same requests (row ids and versions) are the same job. The queue's
+    name is part of it because arq keeps job ids in one namespace per Redis database."""
+    first, last = requests[0], requests[-1]
+    return f"{queue_name}:eval:{first.id}.{first.version}:{last.id}.{last.version}:{len(requests)}"
 
 
-async def enqueue(pool: ArqRedis, request: Request) -> bool:
-    """Queue the evaluation of an outbox request; False if a job with its id exists already."""
+async def enqueue(pool: ArqRedis, requests: Sequence[Request]) -> bool:
+    """Queue the evaluation of some outbox requests, as one job; False if it exists already."""
     job = await pool.enqueue_job(
         EVALUATE,
-        request.id,
-        request.version,
-        request.kind,
-        request.subject,
-        request.period,
-        _job_id=job_id(pool.default_queue_name, request),
+        [[r.id, r.version, r.kind, r.subject, r.period] for r in requests],
+        _job_id=job_id(pool.default_queue_name, requests),
     )
     return job is not None
 
