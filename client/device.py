@@ -176,12 +176,13 @@ class DeviceClient:
         self.store.put("hlc", clock.encode())
         return clock.encode()
 
-    def _receive(self, seen: str) -> None:
+    def _receive(self, seen: str) -> str:
         raw = self.store.get("hlc")
-        local = HLC.parse(raw) if raw else None
-        remote = HLC.parse(seen)
-        if local is None or remote.encode() > local.encode():
-            self.store.put("hlc", receive(local, remote, self.clock(), self.device_id).encode())
+        clock = receive(
+            HLC.parse(raw) if raw else None, HLC.parse(seen), self.clock(), self.device_id
+        )
+        self.store.put("hlc", clock.encode())
+        return clock.encode()
 
     def record_checkin(self, grid_id: str, started_ms: int, ended_ms: int, **body: Any) -> str:
         """A finished patrol (``elapsed_ms``/``boot_id`` from the monotonic clock when known)."""
