@@ -103,25 +103,27 @@ def _patrol(row: Mapping[str, Any]) -> quality.Patrol:
     )
 
 
-async def evaluate_quality(conn: AsyncConnection, worker_id: str, label: str, now_ms: int) -> int:
-    """The data-quality rules of one worker's week (the caller holds the week's lock)."""
-    places = await store.worker_places(conn, [worker_id])
-    place = places.get(worker_id)
-    if place is None:
-        return 0
-    pol = policy_for(place, await store.unit_overrides(conn))
-    wk: Week = week(label, place.tz)
-    if quota.phase(wk, now_ms, [], pol) is quota.WeekPhase.CLOSED:
-        return 0
-    rows = await store.week_patrols(conn, worker_id, wk.start_ms, wk.end_ms)
-    mine = [_patrol(r) for r in rows if wk.start_ms <= r["started_ms"] < wk.end_ms]
-    devices = sorted({p.device_id for p in mine})
-    others = [
-        _patrol(r)
-        for r in await store.device_patrols(conn, devices, worker_id, wk.start_ms, wk.end_ms)
-    ]
-    findings = quality.patrol_quality(worker_id, wk, mine, others, now_ms, pol)
-    where = {("worker", worker_id): (place.grid_id, place.path)}
+async def evaluate_quality(
+    conn: AsyncConnection, worker_ids: Sequence[str], label: str, now_ms: int
+) -> int:
+    """The data-quality rules of these workers' week (the caller holds the weeks' locks)."""
+    places = await store.worker_places(conn, worker_ids)
+    overrides = await store.unit_overrides(conn)
+    findings: list[Finding] = []
+    for worker_id, place in sorted(places.items()):
+        pol = policy_for(place, overrides)
+        wk: Week = week(label, place.tz)
+        if quota.phase(wk, now_ms, [], pol) is quota.WeekPhase.CLOSED:
+            continue
+        rows = await store.week_patrols(conn, worker_id, wk.start_ms, wk.end_ms)
+        mine = [_patrol(r) for r in rows if wk.start_ms <= r["started_ms"] < wk.end_ms]
+        devices = sorted({p.device_id for p in mine})
+        others = [
+            _patrol(r)
+            for r in await store.device_patrols(conn, devices, worker_id, wk.start_ms, wk.end_ms)
+        ]
+        findings.extend(quality.patrol_quality(worker_id, wk, mine, others, now_ms, pol))
+    where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
     return len(await alerts.apply(conn, findings, where, now_ms))
 
 

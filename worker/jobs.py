@@ -50,8 +50,7 @@ async def evaluate_batch(ctx: dict[str, Any], requests: Sequence[Sequence[Any]])
         for label, workers in sorted(weeks.items()):
             workers = sorted(set(workers))
             events += await evaluate_weeks(conn, workers, label, now_ms)
-            for worker_id in workers:
-                events += await evaluate_quality(conn, worker_id, label, now_ms)
+            events += await evaluate_quality(conn, workers, label, now_ms)
         if households:
             events += await evaluate_households(conn, households, now_ms)
         for request_id, version, *_ in requests:
