@@ -17,8 +17,9 @@ For each size (``--quick``: 100, 1,000 and 10,000 workers; otherwise 1,000, 10,0
    the first chunk and one untimed raw query (warm caches, prepared statements), whose verdicts
    and alerts are then removed.
 2. eval: ``worker.evaluate.evaluate_weeks`` over all workers, in chunks of 500, one transaction
-   each (``worker.sweep._chunks``, as the sweep does), on a fresh state, at a time after the
-   week's end and its grace period: final verdicts, ``quota_missed`` opened for those short.
+   each, ``--parallel`` chunks at a time (``worker.sweep._chunks``, as the sweep does), on a
+   fresh state, at a time after the week's end and its grace period: final verdicts,
+   ``quota_missed`` opened for those short.
 3. raw: one SQL aggregate on a plain asyncpg connection computing the same counts from the same
    rows — each chain's effective version (``DISTINCT ON (root_id)`` by ``clock DESC NULLS
    LAST``), those started in the week, counted per worker.
@@ -159,6 +160,7 @@ class Options:
     repeat: int
     seed: int
     profile: Path | None
+    parallel: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -198,6 +200,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the generated data")
     p.add_argument(
+        "--parallel",
+        type=int,
+        default=sweep.PARALLEL,
+        help=f"chunks evaluated at once, as the sweep does (default {sweep.PARALLEL})",
+    )
+    p.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -215,6 +223,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         ("--workers", a.workers),
         ("--checkins-per-worker", a.checkins_per_worker),
         ("--repeat", a.repeat),
+        ("--parallel", a.parallel),
         *(("--sizes", s) for s in sizes),
     ]:
         if value < 1:
@@ -231,6 +240,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         repeat=a.repeat,
         seed=a.seed,
         profile=a.profile,
+        parallel=a.parallel,
     )
 
 
@@ -607,10 +617,12 @@ class Breakdown:
             for module, name, fn in saved:
                 setattr(module, name, fn)
 
-    def split(self, run: Run) -> dict[str, tuple[float, float | None]]:
+    def split(self, run: Run, parallel: int) -> dict[str, tuple[float, float | None]]:
         """(wall s, bench CPU s) of each call, then of the ``rest`` of the evaluation (the
         rules, policy resolution, transactions); ``alerts.add_events`` runs inside
-        ``alerts.apply``."""
+        ``alerts.apply``. With chunks in parallel the calls overlap one another: their times
+        are summed over chunks (and the CPU of one includes the other chunks' meanwhile), and
+        there is no ``rest``."""
         total_s, total_cpu = run.eval_s, run.cpu_eval.get("bench")
         out: dict[str, tuple[float, float | None]] = {}
         for module, name in self.TARGETS:
@@ -618,6 +630,8 @@ class Breakdown:
                 self.seconds[name],
                 self.cpu_s[name],
             )
+        if parallel > 1:
+            return out
         top = [n for _, n in self.TARGETS if n != "add_events"]
         rest_cpu = None
         if total_cpu is not None:
@@ -783,6 +797,7 @@ async def one_size(
 async def run(opts: Options, dsn: str, url: str) -> tuple[str, list[SizeResult]]:
     admin = await asyncpg.connect(dsn)
     engine = make_engine(Settings(database_url=url))
+    sweep.PARALLEL = opts.parallel
     try:
         version = str(await admin.fetchval("SHOW server_version"))
         backend = int(await admin.fetchval("SELECT pg_backend_pid()"))
@@ -810,8 +825,8 @@ def report(opts: Options, version: str, results: list[SizeResult]) -> dict[str, 
     print()
     print(
         f"patrolsync quota benchmark: PostgreSQL {version}, week {LABEL} ({TZ}),"
-        f" {opts.checkins_per_worker} check-ins per worker in the week, chunks of {sweep.CHUNK},"
-        f" repeat {opts.repeat}, {cores} CPU cores"
+        f" {opts.checkins_per_worker} check-ins per worker in the week, chunks of {sweep.CHUNK}"
+        f" ({opts.parallel} at a time), repeat {opts.repeat}, {cores} CPU cores"
     )
     print()
     header = (
@@ -834,10 +849,16 @@ def report(opts: Options, version: str, results: list[SizeResult]) -> dict[str, 
         f" = {scaling:.2f} (linear cost: about 1)"
     )
     mid = main.middle()
-    splits = {r.workers: r.middle().breakdown.split(r.middle()) for r in results}
+    splits = {r.workers: r.middle().breakdown.split(r.middle(), opts.parallel) for r in results}
     split = splits[main.workers]
     print()
     print("eval by the store calls of evaluate_weeks: wall s (of which bench CPU s), per size")
+    if opts.parallel > 1:
+        print(
+            f"  ({opts.parallel} chunks at a time: each call's time is summed over chunks that"
+            " overlap, so the column may add up to more than eval s; --parallel 1 for a serial"
+            " breakdown with the rest)"
+        )
     head = f"  {'call':<38}" + "".join(f"{f'{n:,} workers':>22}" for n in splits)
     print(head)
     for name in split:
@@ -892,6 +913,7 @@ def report(opts: Options, version: str, results: list[SizeResult]) -> dict[str, 
         "label": LABEL,
         "checkins_per_worker": opts.checkins_per_worker,
         "chunk": sweep.CHUNK,
+        "parallel": opts.parallel,
         "repeat": opts.repeat,
         "cpu_cores": cores,
         "postgres": version,

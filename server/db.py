@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -70,3 +71,31 @@ def insert(conn: AsyncConnection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.Uuid):
+        return "uuid"
+    if isinstance(kind, sa.BigInteger):
+        return "int8"
+    if isinstance(kind, sa.Integer):
+        return "int4"
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
+    return "text"
+
+
+def pg_json_rows(table: Table) -> str:
+    """``SELECT <columns> FROM json_to_recordset($1::json) AS x(<column types>)``: every row of
+    a PostgreSQL bulk write travels as one JSON document (one parameter, one round trip, no
+    per-row parameter processing in Python), encoded with :func:`encode_rows`."""
+    columns = ", ".join(c.name for c in table.columns)
+    types = ", ".join(f"{c.name} {_pg_type(c)}" for c in table.columns)
+    return f"SELECT {columns} FROM json_to_recordset($1::json) AS x({types})"
+
+
+def encode_rows(rows: Any) -> str:
+    return _json_encoder.encode(rows).decode()

@@ -126,6 +126,17 @@ class Checkin(SQLModel, table=True):
         sa.Index("ix_checkin_worker_pos", "worker_id", "txid", "seq"),
         sa.Index("ix_checkin_grid_pos", "grid_id", "txid", "seq"),
         sa.Index("ix_checkin_worker_started", "worker_id", "started_ms"),
+        # Amendments alone (a few in a hundred rows), by worker, chain and clock: "is this the
+        # latest version of its chain?" reads only these workers' amendments
+        # (``store.quota._latest``).
+        sa.Index(
+            "ix_checkin_amended",
+            "worker_id",
+            "root_id",
+            "clock",
+            postgresql_where=sa.text("clock IS NOT NULL"),
+            sqlite_where=sa.text("clock IS NOT NULL"),
+        ),
     )
     id: uuid.UUID = Field(primary_key=True)
     worker_id: str = Field(max_length=ID_LEN)
@@ -144,7 +155,7 @@ class Checkin(SQLModel, table=True):
     route: dict[str, Any] | None = json_field(nullable=True)
     flags: list[str] = json_field(default=[])
     amends: uuid.UUID | None = Field(default=None)
-    root_id: uuid.UUID = Field(index=True)
+    root_id: uuid.UUID
     """The original check-in of an amendment chain (itself for an original)."""
     clock: str | None = Field(default=None, max_length=100)
     reason: str = Field(default="", max_length=500)

@@ -31,6 +31,25 @@ def policy_for(place: store.Place, overrides: Overrides) -> Policy:
     return resolve([*(overrides[u] for u in units if u in overrides), {"tz": place.tz}])
 
 
+class Policies:
+    """:func:`policy_for` of many places, each distinct ``(overriding units, time zone)``
+    resolved once: most grids of a district share their policy."""
+
+    def __init__(self, overrides: Overrides) -> None:
+        self._overrides = overrides
+        self._resolved: dict[tuple[tuple[str, ...], str], Policy] = {}
+
+    def __call__(self, place: store.Place) -> Policy:
+        units = tuple(u for u in place.path.split("/") if u in self._overrides)
+        key = (units, place.tz)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = resolve(
+                [*(self._overrides[u] for u in units), {"tz": place.tz}]
+            )
+        return found
+
+
 def week_key(worker_id: str, label: str) -> str:
     return f"week:{worker_id}:{label}"
 
@@ -41,7 +60,7 @@ async def evaluate_weeks(
     """The quota of ISO week ``label`` for these workers; return how many alert events."""
     await alerts.lock_subjects(conn, (week_key(w, label) for w in worker_ids))
     places = await store.worker_places(conn, worker_ids)
-    overrides = await store.unit_overrides(conn)
+    policy = Policies(await store.unit_overrides(conn))
     by_tz: dict[str, list[str]] = defaultdict(list)
     for worker_id, place in sorted(places.items()):
         by_tz[place.tz].append(worker_id)
@@ -51,12 +70,9 @@ async def evaluate_weeks(
         wk = week(label, tz)
         durations = await store.week_durations(conn, workers, wk.start_ms, wk.end_ms)
         marks = await store.watermarks(conn, workers, wk.end_ms)
-        policies: dict[str, Policy] = {}
         for worker_id in workers:
             place = places[worker_id]
-            pol = policies.get(place.path) or policies.setdefault(
-                place.path, policy_for(place, overrides)
-            )
+            pol = policy(place)
             ph = quota.phase(wk, now_ms, marks[worker_id], pol)
             spans = durations[worker_id]
             if ph is quota.WeekPhase.CLOSED or place.since_ms >= wk.end_ms:
@@ -108,10 +124,10 @@ async def evaluate_quality(
 ) -> int:
     """The data-quality rules of these workers' week (the caller holds the weeks' locks)."""
     places = await store.worker_places(conn, worker_ids)
-    overrides = await store.unit_overrides(conn)
+    policy = Policies(await store.unit_overrides(conn))
     findings: list[Finding] = []
     for worker_id, place in sorted(places.items()):
-        pol = policy_for(place, overrides)
+        pol = policy(place)
         wk: Week = week(label, place.tz)
         if quota.phase(wk, now_ms, [], pol) is quota.WeekPhase.CLOSED:
             continue
@@ -142,7 +158,7 @@ async def evaluate_households(
     homes = await store.household_places(conn, household_ids)
     ids = sorted(homes)
     notes = await store.household_notes(conn, ids)
-    overrides = await store.unit_overrides(conn)
+    policy = Policies(await store.unit_overrides(conn))
     open_due = await alerts.open_periods(conn, "visit_overdue", "household", ids)
     note_ids = [str(n["id"]) for h in ids for n in notes[h]]
     open_follow = await alerts.open_periods(conn, "follow_up_open", "note", note_ids)
@@ -150,7 +166,7 @@ async def evaluate_households(
     where: dict[tuple[str, str], tuple[str, str]] = {}
     for household_id in ids:
         home = homes[household_id]
-        pol = policy_for(home.place, overrides)
+        pol = policy(home.place)
         where[("household", household_id)] = (home.place.grid_id, home.place.path)
         visits = []
         follow: list[cadence.FollowUp] = []

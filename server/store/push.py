@@ -9,11 +9,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
+from server.db import encode_rows, insert, pg_json_rows
 from server.models import Checkin, Conflict, Note, NoteEdit, PushReceipt
 
 receipt_t = PushReceipt.__table__  # type: ignore[attr-defined]
@@ -72,7 +71,7 @@ async def checkins_by_id(
         result = await conn.exec_driver_sql(
             "SELECT id, worker_id, root_id, amends, started_ms FROM checkin WHERE id IN"
             " (SELECT value::uuid FROM json_array_elements_text($1::json))",
-            (_json.encode(wanted).decode(),),
+            (encode_rows(wanted),),
         )
     else:
         c = checkin_t.c
@@ -93,29 +92,11 @@ async def checkins_by_id(
     }
 
 
-def _pg_type(column: sa.Column[Any]) -> str:
-    kind = column.type
-    if isinstance(kind, sa.Uuid):
-        return "uuid"
-    if isinstance(kind, sa.BigInteger):
-        return "int8"
-    if isinstance(kind, sa.Integer):
-        return "int4"
-    if isinstance(kind, sa.Boolean):
-        return "bool"
-    if isinstance(kind, sa.JSON):
-        return "jsonb"
-    return "text"
-
-
 _CHECKIN_COLUMNS = ", ".join(c.name for c in checkin_t.columns)
 _CHECKIN_BULK = (
-    f"WITH inserted AS (INSERT INTO checkin ({_CHECKIN_COLUMNS}) SELECT {_CHECKIN_COLUMNS} "
-    "FROM json_to_recordset($1::json) AS x("
-    + ", ".join(f"{c.name} {_pg_type(c)}" for c in checkin_t.columns)
-    + ") ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
+    f"WITH inserted AS (INSERT INTO checkin ({_CHECKIN_COLUMNS}) {pg_json_rows(checkin_t)}"
+    " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
 )
-_json = msgspec.json.Encoder()
 
 
 async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
@@ -129,7 +110,7 @@ async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     if conn.dialect.name == "postgresql":
         # Inserted in id order (ORDER BY id), so two pushes carrying the same records wait for
         # each other instead of deadlocking.
-        result = await conn.exec_driver_sql(_CHECKIN_BULK, (_json.encode(rows).decode(),))
+        result = await conn.exec_driver_sql(_CHECKIN_BULK, (encode_rows(rows),))
         return set(result.scalar_one() or ())
     stmt = (
         insert(conn, checkin_t)

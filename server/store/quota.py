@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
+from server.db import encode_rows, insert, pg_json_rows
 from server.models import Device
 from server.models_alerts import UnitSetting, WeekVerdict
 from server.store.push import checkin_t, note_t
@@ -35,11 +35,38 @@ class Place(NamedTuple):
     """For a worker: when they were added (weeks that ended before are not judged)."""
 
 
+_PLACES_PG = """
+SELECT w.id, w.since_ms, u.id, u.path, u.tz
+FROM worker AS w
+CROSS JOIN LATERAL (SELECT min(g.grid_id) AS grid_id FROM worker_grid AS g
+                    WHERE g.worker_id = w.id) AS first
+JOIN unit AS u ON u.id = first.grid_id
+WHERE w.active
+"""
+""":func:`worker_places` on PostgreSQL, on the driver connection: ten thousand rows through
+SQLAlchemy's result processing cost more than the query."""
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside the caller's transaction (which its earlier
+    statements have begun): for reads whose many rows need no SQLAlchemy processing."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
 async def worker_places(
     conn: AsyncConnection, worker_ids: Iterable[str] | None = None
 ) -> dict[str, Place]:
     """Active workers (all, or those named) → their first grid (by id). Workers without a grid
     have no place and are not evaluated."""
+    if conn.dialect.name == "postgresql":
+        driver = await _driver(conn)
+        if worker_ids is None:
+            rows = await driver.fetch(_PLACES_PG)
+        else:
+            rows = await driver.fetch(_PLACES_PG + " AND w.id = ANY($1::text[])", list(worker_ids))
+        return {w: Place(g, path, tz, int(since or 0)) for w, since, g, path, tz in rows}
     first = (
         sa.select(sa.func.min(worker_grid_t.c.grid_id))
         .where(worker_grid_t.c.worker_id == worker_t.c.id)
@@ -81,61 +108,65 @@ async def set_unit_overrides(
     await conn.execute(stmt)
 
 
-def _effective(where: Any) -> sa.Subquery:
-    """The effective version of every chain with a version matching ``where``."""
-    roots = sa.select(checkin_t.c.root_id).where(where)
-    rank = sa.func.row_number().over(
-        partition_by=checkin_t.c.root_id,
-        order_by=(checkin_t.c.clock.is_(None), checkin_t.c.clock.desc()),
-    )
-    return (
-        sa.select(*checkin_t.c, rank.label("rank")).where(checkin_t.c.root_id.in_(roots)).subquery()
+def _latest(c: Any) -> sa.ColumnElement[bool]:
+    """The check-in of ``c`` is its chain's effective version: no amendment of the chain carries
+    a later clock (an original has none). Every version of a chain is one worker's, so only that
+    worker's amendments are read (``ix_checkin_amended`` holds amendments alone): the cost
+    follows the workers asked about, not the table."""
+    later = checkin_t.alias("later")
+    return ~sa.exists().where(
+        later.c.worker_id == c.worker_id,
+        later.c.root_id == c.root_id,
+        later.c.clock.is_not(None),
+        sa.or_(c.clock.is_(None), later.c.clock > c.clock),
     )
 
 
 _WEEK_DURATIONS_PG = """
-SELECT worker_id, array_agg(duration_ms)
-FROM (
-    SELECT DISTINCT ON (root_id) worker_id, started_ms, duration_ms
-    FROM checkin
-    WHERE root_id = ANY(ARRAY(
-        SELECT root_id FROM checkin
-        WHERE worker_id = ANY($1::text[]) AND started_ms >= $2 AND started_ms < $3
-    ))
-    ORDER BY root_id, clock DESC NULLS LAST
-) AS effective
-WHERE started_ms >= $2 AND started_ms < $3
-GROUP BY worker_id
+WITH latest AS (
+    SELECT root_id, max(clock) AS clock FROM checkin
+    WHERE worker_id = ANY($1::text[]) AND clock IS NOT NULL
+    GROUP BY root_id
+)
+SELECT c.worker_id, array_agg(c.duration_ms)
+FROM checkin AS c LEFT JOIN latest ON latest.root_id = c.root_id
+WHERE c.worker_id = ANY($1::text[]) AND c.started_ms >= $2 AND c.started_ms < $3
+  AND (latest.root_id IS NULL OR c.clock = latest.clock)
+GROUP BY c.worker_id
 """
-""":func:`week_durations` on PostgreSQL: the chains with a version of these workers in the week,
-each chain's effective version (``clock DESC NULLS LAST`` is ``_effective``'s order), those
-that started in the week, one row per worker. One array parameter instead of one bind per
-worker, and one row per worker instead of one per patrol: SQLAlchemy's handling of both cost
-more than the query."""
+""":func:`week_durations` on PostgreSQL: ``_latest`` as one hash join of the workers' latest
+amendment per chain (from ``ix_checkin_amended`` alone), one array parameter instead of one bind
+per worker, one row per worker instead of one per patrol. Planned for its actual parameters
+(``_CUSTOM_PLANS``): a plan made for "some array of workers" expects a handful of amendments
+and loops over them once per patrol, fifty times slower."""
+
+_CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 async def week_durations(
     conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> dict[str, list[int]]:
-    """Durations of the workers' effective patrols that started in ``[start_ms, end_ms)``."""
+    """Durations of the workers' effective patrols that started in ``[start_ms, end_ms)``.
+
+    Every version of a chain is its worker's, so a chain counts in the week its effective
+    version started in: an amendment moving a patrol out of the week takes it out.
+    """
     found: dict[str, list[int]] = {w: [] for w in worker_ids}
     if not worker_ids:
         return found
     if conn.dialect.name == "postgresql":
-        # On the driver connection, as ``pull._page`` reads (within the caller's transaction,
-        # which its earlier statements have begun; one statement, one snapshot either way).
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await _driver(conn)
+        await driver.execute(_CUSTOM_PLANS)
         rows = await driver.fetch(_WEEK_DURATIONS_PG, list(worker_ids), start_ms, end_ms)
         for worker_id, durations in rows:
             found[worker_id].extend(durations)
         return found
     c = checkin_t.c
-    eff = _effective(
-        c.worker_id.in_(list(worker_ids)) & (c.started_ms >= start_ms) & (c.started_ms < end_ms)
-    )
-    stmt = sa.select(eff.c.worker_id, eff.c.duration_ms).where(
-        eff.c.rank == 1, eff.c.started_ms >= start_ms, eff.c.started_ms < end_ms
+    stmt = sa.select(c.worker_id, c.duration_ms).where(
+        c.worker_id.in_(list(worker_ids)),
+        c.started_ms >= start_ms,
+        c.started_ms < end_ms,
+        _latest(c),
     )
     for worker_id, duration in await conn.execute(stmt):
         found[worker_id].append(int(duration))
@@ -147,11 +178,8 @@ async def week_patrols(
 ) -> list[dict[str, Any]]:
     """The worker's effective patrols overlapping ``[start_ms, end_ms)``, as rows."""
     c = checkin_t.c
-    # Overlapping a week: started before its end, and (at most a day long) after its start.
-    near = (c.worker_id == worker_id) & (c.started_ms < end_ms) & (c.ended_ms >= start_ms)
-    eff = _effective(near)
-    stmt = sa.select(eff).where(
-        eff.c.rank == 1, eff.c.started_ms < end_ms, eff.c.ended_ms >= start_ms
+    stmt = sa.select(checkin_t).where(
+        c.worker_id == worker_id, c.started_ms < end_ms, c.ended_ms >= start_ms, _latest(c)
     )
     return [dict(r._mapping) for r in await conn.execute(stmt)]
 
@@ -159,19 +187,27 @@ async def week_patrols(
 async def device_patrols(
     conn: AsyncConnection, device_ids: Sequence[str], not_worker: str, start_ms: int, end_ms: int
 ) -> list[dict[str, Any]]:
-    """Other workers' effective patrols on these devices overlapping ``[start_ms, end_ms)``."""
+    """Other workers' effective patrols on these devices overlapping ``[start_ms, end_ms)`` (a
+    patrol is on the device its effective version came from)."""
     if not device_ids:
         return []
     c = checkin_t.c
-    near = (
-        c.device_id.in_(list(device_ids))
-        & (c.worker_id != not_worker)
-        & (c.started_ms < end_ms)
-        & (c.ended_ms >= start_ms)
+    stmt = sa.select(checkin_t).where(
+        c.device_id.in_(list(device_ids)),
+        c.worker_id != not_worker,
+        c.started_ms < end_ms,
+        c.ended_ms >= start_ms,
+        _latest(c),
     )
-    eff = _effective(near)
-    stmt = sa.select(eff).where(eff.c.rank == 1)
     return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+_WATERMARKS_PG = """
+SELECT worker_id, array_agg(coalesce(watermark_ms, 0))
+FROM device
+WHERE worker_id = ANY($1::text[]) AND revoked_ms IS NULL AND created_ms < $2
+GROUP BY worker_id
+"""
 
 
 async def watermarks(
@@ -181,6 +217,11 @@ async def watermarks(
     enrolled before the week ended (0 for a device that never completed a push)."""
     found: dict[str, list[int]] = {w: [] for w in worker_ids}
     if not worker_ids:
+        return found
+    if conn.dialect.name == "postgresql":
+        driver = await _driver(conn)
+        for worker_id, marks in await driver.fetch(_WATERMARKS_PG, list(worker_ids), week_end_ms):
+            found[worker_id].extend(marks)
         return found
     stmt = sa.select(device_t.c.worker_id, device_t.c.watermark_ms).where(
         device_t.c.worker_id.in_(list(worker_ids)),
@@ -192,14 +233,29 @@ async def watermarks(
     return found
 
 
+_VERDICT_KEY = ("worker_id", "period")
+_UPSERT_VERDICTS_PG = (
+    f"INSERT INTO week_verdict ({', '.join(c.name for c in verdict_t.columns)})"
+    f" {pg_json_rows(verdict_t)} ORDER BY worker_id, period"
+    " ON CONFLICT (worker_id, period) DO UPDATE SET "
+    + ", ".join(
+        f"{c.name} = excluded.{c.name}" for c in verdict_t.columns if c.name not in _VERDICT_KEY
+    )
+)
+
+
 async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(_UPSERT_VERDICTS_PG, (encode_rows(list(rows)),))
+        return
     stmt = insert(conn, verdict_t)
-    keep = {"worker_id", "period"}
     stmt = stmt.on_conflict_do_update(
-        index_elements=["worker_id", "period"],
-        set_={c.name: stmt.excluded[c.name] for c in verdict_t.columns if c.name not in keep},
+        index_elements=list(_VERDICT_KEY),
+        set_={
+            c.name: stmt.excluded[c.name] for c in verdict_t.columns if c.name not in _VERDICT_KEY
+        },
     )
     await conn.execute(stmt, list(rows))
 
