@@ -66,6 +66,24 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+async def pg_driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (PostgreSQL only), for hot statements that need
+    none of SQLAlchemy's statement building or row processing (a tenth of its CPU per call).
+
+    Statements on it run in ``conn``'s transaction: SQLAlchemy begins the driver's transaction
+    lazily, at its first statement, so if none ran yet one is run here first. (A connection in
+    autocommit mode has no transaction to join.)
+    """
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    sync = conn.sync_connection
+    options = sync.get_execution_options() if sync is not None else {}
+    autocommit = options.get("isolation_level") == "AUTOCOMMIT"
+    if not autocommit and not driver.is_in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return driver
+
+
 def insert(conn: AsyncConnection, table: Table) -> Any:
     """An INSERT for ``table`` in the connection's dialect, so ``on_conflict_do_nothing`` works."""
     if conn.dialect.name == "postgresql":

@@ -109,6 +109,9 @@ def _week_labels(starts: list[int], tz: str) -> set[str]:
     worked out once and the rest only compared with its bounds."""
     weeks: list[Week] = []
     for start in starts:
-        if not any(w.start_ms <= start < w.end_ms for w in weeks):
+        for w in weeks:
+            if w.start_ms <= start < w.end_ms:
+                break
+        else:
             weeks.append(week_of(start, tz))
     return {w.label for w in weeks}

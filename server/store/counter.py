@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db import pg_driver
 from server.models import SyncCounter, SyncMeta
 
 _counter = SyncCounter.__table__  # type: ignore[attr-defined]
@@ -39,8 +40,8 @@ END = 2**62
 async def stamp(conn: AsyncConnection) -> int:
     """This transaction's ``txid`` (the same for every call within one transaction)."""
     if conn.dialect.name == "postgresql":
-        stmt = sa.text("SELECT pg_current_xact_id()::text::bigint")
-        return int((await conn.execute(stmt)).scalar_one())
+        driver = await pg_driver(conn)
+        return int(await driver.fetchval("SELECT pg_current_xact_id()::text::bigint"))
     transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
     cached = conn.info.get("patrolsync_stamp")
     if cached is not None and transaction is not None and cached[0] is transaction:

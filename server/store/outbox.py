@@ -21,7 +21,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
+from server.db import insert, pg_driver
 from server.models_alerts import EvalRequest
 
 outbox_t = EvalRequest.__table__  # type: ignore[attr-defined]
@@ -33,6 +33,17 @@ class Request(NamedTuple):
     subject: str
     period: str
     version: int
+
+
+_REQUEST_PG = (
+    "INSERT INTO eval_request (kind, subject, period, version, created_ms, updated_ms)"
+    " SELECT kind, subject, period, 1, $4, $4"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) AS x(kind, subject, period)"
+    " ORDER BY kind, subject, period"
+    " ON CONFLICT (kind, subject, period)"
+    " DO UPDATE SET version = eval_request.version + 1, updated_ms = excluded.updated_ms"
+)
+"""Every push writes one: on the driver connection, the keys as three arrays."""
 
 
 async def request(conn: AsyncConnection, keys: Iterable[tuple[str, str, str]], now_ms: int) -> None:
@@ -50,6 +61,11 @@ async def request(conn: AsyncConnection, keys: Iterable[tuple[str, str, str]], n
         for k, s, p in sorted(set(keys))
     ]
     if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        driver = await pg_driver(conn)
+        columns = [[r[c] for r in rows] for c in ("kind", "subject", "period")]
+        await driver.execute(_REQUEST_PG, *columns, now_ms)
         return
     stmt = insert(conn, outbox_t)
     stmt = stmt.on_conflict_do_update(

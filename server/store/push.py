@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import encode_rows, insert, pg_json_rows
+from server.db import encode_rows, insert, pg_driver, pg_json_rows
 from server.models import Checkin, Conflict, Note, NoteEdit, PushReceipt
 
 receipt_t = PushReceipt.__table__  # type: ignore[attr-defined]
@@ -20,6 +20,13 @@ checkin_t = Checkin.__table__  # type: ignore[attr-defined]
 note_t = Note.__table__  # type: ignore[attr-defined]
 edit_t = NoteEdit.__table__  # type: ignore[attr-defined]
 conflict_t = Conflict.__table__  # type: ignore[attr-defined]
+
+
+_CLAIM_PG = (
+    "INSERT INTO push_receipt (device_id, push_id, created_ms) VALUES ($1, $2, $3)"
+    " ON CONFLICT (device_id, push_id) DO NOTHING RETURNING push_id"
+)
+_STORED_PG = "SELECT results FROM push_receipt WHERE device_id = $1 AND push_id = $2"
 
 
 async def claim_receipt(
@@ -30,6 +37,14 @@ async def claim_receipt(
     On PostgreSQL a concurrent push with the same id waits here until the first commits, then
     gets its results: two racing copies of one push apply once.
     """
+    if conn.dialect.name == "postgresql":
+        # Two statements, as below: the second's snapshot sees a concurrent claim that the first
+        # waited for.
+        driver = await pg_driver(conn)
+        if await driver.fetchval(_CLAIM_PG, device_id, push_id, now_ms) is not None:
+            return None
+        found = await driver.fetchval(_STORED_PG, device_id, push_id)
+        return bytes(found) if found is not None else b""
     stmt = (
         insert(conn, receipt_t)
         .values(device_id=device_id, push_id=push_id, created_ms=now_ms)
@@ -50,6 +65,15 @@ async def claim_receipt(
 async def save_receipt(
     conn: AsyncConnection, device_id: str, push_id: uuid.UUID, results: bytes
 ) -> None:
+    if conn.dialect.name == "postgresql":
+        driver = await pg_driver(conn)
+        await driver.execute(
+            "UPDATE push_receipt SET results = $3 WHERE device_id = $1 AND push_id = $2",
+            device_id,
+            push_id,
+            results,
+        )
+        return
     await conn.execute(
         sa.update(receipt_t)
         .where(receipt_t.c.device_id == device_id, receipt_t.c.push_id == push_id)
@@ -64,22 +88,21 @@ async def checkins_by_id(
     wanted = list(set(ids))
     if not wanted:
         return {}
-    result: sa.Result[Any]
     if conn.dialect.name == "postgresql":
         # The ids travel as one JSON text: binding a list of 500 UUIDs costs more in Python than
         # the lookup costs the database.
-        result = await conn.exec_driver_sql(
+        driver = await pg_driver(conn)
+        rows: list[Sequence[Any]] = await driver.fetch(
             "SELECT id, worker_id, root_id, amends, started_ms FROM checkin WHERE id IN"
             " (SELECT value::uuid FROM json_array_elements_text($1::json))",
-            (encode_rows(wanted),),
+            encode_rows(wanted),
         )
     else:
         c = checkin_t.c
         stmt = sa.select(c.id, c.worker_id, c.root_id, c.amends, c.started_ms).where(
             c.id.in_(wanted)
         )
-        result = await conn.execute(stmt)
-    rows: list[Sequence[Any]] = [tuple(r) for r in result]
+        rows = [tuple(r) for r in await conn.execute(stmt)]
     return {
         uuid.UUID(str(row[0])): {
             "id": row[0],
@@ -110,8 +133,8 @@ async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
     if conn.dialect.name == "postgresql":
         # Inserted in id order (ORDER BY id), so two pushes carrying the same records wait for
         # each other instead of deadlocking.
-        result = await conn.exec_driver_sql(_CHECKIN_BULK, (encode_rows(rows),))
-        return set(result.scalar_one() or ())
+        driver = await pg_driver(conn)
+        return set(await driver.fetchval(_CHECKIN_BULK, encode_rows(rows)) or ())
     stmt = (
         insert(conn, checkin_t)
         .on_conflict_do_nothing(index_elements=["id"])

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import encode_rows, insert, pg_json_rows
+from server.db import encode_rows, insert, pg_driver, pg_json_rows
 from server.models import Device
 from server.models_alerts import UnitSetting, WeekVerdict
 from server.store.push import checkin_t, note_t
@@ -43,16 +43,8 @@ CROSS JOIN LATERAL (SELECT min(g.grid_id) AS grid_id FROM worker_grid AS g
 JOIN unit AS u ON u.id = first.grid_id
 WHERE w.active
 """
-""":func:`worker_places` on PostgreSQL, on the driver connection: ten thousand rows through
-SQLAlchemy's result processing cost more than the query."""
-
-
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the caller's transaction (which its earlier
-    statements have begun): for reads whose many rows need no SQLAlchemy processing."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    return driver
+""":func:`worker_places` on PostgreSQL, on the driver connection (``pg_driver``): ten thousand
+rows through SQLAlchemy's result processing cost more than the query."""
 
 
 async def worker_places(
@@ -61,7 +53,7 @@ async def worker_places(
     """Active workers (all, or those named) → their first grid (by id). Workers without a grid
     have no place and are not evaluated."""
     if conn.dialect.name == "postgresql":
-        driver = await _driver(conn)
+        driver = await pg_driver(conn)
         if worker_ids is None:
             rows = await driver.fetch(_PLACES_PG)
         else:
@@ -155,7 +147,7 @@ async def week_durations(
     if not worker_ids:
         return found
     if conn.dialect.name == "postgresql":
-        driver = await _driver(conn)
+        driver = await pg_driver(conn)
         await driver.execute(_CUSTOM_PLANS)
         rows = await driver.fetch(_WEEK_DURATIONS_PG, list(worker_ids), start_ms, end_ms)
         for worker_id, durations in rows:
@@ -219,7 +211,7 @@ async def watermarks(
     if not worker_ids:
         return found
     if conn.dialect.name == "postgresql":
-        driver = await _driver(conn)
+        driver = await pg_driver(conn)
         for worker_id, marks in await driver.fetch(_WATERMARKS_PG, list(worker_ids), week_end_ms):
             found[worker_id].extend(marks)
         return found

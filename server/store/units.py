@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
+from server.db import insert, pg_driver
 from server.models import Household, Supervisor, Unit, Worker, WorkerGrid
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -96,6 +96,17 @@ async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
 
 async def worker_grid_zones(conn: AsyncConnection, worker_id: str) -> list[tuple[str, str]]:
     """The worker's grids, by id, each with its time zone."""
+    if conn.dialect.name == "postgresql":
+        # Every device request asks: on the driver connection.
+        driver = await pg_driver(conn)
+        return [
+            (grid, tz)
+            for grid, tz in await driver.fetch(
+                "SELECT g.grid_id, u.tz FROM worker_grid AS g JOIN unit AS u ON u.id = g.grid_id"
+                " WHERE g.worker_id = $1 ORDER BY g.grid_id",
+                worker_id,
+            )
+        ]
     stmt = (
         sa.select(worker_grid_t.c.grid_id, unit_t.c.tz)
         .join(unit_t, unit_t.c.id == worker_grid_t.c.grid_id)
