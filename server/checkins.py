@@ -37,16 +37,25 @@ async def decide_checkins(
         rid = op.id
         key = rid.int
         try:
-            previous = in_batch.get(key) or known.get(key)
-            if previous is not None:
-                if previous["worker_id"] != ctx.worker_id:
+            # Rows of this batch are this worker's (they carry no worker column: see
+            # ``_checkin_row``); stored ones say whose they are.
+            if key in in_batch:
+                plan.results.append(ItemResult(index=index, status="duplicate", id=rid))
+                continue
+            stored = known.get(key)
+            if stored is not None:
+                if stored["worker_id"] != ctx.worker_id:
                     raise ItemError(ItemCode.ID_REUSED, "this id belongs to another record")
                 plan.results.append(ItemResult(index=index, status="duplicate", id=rid))
                 continue
             row = _checkin_row(ctx, op, known_grids, household_grid)
             if isinstance(op, AmendOp):
-                target = in_batch.get(op.amends.int) or known.get(op.amends.int)
-                if target is None or target["worker_id"] != ctx.worker_id:
+                target = in_batch.get(op.amends.int)
+                if target is None:
+                    target = known.get(op.amends.int)
+                    if target is not None and target["worker_id"] != ctx.worker_id:
+                        target = None
+                if target is None:
                     raise ItemError(
                         ItemCode.UNKNOWN_CHECKIN, f"no check-in {op.amends} of this worker"
                     )
@@ -94,10 +103,10 @@ def _checkin_row(
     flags = list(times.flags)
     if op.route is not None and op.route.mock_location:
         flags = sorted([*flags, "mock_location"])
+    # The columns every row of this push shares (worker, device, push, time received, skew)
+    # are not repeated here: ``store.insert_checkins`` adds them once for the batch.
     return {
         "id": op.id,
-        "worker_id": ctx.worker_id,
-        "device_id": ctx.device_id,
         "grid_id": op.grid_id,
         "started_ms": times.started_ms,
         "ended_ms": times.ended_ms,
@@ -115,7 +124,4 @@ def _checkin_row(
         "root_id": op.id,
         "clock": None,
         "reason": "",
-        "skew_ms": ctx.skew_ms,
-        "push_id": ctx.push_id,
-        "received_ms": ctx.now_ms,
     }

@@ -91,7 +91,7 @@ def insert(conn: AsyncConnection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def _pg_type(column: sa.Column[Any]) -> str:
+def pg_type(column: sa.Column[Any]) -> str:
     kind = column.type
     if isinstance(kind, sa.Uuid):
         return "uuid"
@@ -111,7 +111,7 @@ def pg_json_rows(table: Table) -> str:
     a PostgreSQL bulk write travels as one JSON document (one parameter, one round trip, no
     per-row parameter processing in Python), encoded with :func:`encode_rows`."""
     columns = ", ".join(c.name for c in table.columns)
-    types = ", ".join(f"{c.name} {_pg_type(c)}" for c in table.columns)
+    types = ", ".join(f"{c.name} {pg_type(c)}" for c in table.columns)
     return f"SELECT {columns} FROM json_to_recordset($1::json) AS x({types})"
 
 

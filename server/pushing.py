@@ -62,10 +62,17 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
     txid = await counter.stamp(conn)
     positions = itertools.count(1)
     checkin_rows = [row for _, row in plan.checkins]
-    for row in checkin_rows:  # the plan's own rows: stamped in place, not copied
-        row["txid"] = txid
+    for row in checkin_rows:  # the plan's own rows: numbered in place, not copied
         row["seq"] = next(positions)
-    inserted = await store.insert_checkins(conn, checkin_rows)
+    shared = {
+        "worker_id": ctx.worker_id,
+        "device_id": ctx.device_id,
+        "skew_ms": ctx.skew_ms,
+        "push_id": ctx.push_id,
+        "received_ms": ctx.now_ms,
+        "txid": txid,
+    }
+    inserted = await store.insert_checkins(conn, checkin_rows, shared)
     if len(inserted) != len(checkin_rows):
         # A concurrent push with another push id carried the same record and committed first.
         raced = {r["id"] for r in checkin_rows if r["id"] not in inserted}

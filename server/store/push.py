@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import encode_rows, insert, pg_driver, pg_json_rows
+from server.db import encode_rows, insert, pg_driver, pg_type
 from server.models import Checkin, Conflict, Note, NoteEdit, PushReceipt
 
 receipt_t = PushReceipt.__table__  # type: ignore[attr-defined]
@@ -115,18 +115,28 @@ async def checkins_by_id(
     }
 
 
-_CHECKIN_COLUMNS = ", ".join(c.name for c in checkin_t.columns)
+SHARED = ("worker_id", "device_id", "skew_ms", "push_id", "received_ms", "txid")
+"""Columns every check-in of one push shares: sent once per batch, not once per row."""
+_OWN = [c for c in checkin_t.columns if c.name not in SHARED]
+_OWN_NAMES = ", ".join(c.name for c in _OWN)
 _CHECKIN_BULK = (
-    f"WITH inserted AS (INSERT INTO checkin ({_CHECKIN_COLUMNS}) {pg_json_rows(checkin_t)}"
+    f"WITH inserted AS (INSERT INTO checkin ({_OWN_NAMES}, {', '.join(SHARED)})"
+    f" SELECT {_OWN_NAMES}, "
+    + ", ".join(f"${i}" for i in range(2, len(SHARED) + 2))
+    + f" FROM json_to_recordset($1::json) AS x({', '.join(f'{c.name} {pg_type(c)}' for c in _OWN)})"
     " ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id) SELECT array_agg(id) FROM inserted"
 )
 
 
-async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert; return the ids actually inserted (the rest existed: duplicates).
+async def insert_checkins(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
+) -> set[uuid.UUID]:
+    """Insert rows (each with every column but the ``SHARED`` ones, which ``shared`` holds);
+    return the ids actually inserted (the rest existed: duplicates).
 
-    On PostgreSQL the batch travels as one JSON document expanded by ``json_to_recordset``: one
-    round trip, no per-row parameter processing in Python; elsewhere a multi-row insert.
+    On PostgreSQL the batch travels as one JSON document expanded by ``json_to_recordset``, the
+    shared columns as parameters: one round trip, no per-row parameter processing in Python;
+    elsewhere a multi-row insert.
     """
     if not rows:
         return set()
@@ -134,13 +144,16 @@ async def insert_checkins(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         # Inserted in id order (ORDER BY id), so two pushes carrying the same records wait for
         # each other instead of deadlocking.
         driver = await pg_driver(conn)
-        return set(await driver.fetchval(_CHECKIN_BULK, encode_rows(rows)) or ())
+        found = await driver.fetchval(
+            _CHECKIN_BULK, encode_rows(rows), *(shared[name] for name in SHARED)
+        )
+        return set(found or ())
     stmt = (
         insert(conn, checkin_t)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(checkin_t.c.id)
     )
-    return set((await conn.execute(stmt, list(rows))).scalars())
+    return set((await conn.execute(stmt, [{**row, **shared} for row in rows])).scalars())
 
 
 async def lock_notes(

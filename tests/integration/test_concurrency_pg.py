@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from server.db import make_engine
 from server.pulling import COLUMNS
 from server.settings import Settings
-from server.store import counter, push
+from server.store import counter
 from server.store.pull import Scope, changes
-from tests.integration.test_store import checkin_row
+from tests.integration.test_store import checkin_row, insert_rows
 from tests.support import Fleet, new_id
 
 pytestmark = pytest.mark.postgres
@@ -106,7 +106,7 @@ async def test_change_committed_late_is_not_skipped(pg_settings: Settings) -> No
 
         async def write(conn: Any) -> dict[str, Any]:
             row = checkin_row("w-zhang", "xinhua-g1", await counter.stamp(conn), 1)
-            await push.insert_checkins(conn, [row])
+            await insert_rows(conn, [row])
             return row
 
         async def pull_after(after: tuple[int, int]) -> list[tuple[int, int]]:

@@ -10,10 +10,10 @@ from server.db import make_engine
 from server.migrate import upgrade
 from server.pulling import COLUMNS
 from server.settings import Settings
-from server.store import counter, push
+from server.store import counter
 from server.store.pull import Scope, changes
 from server.tx import read
-from tests.integration.test_store import checkin_row
+from tests.integration.test_store import checkin_row, insert_rows
 
 
 async def test_pull_beside_open_writer(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ async def test_pull_beside_open_writer(tmp_path: Path) -> None:
         writer = await engine.connect()
         await writer.begin()
         txid = await counter.stamp(writer)
-        await push.insert_checkins(writer, [checkin_row("w-zhang", "xinhua-g1", txid, 1)])
+        await insert_rows(writer, [checkin_row("w-zhang", "xinhua-g1", txid, 1)])
         assert await asyncio.wait_for(read(engine, pull), timeout=5) == []
         await writer.commit()
         await writer.close()

@@ -32,6 +32,9 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+PUSH_ID = uuid.uuid4()
+
+
 def checkin_row(worker: str, grid: str, txid: int, seq: int, **extra: Any) -> dict[str, Any]:
     cid = new_id()
     row = {
@@ -56,13 +59,22 @@ def checkin_row(worker: str, grid: str, txid: int, seq: int, **extra: Any) -> di
         "clock": None,
         "reason": "",
         "skew_ms": 0,
-        "push_id": uuid.uuid4(),
+        "push_id": PUSH_ID,
         "received_ms": 3_000,
         "txid": txid,
         "seq": seq,
     }
     row.update(extra)
     return row
+
+
+async def insert_rows(conn: Any, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """``push.insert_checkins`` of whole rows (as ``checkin_row`` makes them), which share the
+    columns a push shares."""
+    shared = {name: rows[0][name] for name in push.SHARED}
+    assert all(all(r[name] == shared[name] for name in push.SHARED) for r in rows)
+    own = [{k: v for k, v in r.items() if k not in push.SHARED} for r in rows]
+    return await push.insert_checkins(conn, own, shared)
 
 
 def note_row(seq: int, txid: int = 0, **extra: Any) -> dict[str, Any]:
@@ -109,9 +121,9 @@ async def test_receipt_claimed_once_then_replayed(engine: AsyncEngine) -> None:
 
 async def test_insert_checkins_reports_only_new_rows(engine: AsyncEngine) -> None:
     a, b = checkin_row("w-zhang", "xinhua-g1", 1, 1), checkin_row("w-zhang", "xinhua-g1", 1, 2)
-    assert await transaction(engine, lambda c: push.insert_checkins(c, [a])) == {a["id"]}
+    assert await transaction(engine, lambda c: insert_rows(c, [a])) == {a["id"]}
     again = {**a, "seq": 3}
-    inserted = await transaction(engine, lambda c: push.insert_checkins(c, [again, b]))
+    inserted = await transaction(engine, lambda c: insert_rows(c, [again, b]))
     assert inserted == {b["id"]}
     found = await transaction(engine, lambda c: push.checkins_by_id(c, [a["id"], b["id"]]))
     assert set(found) == {a["id"], b["id"]}
@@ -137,7 +149,7 @@ async def test_changes_merge_tables_in_position_order_and_page_exactly_once(
             txid = await counter.stamp(conn)
             rows = [checkin_row("w-zhang", "xinhua-g1", txid, s) for s in range(1, 9, 2)]
             notes = [note_row(s, txid, fields={"text": f"{batch}:{s}"}) for s in range(2, 9, 3)]
-            await push.insert_checkins(conn, rows)
+            await insert_rows(conn, rows)
             await push.lock_notes(conn, notes)
             expected.extend((txid, r["seq"]) for r in rows + notes)
 
