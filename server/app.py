@@ -91,6 +91,7 @@ def create_app(
         # keep them out of the garbage collector's scans, which otherwise run on every request.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(settings.gc_threshold, *gc.get_threshold()[1:])
         if engine is not None:
             yield
             return

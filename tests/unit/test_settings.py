@@ -1,0 +1,30 @@
+"""Settings from the environment, and the ones a server process applies at start."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from server.app import create_app
+from server.settings import Settings, SettingsError, load
+
+
+def test_gc_threshold_from_the_environment() -> None:
+    assert load({}).gc_threshold == 50_000
+    assert load({"PATROLSYNC_GC_THRESHOLD": "1234"}).gc_threshold == 1234
+    with pytest.raises(SettingsError, match="PATROLSYNC_GC_THRESHOLD"):
+        load({"PATROLSYNC_GC_THRESHOLD": "0"})
+
+
+async def test_server_start_sets_the_gc_threshold(tmp_path: Path) -> None:
+    saved = gc.get_threshold()
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'gc.db'}", gc_threshold=4321)
+    try:
+        async with AsyncTestClient(create_app(settings)):
+            assert gc.get_threshold() == (4321, *saved[1:])
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
