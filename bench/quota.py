@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bench.common import database_urls, drop_database, log, minus, recreate_database
 from server.db import make_engine
 from server.migrate import upgrade
+from server.process import tune_gc
 from server.settings import Settings
 from server.store import alerts as alerts_store
 from server.store import quota as quota_store
@@ -796,8 +797,10 @@ async def one_size(
 
 async def run(opts: Options, dsn: str, url: str) -> tuple[str, list[SizeResult]]:
     admin = await asyncpg.connect(dsn)
-    engine = make_engine(Settings(database_url=url))
+    settings = Settings(database_url=url)
+    engine = make_engine(settings)
     sweep.PARALLEL = opts.parallel
+    tune_gc(settings)  # as the worker process does at start
     try:
         version = str(await admin.fetchval("SHOW server_version"))
         backend = int(await admin.fetchval("SELECT pg_backend_pid()"))

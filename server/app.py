@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ from server import logs, openapi, wire
 from server.db import make_engine
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
+from server.process import tune_gc
 from server.routes import alerts, auth, health, reports, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services, wall_ms
@@ -87,11 +87,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        # Objects alive after start-up (modules, routes, metadata) stay for the process's life:
-        # keep them out of the garbage collector's scans, which otherwise run on every request.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(settings.gc_threshold, *gc.get_threshold()[1:])
+        tune_gc(settings)
         if engine is not None:
             yield
             return

@@ -42,8 +42,8 @@ class Settings:
     hlc_max_ahead_ms: int = 24 * 3600_000
     gc_threshold: int = 50_000
     """Allocations between two collections of the garbage collector's youngest generation in a
-    server process (Python's default is 700). A request's objects die by reference counting;
-    collecting every 700 allocations made the collector a fifth of the server's CPU."""
+    server or worker process (Python's default is 700). A request's objects die by reference
+    counting; collecting every 700 allocations made the collector a fifth of the server's CPU."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

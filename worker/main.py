@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs
 from server.db import make_engine
+from server.process import tune_gc
 from server.settings import Settings
 from server.state import wall_ms
 from worker import jobs, queue, webhooks
@@ -72,6 +73,7 @@ async def deliver_forever(engine: AsyncEngine, clock: Callable[[], int]) -> None
 async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
     """Run until cancelled."""
     logs.configure(settings.log_level, settings.log_json)
+    tune_gc(settings)
     engine = make_engine(settings)
     relay = asyncio.create_task(relay_forever(settings, engine, clock))
     deliver = asyncio.create_task(deliver_forever(engine, clock))
