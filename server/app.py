@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, openapi, wire
-from server.db import make_engine
+from server.db import DRIVER_ERRORS, connection_lost, make_engine
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
 from server.process import tune_gc
@@ -55,8 +55,10 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    transient = isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    transient = (
+        isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or connection_lost(exc)
     )
     if not transient:
         return _unexpected(request, exc)
@@ -132,6 +134,7 @@ def create_app(
             ApiError: _api_error,
             HTTPException: _http_error,
             DBAPIError: _db_error,
+            **dict.fromkeys(DRIVER_ERRORS, _db_error),
             PoolTimeout: _db_error,
             OSError: _db_error,
             Exception: _unexpected,

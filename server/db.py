@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy import Table, event
@@ -66,13 +67,41 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What a statement run on the driver connection (``pg_driver``) raises: the driver's own
+exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``."""
+
+_GONE = {"57P01", "57P02", "57P03"}
+"""The server shut down (or restarts) under the connection."""
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, wrapped by SQLAlchemy or raised by the driver."""
+    for source in (getattr(exc, "orig", None), exc):
+        for attr in ("sqlstate", "pgcode"):
+            value = getattr(source, attr, None)
+            if isinstance(value, str):
+                return value
+    return None
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The driver lost its connection (or the server is going away): nothing of the
+    transaction was committed, and a retry later may succeed."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return True
+    state = sqlstate(exc) or ""
+    return state.startswith("08") or state in _GONE
+
+
 async def pg_driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn`` (PostgreSQL only), for hot statements that need
     none of SQLAlchemy's statement building or row processing (a tenth of its CPU per call).
 
     Statements on it run in ``conn``'s transaction: SQLAlchemy begins the driver's transaction
     lazily, at its first statement, so if none ran yet one is run here first. (A connection in
-    autocommit mode has no transaction to join.)
+    autocommit mode has no transaction to join.) Their errors are the driver's own
+    (``DRIVER_ERRORS``): ``tx.transaction`` retries and the app answers them like SQLAlchemy's.
     """
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None

@@ -8,19 +8,11 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db import READ_ONLY
+from server.db import DRIVER_ERRORS, READ_ONLY, sqlstate
 
 T = TypeVar("T")
 RETRYABLE = {"40P01", "40001"}
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    for attr in ("sqlstate", "pgcode"):
-        value = getattr(orig, attr, None)
-        if isinstance(value, str):
-            return value
-    return None
+_DB_ERRORS: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
 
 
 async def transaction(
@@ -31,8 +23,8 @@ async def transaction(
         try:
             async with engine.begin() as conn:
                 return await work(conn)
-        except DBAPIError as exc:
-            if attempt == attempts or _sqlstate(exc) not in RETRYABLE:
+        except _DB_ERRORS as exc:
+            if attempt == attempts or sqlstate(exc) not in RETRYABLE:
                 raise
     raise AssertionError("unreachable")
 

@@ -148,7 +148,8 @@ async def week_durations(
         return found
     if conn.dialect.name == "postgresql":
         driver = await pg_driver(conn)
-        await driver.execute(_CUSTOM_PLANS)
+        if driver.is_in_transaction():  # (SET LOCAL means nothing outside one)
+            await driver.execute(_CUSTOM_PLANS)
         rows = await driver.fetch(_WEEK_DURATIONS_PG, list(worker_ids), start_ms, end_ms)
         for worker_id, durations in rows:
             found[worker_id].extend(durations)
