@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db import pg_driver
 from server.store.push import checkin_t, conflict_t, note_t
 from server.store.units import household_t
 
@@ -70,8 +71,7 @@ async def _page(
             f"SELECT {', '.join(columns)}, txid, seq FROM {table.name} WHERE {match}"
             " AND (txid, seq) > ($2, $3) AND txid < $4 ORDER BY txid, seq LIMIT $5"
         )
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await pg_driver(conn)
         value = list(src.value) if isinstance(src.value, tuple) else src.value
         return list(await driver.fetch(sql, value, after[0], after[1], bound, limit))
     column = table.c[src.key]
