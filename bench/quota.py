@@ -45,7 +45,6 @@ import functools
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -64,7 +63,15 @@ sys.path.insert(0, str(_HERE.parent))  # for bench.common
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bench.common import database_urls, drop_database, log, minus, recreate_database
+from bench.common import (
+    CpuProbe,
+    database_urls,
+    drop_database,
+    log,
+    minus,
+    parent_of,
+    recreate_database,
+)
 from server.db import make_engine
 from server.migrate import upgrade
 from server.process import tune_gc
@@ -243,63 +250,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         profile=a.profile,
         parallel=a.parallel,
     )
-
-
-# ---------------------------------------------------------------- CPU accounting (Linux /proc)
-
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_CLIENT_BACKEND = re.compile(r"\(\d+\)|\[local\]")
-
-
-def _stat(pid: int | str) -> tuple[int, int, int] | None:
-    """(parent pid, own CPU ticks, reaped children's CPU ticks) of a process, from /proc."""
-    try:
-        raw = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    f = raw[raw.rindex(")") + 2 :].split()  # f[0] is field 3 (state) of proc(5)
-    return int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
-
-
-def _title(pid: str) -> str:
-    try:
-        return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def postgres_cpu_s(postmaster: int, database: str) -> float | None:
-    """CPU seconds of PostgreSQL for this run: the postmaster, its auxiliary processes and the
-    backends of ``database`` (other databases' backends are left out)."""
-    top = _stat(postmaster)
-    if top is None:
-        return None
-    total = top[1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        info = _stat(entry.name)
-        if info is None or info[0] != postmaster:
-            continue
-        title = _title(entry.name)
-        if _CLIENT_BACKEND.search(title) and database not in title.split():
-            continue
-        total += info[1] + info[2]
-    return total / _TICK
-
-
-@dataclass(slots=True)
-class CpuProbe:
-    postmaster_pid: int | None
-    database: str
-
-    def sample(self) -> dict[str, float | None]:
-        try:
-            pg = postgres_cpu_s(self.postmaster_pid, self.database) if self.postmaster_pid else None
-        except OSError:
-            pg = None
-        return {"bench": time.process_time(), "postgres": pg}
 
 
 # ---------------------------------------------------------------- generated data
@@ -804,8 +754,7 @@ async def run(opts: Options, dsn: str, url: str) -> tuple[str, list[SizeResult]]
     try:
         version = str(await admin.fetchval("SHOW server_version"))
         backend = int(await admin.fetchval("SELECT pg_backend_pid()"))
-        parent = _stat(backend)
-        probe = CpuProbe(parent[0] if parent else None, opts.db_name)
+        probe = CpuProbe(parent_of(backend), opts.db_name)
         results = [await one_size(opts, admin, engine, probe, n) for n in opts.sizes]
         return version, results
     finally:

@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
 import socket
 import statistics
@@ -58,7 +57,15 @@ import uuid_utils
 import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bench.common import database_urls, drop_database, log, minus, recreate_database
+from bench.common import (
+    CpuProbe,
+    database_urls,
+    drop_database,
+    log,
+    minus,
+    parent_of,
+    recreate_database,
+)
 from schemas.sync import EnrolmentCodeResponse
 from server import enrolment, importer
 from server.db import make_engine
@@ -174,100 +181,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         profile=a.profile,
         repeat=a.repeat,
     )
-
-
-# ---------------------------------------------------------------- CPU accounting (Linux /proc)
-
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_CLIENT_BACKEND = re.compile(r"\(\d+\)|\[local\]")
-
-
-@dataclass(frozen=True, slots=True)
-class Proc:
-    ppid: int
-    own: int
-    """CPU ticks (user + system) of the process itself."""
-    reaped: int
-    """CPU ticks of its children that have exited and been waited for."""
-
-
-def proc_table() -> dict[int, Proc]:
-    table: dict[int, Proc] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        f = raw[raw.rindex(")") + 2 :].split()  # f[0] is field 3 (state) of proc(5)
-        table[int(entry.name)] = Proc(int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14]))
-    return table
-
-
-def parent_of(pid: int) -> int | None:
-    """The parent of ``pid`` (of a PostgreSQL backend: the postmaster), where /proc shows it."""
-    try:
-        info = proc_table().get(pid)
-    except OSError:
-        return None
-    return info.ppid if info else None
-
-
-def _title(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def server_cpu_s(root: int) -> float | None:
-    """CPU seconds of the server process and its descendants (uvicorn workers)."""
-    table = proc_table()
-    if root not in table:
-        return None
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += table[pid].own + table[pid].reaped
-        todo.extend(p for p, info in table.items() if info.ppid == pid)
-    return total / _TICK
-
-
-def postgres_cpu_s(postmaster: int, database: str) -> float | None:
-    """CPU seconds of PostgreSQL for this run: the postmaster, its auxiliary processes (WAL
-    writer, checkpointer...) and the backends of ``database``; other databases' backends (tests
-    running alongside) are left out."""
-    table = proc_table()
-    if postmaster not in table:
-        return None
-    total = table[postmaster].own
-    for pid, info in table.items():
-        if info.ppid != postmaster:
-            continue
-        title = _title(pid)
-        if _CLIENT_BACKEND.search(title) and database not in title.split():
-            continue
-        total += info.own + info.reaped
-    return total / _TICK
-
-
-@dataclass(slots=True)
-class CpuProbe:
-    """CPU seconds so far of the bench process, the server's process tree and PostgreSQL."""
-
-    server_pid: int
-    postmaster_pid: int | None
-    database: str
-
-    def sample(self) -> dict[str, float | None]:
-        try:
-            server = server_cpu_s(self.server_pid)
-            pg = postgres_cpu_s(self.postmaster_pid, self.database) if self.postmaster_pid else None
-        except OSError:  # no /proc: report what Python knows
-            server = pg = None
-        return {"bench": time.process_time(), "server": server, "postgres": pg}
 
 
 @dataclass(slots=True)
@@ -790,7 +703,7 @@ async def run(opts: Options, server: Server, dsn: str, url: str) -> Outcome:
     try:
         version = str(await admin.fetchval("SHOW server_version"))
         backend = int(await admin.fetchval("SELECT pg_backend_pid()"))
-        probe = CpuProbe(server.proc.pid, parent_of(backend), opts.db_name)
+        probe = CpuProbe(parent_of(backend), opts.db_name, server_pid=server.proc.pid)
         await server.wait_ready()
         log(f"server ready at {server.base_url} ({opts.server_workers} worker(s))")
         devices = [
