@@ -24,16 +24,10 @@ from worker.policy import Policy, resolve
 Overrides = Mapping[str, Mapping[str, Any]]
 
 
-def policy_for(place: store.Place, overrides: Overrides) -> Policy:
-    """The policy of a grid: defaults, then each unit's overrides from the root down; the time
-    zone is the grid's own."""
-    units = [u for u in place.path.split("/") if u]
-    return resolve([*(overrides[u] for u in units if u in overrides), {"tz": place.tz}])
-
-
 class Policies:
-    """:func:`policy_for` of many places, each distinct ``(overriding units, time zone)``
-    resolved once: most grids of a district share their policy."""
+    """The policies of places: defaults, then each unit's overrides from the root down, the
+    time zone the place's own. Each distinct ``(overriding units, time zone)`` is resolved once:
+    most grids of a district share their policy."""
 
     def __init__(self, overrides: Overrides) -> None:
         self._overrides = overrides

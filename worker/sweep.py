@@ -24,7 +24,7 @@ from server.store import alerts
 from server.store import quota as store
 from server.tx import read, transaction
 from worker import escalation, quality
-from worker.evaluate import Overrides, evaluate_households, evaluate_weeks, policy_for
+from worker.evaluate import Overrides, Policies, evaluate_households, evaluate_weeks
 from worker.periods import week_of
 from worker.policy import DEFAULTS, resolve
 
@@ -110,7 +110,7 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
     async def work(conn: AsyncConnection) -> int:
         rows = await store.devices(conn)
         places = await store.worker_places(conn, {r["worker_id"] for r in rows})
-        overrides = await store.unit_overrides(conn)
+        policy = Policies(await store.unit_overrides(conn))
         ids = [r["id"] for r in rows if r["worker_id"] in places]
         open_periods = await alerts.open_periods(conn, "device_silent", "device", ids)
         findings = []
@@ -127,7 +127,7 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
                     row["created_ms"],
                     open_periods[row["id"]],
                     now_ms,
-                    policy_for(place, overrides),
+                    policy(place),
                 )
             )
         return len(await alerts.apply(conn, findings, where, now_ms))
@@ -139,10 +139,11 @@ def _moves(
     rows: Sequence[dict[str, object]], overrides: Overrides, now_ms: int
 ) -> list[tuple[int, int, str, str]]:
     moves = []
+    policy = Policies(overrides)
     for row in rows:
         path = str(row["unit_path"])
         units = [u for u in path.split("/") if u]
-        pol = policy_for(store.Place(units[-1], path, "UTC"), overrides)
+        pol = policy(store.Place(units[-1], path, "UTC"))
         acked = row["acknowledged_ms"]
         level = escalation.escalation_level(
             int(str(row["opened_ms"])),
