@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from server.redact import mask_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
 PREFIX = "PATROLSYNC_"
 
@@ -20,8 +22,9 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    """May hold a password: shown only through ``redact.mask_url`` (never in ``repr``)."""
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     """For the quota worker and its queue (not used by the sync server itself)."""
     queue_name: str = "patrolsync:queue"
     sweep_minutes: int = 5
@@ -90,7 +93,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     url = settings.database_url
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise SettingsError(
-            f"{PREFIX}DATABASE_URL={url!r}: expected sqlite+aiosqlite:///FILE "
+            f"{PREFIX}DATABASE_URL={mask_url(url)!r}: expected sqlite+aiosqlite:///FILE "
             "or postgresql+asyncpg://USER@HOST/DB"
         )
     if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
