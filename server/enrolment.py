@@ -45,6 +45,10 @@ async def enrol(
     )
     if worker_id is None:
         raise ApiError(Code.ENROLMENT_INVALID, "the code is unknown, used or expired")
+    worker = await units.get_worker(conn, worker_id)
+    if worker is None or not worker["active"]:
+        # Refused before a device or token is written; the code stays unused (rolled back).
+        raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     device = await auth_store.get_device(conn, device_id)
     if device is None:
         await auth_store.add_device(

@@ -43,6 +43,13 @@ class Settings:
     max_pull_limit: int = 5000
     db_pool_size: int = 10
     hlc_max_ahead_ms: int = 24 * 3600_000
+    enrol_failures_per_client: int = 10
+    """Failed enrolment attempts (unknown, used or expired codes) one client address may make
+    within ``enrol_failure_window_s``; then every attempt from it gets 429 until the oldest
+    failure leaves the window."""
+    enrol_failures_overall: int = 100
+    """Failed enrolment attempts from all addresses together within the window."""
+    enrol_failure_window_s: int = 600
     gc_threshold: int = 50_000
     """Allocations between two collections of the garbage collector's youngest generation in a
     server or worker process (Python's default is 700). A request's objects die by reference
@@ -106,6 +113,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "default_pull_limit",
         "max_pull_limit",
         "gc_threshold",
+        "enrol_failures_per_client",
+        "enrol_failures_overall",
+        "enrol_failure_window_s",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
