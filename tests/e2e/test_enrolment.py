@@ -3,9 +3,11 @@ inactive worker gets no device."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
+import pytest
 import sqlalchemy as sa
 
 from server import importer, models
@@ -80,3 +82,11 @@ async def test_an_inactive_worker_gets_no_device_and_loses_their_tokens(fleet: F
     assert (await _count(fleet, models.Device), await _count(fleet, models.ApiToken)) == (1, 1)
     pulled = await fleet.client.get("/v1/sync/pull", headers=zhang.headers)
     assert pulled.status_code == 401 and pulled.json()["error"]["code"] == "token_revoked"
+
+
+@pytest.mark.postgres
+async def test_a_code_redeemed_twice_at_once_enrols_one_device(pg_fleet: Fleet) -> None:
+    code = await pg_fleet.code("w-zhang")
+    replies = await asyncio.gather(*(_enrol(pg_fleet, code, f"dev-{i}") for i in range(4)))
+    assert sorted(status for status, _, _ in replies) == [201, 400, 400, 400]
+    assert await _count(pg_fleet, models.Device) == 1
