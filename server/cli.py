@@ -23,7 +23,11 @@ from server.store import counter
 from server.store import push as push_store
 from server.tx import transaction
 
-app = typer.Typer(help="patrolsync: offline-first sync for grid patrols.", no_args_is_help=True)
+app = typer.Typer(
+    help="patrolsync: offline-first sync for grid patrols.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold URLs with passwords, tokens, codes
+)
 console = Console(stderr=True)
 T = TypeVar("T")
 SAMPLE = Path(__file__).with_name("sample") / "district.yaml"

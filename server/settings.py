@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from server.redact import mask_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
@@ -103,6 +106,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}DATABASE_URL={mask_url(url)!r}: expected sqlite+aiosqlite:///FILE "
             "or postgresql+asyncpg://USER@HOST/DB"
         )
+    try:
+        make_url(url)  # parses the port too
+    except (ValueError, ArgumentError) as exc:
+        raise SettingsError(f"{PREFIX}DATABASE_URL={mask_url(url)!r}: {exc}") from None
     if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
         raise SettingsError(
             f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"

@@ -89,3 +89,10 @@ async def test_a_failed_statement_does_not_show_its_parameters(tmp_path: Path) -
         await engine.dispose()
     assert "no_such_table" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_an_unreadable_database_url_is_a_configuration_error_without_the_password() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load({"PATROLSYNC_DATABASE_URL": f"postgresql+asyncpg://app:{SECRET}@db:port/patrol"})
+    assert "PATROLSYNC_DATABASE_URL" in str(caught.value) and "app:***@db" in str(caught.value)
+    assert SECRET not in str(caught.value)
