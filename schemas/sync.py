@@ -178,7 +178,9 @@ class NoteRecord(msgspec.Struct, kw_only=True):
     household_id: str
     grid_id: str
     author_id: str
-    """The worker who wrote the note's earliest edit (by clock)."""
+    """The worker whose edit created the note on the server (the first edit of this note id
+    the server stored). Set once: no later edit changes it, whatever its clock; field values
+    merge by clock, authorship does not."""
     fields: dict[str, Any]
     clocks: dict[str, str]
     alternatives: dict[str, list[Alternative]] = msgspec.field(default_factory=dict)

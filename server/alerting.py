@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
 from server.auth import Principal
 from server.errors import ApiError, Code
+from server.scope import require_alert_subject, within
 from server.store import alerts as store
 
 _alert_fields = set(Alert.__struct_fields__)
@@ -75,7 +76,7 @@ async def _visible(
 ) -> dict[str, Any]:
     path = who.require_supervisor()
     row = await store.get(conn, alert_id, lock=lock)
-    if row is None or not row["unit_path"].startswith(path):
+    if row is None or not within(row["unit_path"], path):
         raise ApiError(Code.NOT_FOUND, f"no alert {alert_id} in your subtree")
     return row
 
@@ -91,6 +92,7 @@ async def act(
 ) -> Alert:
     """``acknowledge`` or ``resolve`` an alert of the caller's subtree."""
     row = await _visible(conn, who, alert_id, lock=True)
+    await require_alert_subject(conn, who, row)
     actor = who.supervisor_id or ""
     status = row["status"]
     changes: dict[str, Any]
@@ -122,6 +124,7 @@ async def comment(
     conn: AsyncConnection, who: Principal, alert_id: int, text: str, now_ms: int
 ) -> None:
     row = await _visible(conn, who, alert_id)
+    await require_alert_subject(conn, who, row)
     actor = who.supervisor_id or ""
     await store.update(
         conn, row, {}, {"kind": "commented", "actor": actor, "detail": {"text": text}}, now_ms

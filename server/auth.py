@@ -8,6 +8,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.errors import ApiError, Code
+from server.scope import within
 from server.store import auth as auth_store
 from server.store import units
 from server.store.pull import Scope
@@ -96,6 +97,6 @@ async def subtree_unit(conn: AsyncConnection, path: str, unit_id: str) -> dict[s
     """The unit ``unit_id`` if it lies in the subtree ``path`` (a supervisor's), else 404: a
     unit outside the subtree is indistinguishable from one that does not exist."""
     found = await units.get_unit(conn, unit_id)
-    if found is None or not str(found["path"]).startswith(path):
+    if found is None or not within(str(found["path"]), path):
         raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
     return found

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server import enrolment, importer
 from server.db import make_engine
 from server.errors import ApiError
+from server.redact import mask_url
 from server.settings import Settings, SettingsError, load
 from server.state import wall_ms
 from server.store import auth as auth_store
@@ -22,7 +23,11 @@ from server.store import counter
 from server.store import push as push_store
 from server.tx import transaction
 
-app = typer.Typer(help="patrolsync: offline-first sync for grid patrols.", no_args_is_help=True)
+app = typer.Typer(
+    help="patrolsync: offline-first sync for grid patrols.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold URLs with passwords, tokens, codes
+)
 console = Console(stderr=True)
 T = TypeVar("T")
 SAMPLE = Path(__file__).with_name("sample") / "district.yaml"
@@ -58,7 +63,7 @@ def migrate() -> None:
 
     settings = _settings()
     migrations.upgrade(settings)
-    console.print(f"migrated {settings.database_url.split('@')[-1]}")
+    console.print(f"migrated {mask_url(settings.database_url)}")
 
 
 @app.command("import")
@@ -176,7 +181,7 @@ def worker(
             await engine.dispose()
 
     if not burst:
-        console.print(f"worker: queue {settings.queue_name!r} on {settings.redis_url}")
+        console.print(f"worker: queue {settings.queue_name!r} on {mask_url(settings.redis_url)}")
         try:
             asyncio.run(worker_main.run(settings))
         except KeyboardInterrupt:
@@ -223,7 +228,9 @@ def sample(
     ).code
     token = _run(settings, lambda conn: enrolment.supervisor_token(conn, "s-xinhua", wall_ms()))
     base = f"http://{settings.host}:{port or settings.port}"
-    console.print(f"[bold]patrolsync[/] sample district loaded into {settings.database_url}")
+    console.print(
+        f"[bold]patrolsync[/] sample district loaded into {mask_url(settings.database_url)}"
+    )
     console.print(f"  enrolment code for worker w-zhang (张伟): [bold]{code}[/]")
     console.print(f"  supervisor token for s-xinhua (新华社区): {token}", soft_wrap=True)
     console.print(f"  handshake:  {base}/v1/sync/config")
@@ -263,7 +270,7 @@ def simulate(
     try:
         result, missed, overdue = asyncio.run(main())
     except httpx.HTTPError as exc:
-        console.print(f"[red]simulate:[/] the server at {url} did not answer: {exc}")
+        console.print(f"[red]simulate:[/] the server at {mask_url(url)} did not answer: {exc}")
         raise typer.Exit(1) from None
     console.print(
         f"{result.phones} phones synced {result.checkins} check-ins and {result.notes} note"

@@ -37,6 +37,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             json_serializer=_json_dumps,
             json_deserializer=msgspec.json.decode,
             connect_args={"timeout": 30},
+            hide_parameters=True,
         )
         _sqlite_immediate(engine)
         return engine
@@ -47,6 +48,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

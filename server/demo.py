@@ -37,6 +37,7 @@ from server import enrolment, importer
 from server.app import create_app
 from server.db import make_engine
 from server.migrate import upgrade
+from server.redact import mask_url
 from server.settings import Settings
 from server.state import wall_ms
 from server.store import outbox
@@ -180,7 +181,7 @@ async def run(
         console.print(
             f"[bold]patrolsync demo[/]: {len(doc['workers'])} workers, "
             f"{len(doc['households'])} households, week {week.label} (Beijing time), "
-            f"database {settings.database_url.split('@')[-1]}"
+            f"database {mask_url(settings.database_url)}"
         )
         import logging
 

@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.sync import EnrolmentCodeResponse, EnrolResponse
+from server import scope
 from server.auth import Principal
 from server.errors import ApiError, Code
 from server.store import auth as auth_store
@@ -19,21 +20,15 @@ def new_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
-async def worker_in_scope(conn: AsyncConnection, who: Principal | None, worker_id: str) -> None:
-    """404 for an unknown worker; 403 when a supervisor does not supervise any of their grids."""
-    if await units.get_worker(conn, worker_id) is None:
-        raise ApiError(Code.NOT_FOUND, f"no worker {worker_id!r}")
-    if who is None:
-        return  # the command line acts as the operator
-    who.require_supervisor()
-    if not set(await units.worker_grids(conn, worker_id)) & set(who.grids):
-        raise ApiError(Code.FORBIDDEN, f"worker {worker_id!r} is outside your units")
-
-
 async def issue_code(
     conn: AsyncConnection, who: Principal | None, worker_id: str, ttl_s: int, now_ms: int
 ) -> EnrolmentCodeResponse:
-    await worker_in_scope(conn, who, worker_id)
+    """A code for a worker wholly inside the caller's subtree (``scope.require_worker``) and
+    active (409 otherwise: an inactive worker's token would be refused anyway)."""
+    await scope.require_worker(conn, who, worker_id)
+    worker = await units.get_worker(conn, worker_id)
+    if worker is None or not worker["active"]:
+        raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     code = new_code()
     expires = now_ms + ttl_s * 1000
     await auth_store.add_enrolment(
@@ -50,6 +45,10 @@ async def enrol(
     )
     if worker_id is None:
         raise ApiError(Code.ENROLMENT_INVALID, "the code is unknown, used or expired")
+    worker = await units.get_worker(conn, worker_id)
+    if worker is None or not worker["active"]:
+        # Refused before a device or token is written; the code stays unused (rolled back).
+        raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     device = await auth_store.get_device(conn, device_id)
     if device is None:
         await auth_store.add_device(
@@ -74,7 +73,7 @@ async def revoke_device(
     device = await auth_store.get_device(conn, device_id)
     if device is None:
         raise ApiError(Code.NOT_FOUND, f"no device {device_id!r}")
-    await worker_in_scope(conn, who, device["worker_id"])
+    await scope.require_worker(conn, who, device["worker_id"])
     await auth_store.revoke_device(conn, device_id, now_ms)
 
 

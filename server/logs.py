@@ -11,7 +11,11 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: the default (rich) one prints every frame's local variables, and
+        # those hold bearer tokens, request bodies and settings with passwords.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

@@ -92,10 +92,9 @@ async def decide_notes(
         history[op.note_id].extend(outcome.new_edits)
         plan.edits.extend(_edit_row(ctx, op.note_id, e) for e in outcome.new_edits)
         plan.conflicts.extend(_conflict_row(ctx, op.note_id, c) for c in outcome.new_conflicts)
+        # ``author_id`` is not in the row: it was set once, when the note was created (its
+        # placeholder), and no edit changes it, whatever its clock.
         state_row = _state_row(outcome.state, ctx.now_ms)
-        # The author is whoever wrote the note's earliest edit: the same whatever the order of
-        # arrival.
-        state_row["author_id"] = min(history[op.note_id], key=lambda e: e.clock).worker_id
         plan.notes[op.note_id] = {"id": op.note_id, **state_row}
         plan.households.add(op.household_id)
         if _clean_win(outcome, edits):
@@ -122,6 +121,7 @@ def _clean_win(outcome: merge.MergeResult, edits: list[merge.FieldEdit]) -> bool
 
 
 def _placeholder(ctx: PushContext, op: NoteEditOp | NoteDeleteOp, grid: str) -> dict[str, Any]:
+    """The row of a note not stored yet: its author is the worker of the edit creating it."""
     return {
         "id": op.note_id,
         "household_id": op.household_id,

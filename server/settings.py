@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from server.redact import mask_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
 PREFIX = "PATROLSYNC_"
 
@@ -20,8 +25,9 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    """May hold a password: shown only through ``redact.mask_url`` (never in ``repr``)."""
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
     """For the quota worker and its queue (not used by the sync server itself)."""
     queue_name: str = "patrolsync:queue"
     sweep_minutes: int = 5
@@ -40,6 +46,13 @@ class Settings:
     max_pull_limit: int = 5000
     db_pool_size: int = 10
     hlc_max_ahead_ms: int = 24 * 3600_000
+    enrol_failures_per_client: int = 10
+    """Failed enrolment attempts (unknown, used or expired codes) one client address may make
+    within ``enrol_failure_window_s``; then every attempt from it gets 429 until the oldest
+    failure leaves the window."""
+    enrol_failures_overall: int = 100
+    """Failed enrolment attempts from all addresses together within the window."""
+    enrol_failure_window_s: int = 600
     gc_threshold: int = 50_000
     """Allocations between two collections of the garbage collector's youngest generation in a
     server or worker process (Python's default is 700). A request's objects die by reference
@@ -90,9 +103,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     url = settings.database_url
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise SettingsError(
-            f"{PREFIX}DATABASE_URL={url!r}: expected sqlite+aiosqlite:///FILE "
+            f"{PREFIX}DATABASE_URL={mask_url(url)!r}: expected sqlite+aiosqlite:///FILE "
             "or postgresql+asyncpg://USER@HOST/DB"
         )
+    try:
+        make_url(url)  # parses the port too
+    except (ValueError, ArgumentError) as exc:
+        raise SettingsError(f"{PREFIX}DATABASE_URL={mask_url(url)!r}: {exc}") from None
     if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
         raise SettingsError(
             f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"
@@ -103,6 +120,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "default_pull_limit",
         "max_pull_limit",
         "gc_threshold",
+        "enrol_failures_per_client",
+        "enrol_failures_overall",
+        "enrol_failure_window_s",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

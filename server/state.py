@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth import Principal, authenticate
 from server.limits import InflightLimiter
+from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
 from server.tx import read
 
@@ -26,6 +27,22 @@ class Services:
     engine: AsyncEngine
     limiter: InflightLimiter
     clock: Callable[[], int] = field(default=wall_ms)
+    enrol_guard: Guard = field(init=False)
+    """Guessing limit of enrolment codes, from the settings."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        window_ms = s.enrol_failure_window_s * 1000
+        self.enrol_guard = Guard(
+            "enrol",
+            per_client=FailureWindow(s.enrol_failures_per_client, window_ms),
+            overall=FailureWindow(s.enrol_failures_overall, window_ms),
+        )
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The caller's address (behind a proxy, the one the HTTP server trusts it to forward)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def services(request: Request[Any, Any, Any]) -> Services:

@@ -9,8 +9,9 @@ from litestar.params import FromPath
 
 from schemas.sync import EnrolmentCodeRequest, EnrolmentCodeResponse, EnrolRequest, EnrolResponse
 from server import enrolment, wire
+from server.errors import Code
 from server.openapi import documented
-from server.state import principal, services
+from server.state import client_address, principal, services
 from server.tx import transaction
 
 
@@ -22,10 +23,12 @@ from server.tx import transaction
 async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     data = await wire.read_body(request, EnrolRequest)
-    reply = await transaction(
-        svc.engine,
-        lambda c: enrolment.enrol(c, data.code, data.device_id, data.platform, svc.clock()),
-    )
+    now = svc.clock()
+    with svc.enrol_guard.attempt(client_address(request), now, Code.ENROLMENT_INVALID):
+        reply = await transaction(
+            svc.engine,
+            lambda c: enrolment.enrol(c, data.code, data.device_id, data.platform, now),
+        )
     return wire.respond(request, reply, 201)
 
 

@@ -15,6 +15,7 @@ from server import wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
+from server.scope import within
 from server.state import principal, services
 from server.store import webhooks as store
 from server.tx import read, transaction
@@ -22,7 +23,7 @@ from server.tx import read, transaction
 
 async def _owned(conn: Any, path: str, webhook_id: int) -> dict[str, Any]:
     hook = await store.get(conn, webhook_id)
-    if hook is None or not hook["unit_path"].startswith(path):
+    if hook is None or not within(hook["unit_path"], path):
         raise ApiError(Code.NOT_FOUND, f"no webhook {webhook_id} in your subtree")
     return hook
 

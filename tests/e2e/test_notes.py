@@ -84,7 +84,9 @@ async def test_concurrent_offline_edits_converge(fleet: Fleet, a_first: bool) ->
 
 
 async def test_same_state_whatever_the_order(fleet: Fleet) -> None:
-    """The same two concurrent edits, delivered in opposite orders to two notes: same state."""
+    """The same two concurrent edits, delivered in opposite orders to two notes: same state.
+
+    Only the author differs: it is the worker whose edit created the note on the server."""
     zhang = await fleet.device("w-zhang", "dev-zhang")
     wang = await fleet.device("w-wang", "dev-wang")
     first, second = str(new_id()), str(new_id())
@@ -98,9 +100,10 @@ async def test_same_state_whatever_the_order(fleet: Fleet) -> None:
     ]:
         await dev.push([item])
     one, two = await _note(zhang, first), await _note(zhang, second)
-    assert {k: v for k, v in one.items() if k != "id"} == {
-        k: v for k, v in two.items() if k != "id"
+    assert {k: v for k, v in one.items() if k not in {"id", "author_id"}} == {
+        k: v for k, v in two.items() if k not in {"id", "author_id"}
     }
+    assert (one["author_id"], two["author_id"]) == ("w-zhang", "w-wang")
     assert sorted([one["fields"]["text"], one["alternatives"]["text"][0]["value"]]) == ["乙", "甲"]
 
 

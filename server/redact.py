@@ -1,0 +1,29 @@
+"""Secrets out of what is printed or logged: every URL shown to a person goes through
+:func:`mask_url`."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***"
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token)=)[^&;#]*")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user information and the values of password-like query
+    parameters replaced by ``***``; everything else (scheme, user, host, port, path) stays
+    readable. Works on database and Redis URLs (``postgresql+asyncpg://u:p@h/db``,
+    ``redis://:p@h:6379/0``, ``rediss://u:p@h``), on values without a scheme (``u:p@h``) and on
+    passwords holding unescaped ``@``, ``/`` or ``:``: the user information is everything before
+    the last ``@`` (an ``@`` later in the URL masks more than needed, never less)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    at = rest.rfind("@")
+    if at != -1:
+        userinfo, host = rest[:at], rest[at:]
+        user, colon, _password = userinfo.partition(":")
+        if colon:
+            rest = user + ":" + MASK + host
+    masked = _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, rest)
+    return f"{scheme}{sep}{masked}"

@@ -1,0 +1,67 @@
+"""The command line never prints a password: configuration errors, migrate, sample, the worker's
+start line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from server.cli import app
+from server.settings import Settings
+
+SECRET = "s3cr3t-pw"
+
+
+@pytest.fixture
+def pg_with_password(postgres_url: str) -> tuple[str, str]:
+    """The test database's URL with a password in it (a trusting server ignores it)."""
+    url = make_url(postgres_url)
+    if url.password is None:
+        url = url.set(password=SECRET)
+    return url.render_as_string(hide_password=False), str(url.password)
+
+
+def test_a_configuration_error_masks_the_password() -> None:
+    result = CliRunner().invoke(
+        app, ["migrate"], env={"PATROLSYNC_DATABASE_URL": f"postgresql://app:{SECRET}@db/x"}
+    )
+    assert result.exit_code == 2
+    assert "PATROLSYNC_DATABASE_URL" in result.output
+    assert "app:***@db" in result.output
+    assert SECRET not in result.output
+
+
+@pytest.mark.postgres
+def test_migrate_and_sample_mask_the_password(pg_with_password: tuple[str, str]) -> None:
+    url, password = pg_with_password
+    env = {"PATROLSYNC_DATABASE_URL": url, "COLUMNS": "300"}
+    migrated = CliRunner().invoke(app, ["migrate"], env=env)
+    assert migrated.exit_code == 0, migrated.output
+    assert "migrated postgresql+asyncpg://" in migrated.output
+    assert password not in migrated.output
+    sample = CliRunner().invoke(app, ["sample", "--no-serve"], env=env)
+    assert sample.exit_code == 0, sample.output
+    assert "sample district loaded into postgresql+asyncpg://" in sample.output
+    assert sample.output.count(":***@") == 2  # migrate's line and the sample's
+    assert password not in sample.output
+
+
+def test_the_worker_start_line_masks_the_redis_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker import main as worker_main
+
+    started: list[Settings] = []
+
+    async def run(settings: Settings, **_: Any) -> None:
+        started.append(settings)
+
+    monkeypatch.setattr(worker_main, "run", run)
+    redis_url = f"redis://:{SECRET}@127.0.0.1:6379/0"
+    env = {"PATROLSYNC_REDIS_URL": redis_url, "COLUMNS": "300"}
+    result = CliRunner().invoke(app, ["worker"], env=env)
+    assert result.exit_code == 0, result.output
+    assert started and started[0].redis_url == redis_url
+    assert "redis://:***@127.0.0.1:6379/0" in result.output
+    assert SECRET not in result.output
