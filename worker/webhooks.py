@@ -201,6 +201,11 @@ class Courier:
             self._lanes[hook_id] = task
             task.add_done_callback(functools.partial(self._lane_done, hook_id))
 
+    @property
+    def busy(self) -> set[int]:
+        """The webhooks whose lane is running."""
+        return set(self._lanes)
+
     def _lane_done(self, hook_id: int, _: asyncio.Task[None]) -> None:
         self._lanes.pop(hook_id, None)
 
