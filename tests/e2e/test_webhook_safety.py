@@ -30,7 +30,7 @@ from server.store import webhooks as store
 from server.tx import transaction
 from tests.integration.worker_support import W47, at
 from tests.support import Clock, Fleet
-from worker import sweep, webhooks
+from worker import main, sweep, webhooks
 
 pytestmark = pytest.mark.usefixtures("fleet")
 LOCAL = targets.AllowList.parse("127.0.0.1")
@@ -459,3 +459,23 @@ async def test_deliveries_are_signed_and_a_replay_is_detectable(fleet: Fleet) ->
         assert receiver["handle"](headers, body + b" ", set(), now=sent_at + 5) == 401
         with pytest.raises(WebhookVerificationError):
             Webhook(key).verify(body, {**headers, "webhook-timestamp": str(sent_at - 3600)})
+
+
+async def test_the_worker_loop_delivers_by_its_settings(fleet: Fleet) -> None:
+    _allow_local(fleet)
+    settings = fleet.services.settings.with_(webhook_timeout_s=2, webhook_connect_timeout_s=1)
+    async with serving(good()) as ok, serving(dripping()) as drip:
+        await _hook(fleet, "s-xinhua", drip.url)
+        hook = await _hook(fleet, "s-dongfeng", ok.url)
+        await _events(fleet)
+        loop = asyncio.create_task(main.deliver_forever(settings, fleet.services.engine, wall_ms))
+        try:
+            await _until(lambda: len(ok.requests) > 0 and len(drip.requests) > 0)
+            await asyncio.sleep(0.2)
+            assert await _errors(fleet, hook["id"]) == {""}
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+    for headers, _, _ in ok.requests:
+        assert headers["host"] == f"127.0.0.1:{ok.port}" and headers["webhook-signature"]
