@@ -43,6 +43,7 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -213,6 +214,9 @@ class Courier:
         """Wait until every lane has finished."""
         while self._lanes:
             await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+            for hook_id, task in list(self._lanes.items()):
+                if task.done():
+                    self._lanes.pop(hook_id, None)
 
     async def stop(self) -> None:
         for task in list(self._lanes.values()):
@@ -304,8 +308,10 @@ class Courier:
         limits = self.limits
         try:
             async with asyncio.timeout(limits.total_s):
+                resolving = time.monotonic()
                 async with asyncio.timeout(limits.connect_s):
                     address = await self._address(target)
+                connect_s = max(0.05, limits.connect_s - (time.monotonic() - resolving))
                 if address is None:
                     return Outcome(NOT_ALLOWED)
                 host = f"[{address}]" if address.version == 6 else str(address)
@@ -317,7 +323,7 @@ class Courier:
                     f"{target.scheme}://{host}:{target.port}{target.target}",
                     content=body,
                     headers={**headers, "Host": target.host_header},
-                    timeout=httpx.Timeout(limits.total_s, connect=limits.connect_s),
+                    timeout=httpx.Timeout(limits.total_s, connect=connect_s),
                     extensions=extensions,
                 )
                 reply = await self.client.send(request, stream=True, follow_redirects=False)
