@@ -56,6 +56,8 @@ class Receiver:
     connections: int = 0
     sent: int = 0
     port: int = 0
+    closed: bool = False
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -63,6 +65,9 @@ class Receiver:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")[1:]
@@ -85,10 +90,10 @@ async def serving(receiver: Receiver) -> AsyncIterator[Receiver]:
     try:
         yield receiver
     finally:
+        receiver.closed = True
         server.close()
-        for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
-            if getattr(task.get_coro(), "__qualname__", "") == "Receiver.handle":
-                task.cancel()
+        if receiver.tasks:
+            await asyncio.wait(receiver.tasks, timeout=5)
 
 
 def good() -> Receiver:
@@ -105,12 +110,13 @@ def dripping(seconds: float = 30.0) -> Receiver:
     async def answer(writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not receiver.closed:
             writer.write(b"x")
             await writer.drain()
             await asyncio.sleep(0.2)
 
-    return Receiver(answer)
+    receiver = Receiver(answer)
+    return receiver
 
 
 def huge(size: int = 256 * 1024 * 1024) -> Receiver:
@@ -119,7 +125,7 @@ def huge(size: int = 256 * 1024 * 1024) -> Receiver:
 
     async def answer(writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
-        while receiver.sent < size:
+        while receiver.sent < size and not receiver.closed:
             writer.write(chunk)
             receiver.sent += len(chunk)
             await writer.drain()
@@ -366,6 +372,7 @@ async def test_an_old_url_with_cr_lf_fails_alone(fleet: Fleet) -> None:
 
 
 async def test_a_closed_port_and_a_filtered_one_read_the_same(fleet: Fleet) -> None:
+    """Also an unknown name and a TLS handshake that fails; a good webhook delivers beside."""
     _allow_local(fleet)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -383,7 +390,12 @@ async def test_a_closed_port_and_a_filtered_one_read_the_same(fleet: Fleet) -> N
         with contextlib.suppress(BlockingIOError):
             filler.connect(("127.0.0.1", filtered_port))
         fillers.append(filler)
+    stack = contextlib.AsyncExitStack()
     try:
+        plain = await stack.enter_async_context(serving(good()))
+        fine = await stack.enter_async_context(serving(good()))
+        tls_hook = await _hook(fleet, "s-xinhua", f"https://127.0.0.1:{plain.port}/")
+        fine_hook = await _hook(fleet, "s-dongfeng", fine.url)
         closed_hook = await _hook(fleet, "s-xinhua", f"http://127.0.0.1:{closed_port}/")
         filtered_hook = await _hook(fleet, "s-xinhua", f"http://127.0.0.1:{filtered_port}/")
         unknown = await _hook(fleet, "s-xinhua", "http://no-such-host.example/")
@@ -402,14 +414,16 @@ async def test_a_closed_port_and_a_filtered_one_read_the_same(fleet: Fleet) -> N
                 resolver=resolver,
             )
     finally:
+        await stack.aclose()
         for s in (filtered, *fillers):
             s.close()
     headers = await fleet.supervisor("s-xinhua")
     seen = {}
-    for hook in (closed_hook, filtered_hook, unknown):
+    assert fine.requests and await _errors(fleet, fine_hook["id"]) == {""}
+    for hook in (closed_hook, filtered_hook, unknown, tls_hook):
         reply = await fleet.client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers)
         seen[hook["url"]] = {d["last_error"] for d in reply.json() if d["attempts"]}
-    assert list(seen.values()) == [{"connection failed"}] * 3, seen
+    assert list(seen.values()) == [{"connection failed"}] * 4, seen
 
 
 def _documented_receiver() -> dict[str, Any]:
