@@ -119,6 +119,9 @@ class ComplianceReport(msgspec.Struct, kw_only=True):
 
 
 class WebhookIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The server refuses more URLs than this pattern does: control characters, user names and
+    passwords, loopback, private and reserved addresses (docs/alerts.md §13)."""
+
     url: Annotated[str, Meta(min_length=8, max_length=2000, pattern=r"^https?://")]
     unit_id: str | None = None
     """The subtree whose alert events are sent (default: the supervisor's own unit)."""
@@ -132,7 +135,8 @@ class WebhookOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_ms: int
     created_by: str = ""
     secret: str | None = None
-    """Only in the reply to the creation: the HMAC key of ``Patrolsync-Signature``."""
+    """Only in the reply to the creation: ``whsec_<base64 key>``, the key of
+    ``webhook-signature`` (docs/alerts.md §13)."""
 
 
 class DeliveryOut(msgspec.Struct, kw_only=True):

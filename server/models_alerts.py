@@ -147,7 +147,8 @@ class Webhook(SQLModel, table=True):
     unit_path: str = Field(max_length=1000)
     url: str = Field(max_length=2000)
     secret: str = Field(max_length=128)
-    """The HMAC-SHA256 key of the ``Patrolsync-Signature`` header (shown once, at creation)."""
+    """The webhook's signing secret (shown once, at creation): ``whsec_<base64 key>``, or the
+    UTF-8 key itself for webhooks registered before (``worker.webhooks.signing_key``)."""
     active: bool = True
     created_ms: int = Field(sa_type=sa.BigInteger)
     created_by: str = Field(default="", max_length=ID_LEN)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from server import webhook_targets
 from server.redact import mask_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
@@ -57,6 +58,14 @@ class Settings:
     """Allocations between two collections of the garbage collector's youngest generation in a
     server or worker process (Python's default is 700). A request's objects die by reference
     counting; collecting every 700 allocations made the collector a fifth of the server's CPU."""
+    webhook_allow_hosts: str = ""
+    """Host names, addresses and networks (comma-separated) that webhooks may reach although
+    the address rule refuses them (loopback, private, link-local, reserved)."""
+    webhook_connect_timeout_s: int = 5
+    webhook_timeout_s: int = 10
+    """A whole webhook try, from resolving its host to the end of the reply."""
+    webhook_max_reply_bytes: int = 65536
+    webhook_concurrency: int = 16
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -123,7 +132,15 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "enrol_failures_per_client",
         "enrol_failures_overall",
         "enrol_failure_window_s",
+        "webhook_connect_timeout_s",
+        "webhook_timeout_s",
+        "webhook_concurrency",
+        "webhook_max_reply_bytes",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+    try:
+        webhook_targets.AllowList.parse(settings.webhook_allow_hosts)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW_HOSTS: {exc}") from None
     return settings

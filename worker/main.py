@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
-import httpx
 import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import logs
+from server import logs, webhook_targets
 from server.db import make_engine
 from server.process import tune_gc
 from server.settings import Settings
@@ -57,17 +57,28 @@ async def relay_forever(settings: Settings, engine: AsyncEngine, clock: Callable
             await asyncio.sleep(delay)
 
 
-async def deliver_forever(engine: AsyncEngine, clock: Callable[[], int]) -> None:
-    """Deliver webhooks every ``DELIVER_EVERY_S``; a failing round is logged and retried."""
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                figures = await webhooks.deliver_once(engine, client, clock)
-                if any(figures.values()):
-                    log.info("webhooks", **figures)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("webhooks: round failed", error=str(exc)[:200])
-            await asyncio.sleep(DELIVER_EVERY_S)
+async def deliver_forever(
+    settings: Settings, engine: AsyncEngine, clock: Callable[[], int]
+) -> None:
+    """Start due webhook deliveries every ``DELIVER_EVERY_S`` (each webhook's lane runs on by
+    itself, see ``webhooks.Courier``); a failing round is logged and retried."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines name the addresses tried
+    limits = webhooks.Limits.of(settings)
+    allow = webhook_targets.AllowList.parse(settings.webhook_allow_hosts)
+    async with webhooks.client_for(limits) as client:
+        courier = webhooks.Courier(engine, client, clock, limits=limits, allow=allow)
+        try:
+            while True:
+                try:
+                    await courier.round()
+                    if any(courier.figures.values()):
+                        log.info("webhooks", **courier.figures)
+                        courier.figures.clear()
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("webhooks: round failed", error=type(exc).__name__)
+                await asyncio.sleep(DELIVER_EVERY_S)
+        finally:
+            await courier.stop()
 
 
 async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
@@ -76,7 +87,7 @@ async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None
     tune_gc(settings)
     engine = make_engine(settings)
     relay = asyncio.create_task(relay_forever(settings, engine, clock))
-    deliver = asyncio.create_task(deliver_forever(engine, clock))
+    deliver = asyncio.create_task(deliver_forever(settings, engine, clock))
     failures = 0
     try:
         while True:

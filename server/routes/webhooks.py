@@ -3,6 +3,7 @@ read the deliveries (the dead letters among them)."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 
 from schemas.alerts import DeliveryOut, WebhookIn, WebhookOut
-from server import wire
+from server import webhook_targets, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import documented
@@ -19,6 +20,11 @@ from server.scope import within
 from server.state import principal, services
 from server.store import webhooks as store
 from server.tx import read, transaction
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes (the key)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 async def _owned(conn: Any, path: str, webhook_id: int) -> dict[str, Any]:
@@ -38,8 +44,13 @@ async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     who = await principal(request)
     path = who.require_supervisor()
     data = await wire.read_body(request, WebhookIn)
+    allow = webhook_targets.AllowList.parse(svc.settings.webhook_allow_hosts)
+    try:
+        webhook_targets.check_registration(data.url, allow)
+    except webhook_targets.UrlRefused as exc:
+        raise ApiError(Code.INVALID_REQUEST, str(exc), details={"key": "url"}) from None
     unit_id = data.unit_id or [u for u in path.split("/") if u][-1]
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret()
 
     async def work(conn: Any) -> WebhookOut:
         unit = await subtree_unit(conn, path, unit_id)

@@ -8,6 +8,7 @@ transaction: every event becomes exactly one delivery.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,11 +91,19 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
 
 
 async def claim(
-    conn: AsyncConnection, now_ms: int, lease_ms: int, limit: int
+    conn: AsyncConnection,
+    now_ms: int,
+    lease_ms: int,
+    limit: int,
+    *,
+    busy: Collection[int] = (),
+    per_hook: int | None = None,
 ) -> list[dict[str, Any]]:
     """Take due pending deliveries (oldest first) for this worker: their next try moves
     ``lease_ms`` ahead, so workers running side by side do not send the same one at once; a
-    worker that dies mid-try leaves its deliveries to be tried again when the lease ends."""
+    worker that dies mid-try leaves its deliveries to be tried again when the lease ends.
+    Deliveries of the webhooks in ``busy`` are left alone (this worker is still sending to
+    them), and at most ``per_hook`` are taken for one webhook."""
     d, w = delivery_t.c, webhook_t.c
     stmt = (
         sa.select(d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret)
@@ -103,9 +112,19 @@ async def claim(
         .order_by(d.next_ms, d.id)
         .limit(limit)
     )
+    if busy:
+        stmt = stmt.where(d.webhook_id.not_in(sorted(busy)))
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=delivery_t, skip_locked=True)
     rows = [dict(r._mapping) for r in await conn.execute(stmt)]
+    if per_hook is not None:
+        taken: dict[int, int] = {}
+        kept = []
+        for r in rows:
+            taken[r["webhook_id"]] = n = taken.get(r["webhook_id"], 0) + 1
+            if n <= per_hook:
+                kept.append(r)
+        rows = kept
     if rows:
         await conn.execute(
             sa.update(delivery_t)
@@ -113,6 +132,16 @@ async def claim(
             .values(next_ms=now_ms + lease_ms)
         )
     return rows
+
+
+async def release(conn: AsyncConnection, delivery_ids: list[int], now_ms: int) -> None:
+    """Give claimed deliveries back untried: due again at ``now_ms``."""
+    d = delivery_t.c
+    await conn.execute(
+        sa.update(delivery_t)
+        .where(d.id.in_(delivery_ids), d.status == "pending")
+        .values(next_ms=now_ms)
+    )
 
 
 async def record(

@@ -4,9 +4,11 @@ unit settings, the compliance summary and webhooks. Alerts come from the sweeps 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
+import ipaddress
 from typing import Any
 
 import httpx
@@ -189,8 +191,14 @@ async def test_webhooks_are_signed_retried_and_dead_lettered(clocked: Fleet) -> 
     assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]
     await _week_done(clocked)
     engine, clock = clocked.services.engine, clock_of(clocked)
+
+    async def resolver(host: str, port: int) -> list[Any]:  # a public address, never contacted
+        assert (host, port) == ("hooks.test", 443)
+        return [ipaddress.ip_address("2001:4860::1")]
+
+    deliver_once = functools.partial(webhooks.deliver_once, resolver=resolver)
     async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
-        figures = await webhooks.deliver_once(engine, client, clock)
+        figures = await deliver_once(engine, client, clock)
         assert figures["new"] == figures["delivered"] == len(received) > 0
         for request in received:
             expected = hmac.new(hook["secret"].encode(), request.content, hashlib.sha256)
@@ -198,16 +206,18 @@ async def test_webhooks_are_signed_retried_and_dead_lettered(clocked: Fleet) -> 
             body = msgspec.json.decode(request.content)
             assert body["alert"]["unit_id"].startswith("xinhua")
             key = f"{hook['id']}:{body['event']['id']}"
-            assert request.headers["idempotency-key"] == key
+            assert request.headers["idempotency-key"] == request.headers["webhook-id"] == key
+            assert request.headers["host"] == "hooks.test"
+            assert request.url.host == "2001:4860::1"
         # Nothing new: nothing sent again.
-        assert (await webhooks.deliver_once(engine, client, clock))["delivered"] == 0
+        assert (await deliver_once(engine, client, clock))["delivered"] == 0
         # A new event while the receiver fails: retried with backoff, then dead-lettered.
         failing["value"] = True
         alert_id = msgspec.json.decode(received[0].content)["alert"]["id"]
         await _post(clocked, "s-xinhua", f"/v1/alerts/{alert_id}/comments", {"text": "催办"})
         tries = 0
         while True:
-            figures = await webhooks.deliver_once(engine, client, clock)
+            figures = await deliver_once(engine, client, clock)
             tries += figures["retry"] + figures["dead"]
             if figures["dead"]:
                 break
