@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, openapi, wire
-from server.db import DRIVER_ERRORS, connection_lost, make_engine
+from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import InflightLimiter
 from server.process import tune_gc
@@ -55,6 +55,15 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if read_only(exc):
+        log.warning("database is read-only", error=type(exc).__name__, path=request.url.path)
+        err = ApiError(
+            Code.UNAVAILABLE,
+            "the database is read-only; nothing was written: retry later (a push with the same"
+            " push id)",
+            headers={"Retry-After": "5"},
+        )
+        return wire.error_response(request, err)
     transient = (
         isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
         or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
@@ -72,7 +81,7 @@ def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.exception("unhandled error", path=request.url.path)
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
     return wire.error_response(request, ApiError(Code.INTERNAL, "internal error"))
 
 
