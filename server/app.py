@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server import logs, openapi, wire
 from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
-from server.limits import InflightLimiter
+from server.limits import PushLimits
 from server.process import tune_gc
 from server.routes import alerts, auth, health, reports, sync, units, webhooks
 from server.settings import Settings, load
@@ -31,6 +31,7 @@ _HTTP_CODES = {
     403: Code.FORBIDDEN,
     404: Code.NOT_FOUND,
     405: Code.METHOD_NOT_ALLOWED,
+    408: Code.REQUEST_TIMEOUT,
     413: Code.PAYLOAD_TOO_LARGE,
     415: Code.UNSUPPORTED_MEDIA_TYPE,
     429: Code.TOO_MANY_REQUESTS,
@@ -94,7 +95,9 @@ def create_app(
     """Build the app. With ``engine`` given (tests, embedding) the caller owns and disposes it."""
     settings = settings or load()
     logs.configure(settings.log_level, settings.log_json)
-    limiter = InflightLimiter(settings.max_inflight_pushes, settings.retry_after_s)
+    limiter = PushLimits(
+        settings.max_inflight_pushes, settings.max_receiving_pushes, settings.retry_after_s
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

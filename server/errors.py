@@ -16,6 +16,7 @@ class Code(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
     TOO_MANY_REQUESTS = "too_many_requests"
     UNAVAILABLE = "service_unavailable"
     UNAUTHORIZED = "unauthorized"
@@ -36,6 +37,7 @@ STATUS: dict[Code, int] = {
     Code.UNSUPPORTED_MEDIA_TYPE: 415,
     Code.UNSUPPORTED_PROTOCOL: 400,
     Code.PAYLOAD_TOO_LARGE: 413,
+    Code.REQUEST_TIMEOUT: 408,
     Code.TOO_MANY_REQUESTS: 429,
     Code.UNAVAILABLE: 503,
     Code.UNAUTHORIZED: 401,

@@ -35,6 +35,11 @@ class Settings:
     max_push_items: int = 1000
     max_push_bytes: int = 4 * 1024 * 1024
     max_inflight_pushes: int = 64
+    max_receiving_pushes: int = 256
+    """Push bodies being received at once in a server process (they hold no in-flight slot)."""
+    body_timeout_s: float = 30.0
+    """A push body must arrive whole within this many seconds of the handler starting to read
+    it, or the push is answered 408 ``request_timeout`` (and the connection closed)."""
     retry_after_s: int = 1
     default_pull_limit: int = 1000
     max_pull_limit: int = 5000
@@ -63,9 +68,9 @@ def _convert(name: str, raw: str, kind: type) -> Any:
             if low in {"0", "false", "no", "off"}:
                 return False
             raise ValueError("expected true/false")
-        if kind is int:
-            value = int(raw)
-            if value < 0:
+        if kind is int or kind is float:
+            value = kind(raw)
+            if not value >= 0:  # (NaN too)
                 raise ValueError("must not be negative")
             return value
         return raw
@@ -73,7 +78,7 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None
 
 
-_KINDS: dict[str, type] = {"bool": bool, "int": int, "str": str}
+_KINDS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,10 +105,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     for name in (
         "max_push_items",
         "max_inflight_pushes",
+        "max_receiving_pushes",
         "default_pull_limit",
         "max_pull_limit",
         "gc_threshold",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+    if not 0 < settings.body_timeout_s <= 3600:
+        raise SettingsError(f"{PREFIX}BODY_TIMEOUT_S must be above 0 and at most 3600")
     return settings
