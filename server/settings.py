@@ -35,6 +35,10 @@ class Settings:
     max_push_items: int = 1000
     max_push_bytes: int = 4 * 1024 * 1024
     max_inflight_pushes: int = 64
+    max_url_bytes: int = 8 * 1024
+    """A request URL longer than this is answered 414 ``uri_too_long`` (``server.serving``)."""
+    max_header_bytes: int = 64 * 1024
+    """A request line and headers larger than this are answered 431 ``headers_too_large``."""
     max_receiving_pushes: int = 256
     """Push bodies being received at once in a server process (they hold no in-flight slot)."""
     body_timeout_s: float = 30.0
@@ -106,6 +110,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "max_push_items",
         "max_inflight_pushes",
         "max_receiving_pushes",
+        "max_url_bytes",
+        "max_header_bytes",
         "default_pull_limit",
         "max_pull_limit",
         "gc_threshold",
