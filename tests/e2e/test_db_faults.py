@@ -171,6 +171,10 @@ async def test_a_read_only_database_gives_503_with_retry_after_and_loses_nothing
         "/v1/sync/push",
         "/v1/auth/enrol",
     }
+    enrolled = await pg_fleet.client.post(
+        "/v1/auth/enrol", json={"code": code, "device_id": "d-ro", "platform": "test"}
+    )
+    assert enrolled.status_code == 201, enrolled.text  # the refused enrolment used nothing up
     again = await phone.push([phone.checkin("xinhua-g1")])  # writable again: served at once
     assert again["results"][0]["status"] == "applied"
     pulled, _ = await phone.pull_all()
