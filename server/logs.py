@@ -5,7 +5,8 @@ to a queue; one thread renders and writes it. Rendering a traceback, or a stdout
 slowly, never holds the event loop. An error's traceback is part of its event: the
 ``exception`` field of the JSON line, the lines after the message on a terminal. Tracebacks
 never show local variables, and a password in a URL (``scheme://user:password@``) is masked in
-every line written.
+every line written. If the output stalls, at most ``QUEUED`` events wait; later ones are
+dropped (and counted) rather than block the caller or grow without bound.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from structlog.stdlib import ProcessorFormatter
 
 LOGGER = "patrolsync"
 """Every logger of the product is named under this one (``patrolsync.server``, ...)."""
+QUEUED = 10_000
+"""Events waiting to be written at most; more are dropped (``dropped()`` counts them)."""
 _PASSWORD = re.compile(r"(://[^/\s:@]*):[^/\s@]*@")
 _listener: QueueListener | None = None
 
@@ -52,10 +55,25 @@ class _Masking(ProcessorFormatter):
 
 
 class _Handoff(QueueHandler):
-    """Queues the record as it is: formatting (``QueueHandler.prepare``) is the thread's job."""
+    """Queues the record as it is: formatting (``QueueHandler.prepare``) is the thread's job.
+    When the queue is full (the output has stalled) the record is dropped and counted: memory
+    stays bounded and the caller never waits."""
+
+    dropped = 0
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            _Handoff.dropped += 1
+
+
+class _Writer(QueueListener):
+    def enqueue_sentinel(self) -> None:
+        self.queue.put(self._sentinel)  # type: ignore[attr-defined]  # waits for room if full
 
 
 class _Output(logging.StreamHandler):  # type: ignore[type-arg]
@@ -87,8 +105,8 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
         )
     output = _Output(stream)
     output.setFormatter(_Masking(processors=rendering))
-    events: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = QueueListener(events, output)
+    events: queue.Queue[logging.LogRecord] = queue.Queue(QUEUED)
+    _listener = _Writer(events, output)
     _listener.start()
     root = logging.getLogger(LOGGER)
     root.handlers = [_Handoff(events)]
@@ -108,6 +126,11 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
         ),
         cache_logger_on_first_use=True,
     )
+
+
+def dropped() -> int:
+    """Events dropped since the process started because the output could not keep up."""
+    return _Handoff.dropped
 
 
 def flush() -> None:

@@ -133,3 +133,25 @@ async def test_the_apps_unhandled_error_line_has_the_traceback(
     assert error["path"] == "/v1/sync/config"
     assert "RuntimeError: a bug in a handler" in error["exception"]
     assert "broken" in error["exception"]
+
+
+def test_a_stalled_output_never_blocks_the_caller(out: Recording) -> None:
+    """The writer is stuck: log calls still return at once, and what cannot wait is dropped."""
+    release = threading.Event()
+
+    class Stuck(Recording):
+        def write(self, text: str) -> int:
+            release.wait(10)
+            return super().write(text)
+
+    stuck = Stuck()
+    logs.configure("INFO", stream=stuck)
+    before = logs.dropped()
+    log = structlog.get_logger("patrolsync.test")
+    try:
+        for n in range(logs.QUEUED + 50):
+            log.info("line", n=n)
+        assert logs.dropped() - before >= 49
+    finally:
+        release.set()
+    logs.flush()
