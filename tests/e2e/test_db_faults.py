@@ -12,9 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from server.db import pg_driver
 from server.settings import Settings
 from server.store import outbox
-from server.tx import read
+from server.tx import read, transaction
 from tests.support import Fleet, new_id
 from worker import jobs, sweep, webhooks
 from worker import main as worker_main
@@ -108,6 +109,25 @@ async def test_the_server_recovers_by_itself_after_its_sessions_are_killed(
             await pg_fleet.client.get("/v1/sync/pull", headers=phone.headers)
         ).status_code == 200
         assert (await pg_fleet.client.get("/v1/alerts", headers=boss)).status_code == 200
+
+
+async def test_the_worker_recovers_by_itself_after_its_sessions_are_killed(
+    pg_fleet: Fleet, pg_settings: Settings
+) -> None:
+    """The worker's engine, its pool warmed by a sweep, then every session ended: its next
+    evaluation and sweep run on fresh connections."""
+    engine = pg_fleet.services.engine
+    phone = await pg_fleet.device("w-zhang")
+    await phone.push([phone.checkin("xinhua-g1")])
+    await sweep.everything(engine, phone.now())  # several connections at once (chunks)
+    assert await _kill_sessions(pg_settings) >= 1
+    ctx = {"engine": engine, "clock": pg_fleet.services.clock}
+    waiting = await read(engine, _all_requests)
+    await jobs.evaluate_batch(
+        ctx, [(r.id, r.version, r.kind, r.subject, r.period) for r in waiting]
+    )
+    assert await read(engine, _all_requests) == []
+    await sweep.everything(engine, phone.now())
 
 
 async def _read_only(settings: Settings, on: bool) -> None:
@@ -260,3 +280,36 @@ async def test_the_workers_loops_outlive_driver_errors(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.parametrize("tx", [read, transaction])
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InternalClientError("cannot switch to state 12"),
+        asyncpg.exceptions.ReadOnlySQLTransactionError("read-only"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+    ],
+)
+async def test_a_connection_that_failed_so_is_never_reused(
+    pg_fleet: Fleet, tx: Any, error: Exception
+) -> None:
+    """A driver error that leaves the connection unusable (or, read-only, pointing at a
+    standby) discards it: the pool opens a fresh one."""
+    used: list[Any] = []
+
+    async def fails(conn: Any) -> None:
+        used.append(await pg_driver(conn))
+        raise error
+
+    with pytest.raises(type(error)):
+        await tx(pg_fleet.services.engine, fails)
+    assert used[0].is_closed()
+
+    async def works(conn: Any) -> int:
+        driver = await pg_driver(conn)
+        assert driver is not used[0]
+        value: int = await driver.fetchval("SELECT 1")
+        return value
+
+    assert await tx(pg_fleet.services.engine, works) == 1
