@@ -39,6 +39,8 @@ class Settings:
     """A request URL longer than this is answered 414 ``uri_too_long`` (``server.serving``)."""
     max_header_bytes: int = 64 * 1024
     """A request line and headers larger than this are answered 431 ``headers_too_large``."""
+    header_timeout_s: float = 30.0
+    """A request line and headers must arrive within this many seconds (408 ``request_timeout``)."""
     max_receiving_pushes: int = 256
     """Push bodies being received at once in a server process (they hold no in-flight slot)."""
     body_timeout_s: float = 30.0
@@ -118,6 +120,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
-    if not 0 < settings.body_timeout_s <= 3600:
-        raise SettingsError(f"{PREFIX}BODY_TIMEOUT_S must be above 0 and at most 3600")
+    for name in ("body_timeout_s", "header_timeout_s"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be above 0 and at most 3600")
     return settings

@@ -31,7 +31,11 @@ class Served:
 @pytest.fixture
 async def served(sqlite_url: str) -> AsyncIterator[Served]:
     settings = Settings(
-        database_url=sqlite_url, log_level="WARNING", max_header_bytes=16_384, body_timeout_s=0.5
+        database_url=sqlite_url,
+        log_level="WARNING",
+        max_header_bytes=16_384,
+        body_timeout_s=0.5,
+        header_timeout_s=1.0,
     )
     await reset(settings)
     engine = make_engine(settings)
@@ -138,3 +142,21 @@ async def test_a_late_push_body_gets_408_and_the_connection_closed(served: Serve
     reply, closed = await _exchange(served.port, head + body[:10], timeout_s=5)
     assert _status(reply) == 408 and closed
     assert _error_code(reply) == "request_timeout"
+
+
+@pytest.mark.parametrize(
+    "sent", [b"", b"GET /heal", b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1"]
+)
+async def test_a_head_that_does_not_arrive_in_time_gets_408(served: Served, sent: bytes) -> None:
+    """Nothing sent, half a request line, headers without their end: answered after the
+    head's time (1 s here), the connection closed."""
+    reply, closed = await _exchange(served.port, sent, timeout_s=5)
+    assert _status(reply) == 408 and closed
+    assert _error_code(reply) == "request_timeout"
+
+
+async def test_a_kept_alive_connection_is_not_cut_by_the_head_timer(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}") as client:
+        for _ in range(3):  # the same connection, each request after the head's time
+            assert (await client.get("/healthz")).status_code == 200
+            await asyncio.sleep(0.6)
