@@ -15,9 +15,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, openapi, wire
-from server.db import DRIVER_ERRORS, connection_lost, make_engine
+from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
-from server.limits import InflightLimiter
+from server.limits import PushLimits
 from server.process import tune_gc
 from server.routes import alerts, auth, health, reports, sync, units, webhooks
 from server.settings import Settings, load
@@ -31,6 +31,9 @@ _HTTP_CODES = {
     403: Code.FORBIDDEN,
     404: Code.NOT_FOUND,
     405: Code.METHOD_NOT_ALLOWED,
+    408: Code.REQUEST_TIMEOUT,
+    414: Code.URI_TOO_LONG,
+    431: Code.HEADERS_TOO_LARGE,
     413: Code.PAYLOAD_TOO_LARGE,
     415: Code.UNSUPPORTED_MEDIA_TYPE,
     429: Code.TOO_MANY_REQUESTS,
@@ -55,6 +58,15 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if read_only(exc):
+        log.warning("database is read-only", error=type(exc).__name__, path=request.url.path)
+        err = ApiError(
+            Code.UNAVAILABLE,
+            "the database is read-only; nothing was written: retry later (a push with the same"
+            " push id)",
+            headers={"Retry-After": "5"},
+        )
+        return wire.error_response(request, err)
     transient = (
         isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
         or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
@@ -72,7 +84,7 @@ def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.exception("unhandled error", path=request.url.path)
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
     return wire.error_response(request, ApiError(Code.INTERNAL, "internal error"))
 
 
@@ -85,7 +97,9 @@ def create_app(
     """Build the app. With ``engine`` given (tests, embedding) the caller owns and disposes it."""
     settings = settings or load()
     logs.configure(settings.log_level, settings.log_json)
-    limiter = InflightLimiter(settings.max_inflight_pushes, settings.retry_after_s)
+    limiter = PushLimits(
+        settings.max_inflight_pushes, settings.max_receiving_pushes, settings.retry_after_s
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

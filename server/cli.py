@@ -137,6 +137,8 @@ def serve(
     """Run the HTTP server (uvicorn)."""
     import uvicorn
 
+    from server.serving import PROTOCOL
+
     settings = _settings()
     uvicorn.run(
         "server.app:create_app",
@@ -146,6 +148,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        http=PROTOCOL,
     )
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -41,7 +42,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         _sqlite_immediate(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         json_serializer=_json_dumps,
         json_deserializer=msgspec.json.decode,
@@ -50,6 +51,20 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         hide_parameters=True,
     )
+    _pg_discard_closed(engine)
+    return engine
+
+
+def _pg_discard_closed(engine: AsyncEngine) -> None:
+    """A pooled connection whose socket the driver saw close (the database restarted, or ended
+    the session) is never handed out: the pool replaces it with a fresh one at checkout. The
+    check reads the driver's own state, so it costs no round trip (a pre-ping costs three)."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: DBAPIConnection, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the database closed this connection")
 
 
 def _sqlite_immediate(engine: AsyncEngine) -> None:
@@ -69,10 +84,16 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 """What a statement run on the driver connection (``pg_driver``) raises: the driver's own
-exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``."""
+exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``. (``InternalClientError``:
+the driver's protocol state is broken, e.g. after the server ended the session mid-statement.)"""
 
+READ_ONLY_SQLSTATE = "25006"
 _GONE = {"57P01", "57P02", "57P03"}
 """The server shut down (or restarts) under the connection."""
 
@@ -90,10 +111,18 @@ def sqlstate(exc: BaseException) -> str | None:
 def connection_lost(exc: BaseException) -> bool:
     """The driver lost its connection (or the server is going away): nothing of the
     transaction was committed, and a retry later may succeed."""
-    if isinstance(exc, asyncpg.InterfaceError):
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True
+    if isinstance(getattr(exc, "orig", None), asyncpg.InternalClientError):
         return True
     state = sqlstate(exc) or ""
     return state.startswith("08") or state in _GONE
+
+
+def read_only(exc: BaseException) -> bool:
+    """The database refused a write because it is read-only (a standby, or a database set
+    ``default_transaction_read_only``): nothing was written, and a retry later may succeed."""
+    return sqlstate(exc) == READ_ONLY_SQLSTATE
 
 
 async def pg_driver(conn: AsyncConnection) -> Any:

@@ -16,6 +16,9 @@ class Code(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    URI_TOO_LONG = "uri_too_long"
+    HEADERS_TOO_LARGE = "headers_too_large"
     TOO_MANY_REQUESTS = "too_many_requests"
     UNAVAILABLE = "service_unavailable"
     UNAUTHORIZED = "unauthorized"
@@ -36,6 +39,9 @@ STATUS: dict[Code, int] = {
     Code.UNSUPPORTED_MEDIA_TYPE: 415,
     Code.UNSUPPORTED_PROTOCOL: 400,
     Code.PAYLOAD_TOO_LARGE: 413,
+    Code.REQUEST_TIMEOUT: 408,
+    Code.URI_TOO_LONG: 414,
+    Code.HEADERS_TOO_LARGE: 431,
     Code.TOO_MANY_REQUESTS: 429,
     Code.UNAVAILABLE: 503,
     Code.UNAUTHORIZED: 401,

@@ -1,4 +1,10 @@
-"""Backpressure: a cap on pushes in flight in this process. Over it, refuse at once (429)."""
+"""Backpressure in this process: a cap on pushes in flight, and a separate one on push bodies
+being received. Over either, refuse at once (429); never queue.
+
+A push takes its in-flight slot only once its whole body has arrived (within
+``body_timeout_s``), so a client that sends slowly holds a receiving slot at most that long and
+never the capacity of the pushes being applied.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from server.errors import ApiError, Code
 class InflightLimiter:
     """Counts requests in flight; never queues, so an overloaded server answers fast."""
 
-    def __init__(self, limit: int, retry_after_s: int) -> None:
+    def __init__(
+        self, limit: int, retry_after_s: int, *, what: str = "pushes are in flight"
+    ) -> None:
         self.limit = limit
         self.retry_after_s = retry_after_s
+        self.what = what
         self.inflight = 0
 
     def try_acquire(self) -> bool:
@@ -30,7 +39,7 @@ class InflightLimiter:
         if not self.try_acquire():
             raise ApiError(
                 Code.TOO_MANY_REQUESTS,
-                f"{self.limit} pushes are in flight; retry later",
+                f"{self.limit} {self.what}; retry later",
                 details={"limit": self.limit, "retry_after_s": self.retry_after_s},
                 headers={"Retry-After": str(self.retry_after_s)},
             )
@@ -38,3 +47,13 @@ class InflightLimiter:
             yield
         finally:
             self.release()
+
+
+class PushLimits(InflightLimiter):
+    """The in-flight cap (this object's own count) and the receiving cap (``receiving``)."""
+
+    def __init__(self, inflight: int, receiving: int, retry_after_s: int) -> None:
+        super().__init__(inflight, retry_after_s)
+        self.receiving = InflightLimiter(
+            receiving, retry_after_s, what="push bodies are being received"
+        )

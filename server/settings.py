@@ -42,6 +42,17 @@ class Settings:
     max_push_items: int = 1000
     max_push_bytes: int = 4 * 1024 * 1024
     max_inflight_pushes: int = 64
+    max_url_bytes: int = 8 * 1024
+    """A request URL longer than this is answered 414 ``uri_too_long`` (``server.serving``)."""
+    max_header_bytes: int = 64 * 1024
+    """A request line and headers larger than this are answered 431 ``headers_too_large``."""
+    header_timeout_s: float = 30.0
+    """A request line and headers must arrive within this many seconds (408 ``request_timeout``)."""
+    max_receiving_pushes: int = 256
+    """Push bodies being received at once in a server process (they hold no in-flight slot)."""
+    body_timeout_s: float = 30.0
+    """A push body must arrive whole within this many seconds of the handler starting to read
+    it, or the push is answered 408 ``request_timeout`` (and the connection closed)."""
     retry_after_s: int = 1
     default_pull_limit: int = 1000
     max_pull_limit: int = 5000
@@ -85,9 +96,9 @@ def _convert(name: str, raw: str, kind: type) -> Any:
             if low in {"0", "false", "no", "off"}:
                 return False
             raise ValueError("expected true/false")
-        if kind is int:
-            value = int(raw)
-            if value < 0:
+        if kind is int or kind is float:
+            value = kind(raw)
+            if not value >= 0:  # (NaN too)
                 raise ValueError("must not be negative")
             return value
         return raw
@@ -95,7 +106,7 @@ def _convert(name: str, raw: str, kind: type) -> Any:
         raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None
 
 
-_KINDS: dict[str, type] = {"bool": bool, "int": int, "str": str}
+_KINDS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +137,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     for name in (
         "max_push_items",
         "max_inflight_pushes",
+        "max_receiving_pushes",
+        "max_url_bytes",
+        "max_header_bytes",
         "default_pull_limit",
         "max_pull_limit",
         "gc_threshold",
@@ -143,4 +157,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_targets.AllowList.parse(settings.webhook_allow_hosts)
     except ValueError as exc:
         raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW_HOSTS: {exc}") from None
+    for name in ("body_timeout_s", "header_timeout_s"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be above 0 and at most 3600")
     return settings

@@ -11,7 +11,7 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth import Principal, authenticate
-from server.limits import InflightLimiter
+from server.limits import PushLimits
 from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
 from server.tx import read
@@ -25,7 +25,7 @@ def wall_ms() -> int:
 class Services:
     settings: Settings
     engine: AsyncEngine
-    limiter: InflightLimiter
+    limiter: PushLimits
     clock: Callable[[], int] = field(default=wall_ms)
     enrol_guard: Guard = field(init=False)
     """Guessing limit of enrolment codes, from the settings."""

@@ -8,7 +8,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db import DRIVER_ERRORS, READ_ONLY, sqlstate
+from server.db import DRIVER_ERRORS, READ_ONLY, connection_lost, read_only, sqlstate
 
 T = TypeVar("T")
 RETRYABLE = {"40P01", "40001"}
@@ -22,7 +22,7 @@ async def transaction(
     for attempt in range(1, attempts + 1):
         try:
             async with engine.begin() as conn:
-                return await work(conn)
+                return await _discarding_lost(conn, work)
         except _DB_ERRORS as exc:
             if attempt == attempts or sqlstate(exc) not in RETRYABLE:
                 raise
@@ -41,6 +41,24 @@ async def read(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[
             conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
         else:
             conn = await raw.execution_options(**{READ_ONLY: True})
-        result = await work(conn)
+        result = await _discarding_lost(conn, work)
         await conn.rollback()
         return result
+
+
+async def _discarding_lost(
+    conn: AsyncConnection, work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """``work(conn)``; if it loses the connection, or finds the database read-only, the pool is
+    told to discard the connection (the next is a fresh one: after a failover, to the new
+    primary).
+
+    SQLAlchemy discards a lost connection for its own statements; statements on the driver
+    connection (``db.pg_driver``) raise the driver's errors past it, so they are seen here.
+    """
+    try:
+        return await work(conn)
+    except _DB_ERRORS as exc:
+        if (connection_lost(exc) or read_only(exc)) and not conn.invalidated:
+            await conn.invalidate(exc)
+        raise

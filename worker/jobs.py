@@ -13,6 +13,7 @@ import structlog
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.db import read_only
 from server.store import outbox
 from server.tx import read, transaction
 from worker import queue, sweep
@@ -57,7 +58,12 @@ async def evaluate_batch(ctx: dict[str, Any], requests: Sequence[Sequence[Any]])
             await outbox.done(conn, int(request_id), int(version))
         return events
 
-    events = await transaction(engine, work)
+    try:
+        events = await transaction(engine, work)
+    except Exception as exc:
+        if read_only(exc):
+            log.warning("database is read-only: the requests wait in the outbox", n=len(requests))
+        raise
     log.info(
         "evaluated",
         requests=len(requests),
@@ -103,6 +109,11 @@ async def relay_all(
 
 
 async def periodic_sweep(ctx: dict[str, Any]) -> dict[str, int]:
-    figures = await sweep.everything(ctx["engine"], ctx["clock"]())
+    try:
+        figures = await sweep.everything(ctx["engine"], ctx["clock"]())
+    except Exception as exc:
+        if read_only(exc):
+            log.warning("database is read-only: the sweep waits for its next round")
+        raise
     log.info("swept", **figures)
     return figures

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, webhook_targets
-from server.db import make_engine
+from server.db import DRIVER_ERRORS, make_engine, read_only
 from server.process import tune_gc
 from server.settings import Settings
 from server.state import wall_ms
@@ -29,6 +29,16 @@ log = structlog.get_logger("patrolsync.worker")
 RELAY_EVERY_S = 0.5
 DELIVER_EVERY_S = 1.0
 BACKOFF_S = (0.5, 1, 2, 5)
+
+
+_FAULTS: tuple[type[Exception], ...] = (RedisError, OSError, SQLAlchemyError, *DRIVER_ERRORS)
+"""What a loop beside the worker logs and outlives: Redis or the database being away."""
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, RedisError):
+        return "redis unavailable"
+    return "database is read-only" if read_only(exc) else "database unavailable"
 
 
 async def relay_forever(settings: Settings, engine: AsyncEngine, clock: Callable[[], int]) -> None:
@@ -46,11 +56,12 @@ async def relay_forever(settings: Settings, engine: AsyncEngine, clock: Callable
                     await asyncio.sleep(RELAY_EVERY_S)
             finally:
                 await pool.aclose()
-        except (RedisError, OSError, SQLAlchemyError) as exc:
+        except _FAULTS as exc:
             delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
             failures += 1
             log.warning(
                 "relay: redis or database unavailable, requests wait in the outbox",
+                cause=_cause(exc),
                 error=str(exc)[:200],
                 retry_in_s=delay,
             )
@@ -74,8 +85,8 @@ async def deliver_forever(
                     if any(courier.figures.values()):
                         log.info("webhooks", **courier.figures)
                         courier.figures.clear()
-                except (SQLAlchemyError, OSError) as exc:
-                    log.warning("webhooks: round failed", error=type(exc).__name__)
+                except _FAULTS as exc:
+                    log.warning("webhooks: round failed", cause=_cause(exc), error=str(exc)[:200])
                 await asyncio.sleep(DELIVER_EVERY_S)
         finally:
             await courier.stop()

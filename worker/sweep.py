@@ -52,7 +52,8 @@ async def _chunks(
     """``work`` over ``items`` in chunks of ``size``, one transaction each; on PostgreSQL
     ``PARALLEL`` chunks at a time (their subjects are disjoint: no chunk waits for another),
     so one chunk's rules run while another's queries do. Chunks already committed stay
-    committed if a later one fails: every evaluation is an idempotent upsert."""
+    committed if a later one fails: every evaluation is an idempotent upsert. A failure raises
+    the first chunk's error itself (not a group), so callers tell a database fault from a bug."""
     parts = [items[start : start + size] for start in range(0, len(items), size)]
     width = PARALLEL if engine.dialect.name == "postgresql" else 1
     gate = asyncio.Semaphore(width)
@@ -61,8 +62,11 @@ async def _chunks(
         async with gate:
             return await transaction(engine, functools.partial(_call, work, part))
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(part)) for part in parts]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(part)) for part in parts]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from failed
     return sum(t.result() for t in tasks)
 
 

@@ -19,19 +19,31 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, {"status": "ok"})
 
 
-@get("/readyz", summary="Readiness: the database answers and is migrated")
+@get("/readyz", summary="Readiness: the database answers, takes writes and is migrated")
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
 
-    async def probe(conn: AsyncConnection) -> str | None:
+    async def probe(conn: AsyncConnection) -> tuple[str | None, bool]:
         await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
+        if conn.dialect.name == "postgresql":
+            row = await conn.execute(
+                sa.text(
+                    "SELECT version_num, current_setting('transaction_read_only') = 'on'"
+                    " FROM alembic_version"
+                )
+            )
+            found = row.one_or_none()
+            return (found[0], bool(found[1])) if found else (None, False)
         row = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-        return row.scalar()
+        return row.scalar(), False
 
     try:
-        revision = await read(svc.engine, probe)
+        revision, read_only = await read(svc.engine, probe)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         body = {"status": "unavailable", "database": type(exc).__name__}
+        return wire.respond(request, body, 503, {"Retry-After": "5"})
+    if read_only:
+        body = {"status": "unavailable", "database": "read-only"}
         return wire.respond(request, body, 503, {"Retry-After": "5"})
     if revision != head_revision():
         stale = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -74,7 +75,9 @@ async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, config)
 
 
-async def _body(request: Request[Any, Any, Any], limit: int) -> bytes:
+async def _body(request: Request[Any, Any, Any], limit: int, timeout_s: float) -> bytes:
+    """The whole body: at most ``limit`` bytes (413), arrived within ``timeout_s`` (408, and
+    the connection is closed: the rest of a late body is never read)."""
     too_large = ApiError(
         Code.PAYLOAD_TOO_LARGE,
         f"push bodies are limited to {limit} bytes",
@@ -85,11 +88,20 @@ async def _body(request: Request[Any, Any, Any], limit: int) -> bytes:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            Code.REQUEST_TIMEOUT,
+            f"the push body did not arrive within {timeout_s:g} s; resend it",
+            details={"body_timeout_s": timeout_s, "received_bytes": size},
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -118,8 +130,9 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     msgpack = wire.is_msgpack(request.headers.get("content-type", ""))
     who = await principal(request)
     worker_id, device_id = who.require_device()
+    with svc.limiter.receiving.slot():
+        body = await _body(request, s.max_push_bytes, s.body_timeout_s)
     with svc.limiter.slot():
-        body = await _body(request, s.max_push_bytes)
         envelope = wire.decode(body, PushRequest, msgpack=msgpack)
         if len(envelope.items) > s.max_push_items:
             raise ApiError(

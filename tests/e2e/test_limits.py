@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
 from tests.support import HOUR, Fleet, new_id
 
 
@@ -152,3 +158,78 @@ async def test_overlong_boot_id_is_an_item_rejection(fleet: Fleet) -> None:
     reply = await dev.push([dev.checkin("xinhua-g1", boot_id="x" * 200), dev.checkin("xinhua-g1")])
     assert [r["status"] for r in reply["results"]] == ["rejected", "applied"]
     assert reply["results"][0]["code"] == "invalid_item"
+
+
+def _slow_body(body: bytes, pause_s: float) -> Any:
+    """A request body that sends its first bytes, then waits ``pause_s`` before the rest."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body[:5]
+        await asyncio.sleep(pause_s)
+        yield body[5:]
+
+    return chunks()
+
+
+def _push_body(dev: Any) -> bytes:
+    envelope = {"push_id": str(new_id()), "device_time_ms": dev.now(), "items": []}
+    return msgspec.json.encode(envelope)
+
+
+async def test_slow_senders_do_not_take_the_push_capacity(fleet: Fleet) -> None:
+    """More bodies trickling in than there are in-flight slots: a normal push is still served."""
+    fleet.services.limiter.limit = 2  # in flight
+    dev = await fleet.device("w-zhang")
+    slow = await fleet.device("w-wang")
+    headers = {**slow.headers, "Content-Type": "application/json"}
+    senders = [
+        asyncio.create_task(
+            fleet.client.post(
+                "/v1/sync/push", content=_slow_body(_push_body(slow), 1.5), headers=headers
+            )
+        )
+        for _ in range(8)
+    ]
+    try:
+        await asyncio.sleep(0.4)  # every slow body has started arriving
+        reply = await dev.push([dev.checkin("xinhua-g1")])
+        assert reply["results"][0]["status"] == "applied"
+    finally:
+        answers = await asyncio.gather(*senders)
+    # Slow, not refused while sending; all done at once, they then compete for the two slots.
+    assert {a.status_code for a in answers} <= {200, 429}
+    assert 200 in {a.status_code for a in answers}
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408(fleet: Fleet) -> None:
+    fleet.services.settings = fleet.services.settings.with_(body_timeout_s=0.2)
+    dev = await fleet.device("w-zhang")
+    headers = {**dev.headers, "Content-Type": "application/json"}
+    late = await fleet.client.post(
+        "/v1/sync/push", content=_slow_body(_push_body(dev), 5), headers=headers
+    )
+    assert late.status_code == 408, late.text
+    assert late.json()["error"]["code"] == "request_timeout"
+    assert late.headers["connection"] == "close"
+    assert fleet.services.limiter.receiving.inflight == 0
+    assert fleet.services.limiter.inflight == 0
+
+
+async def test_bodies_being_received_are_capped_too(fleet: Fleet) -> None:
+    limiter = fleet.services.limiter.receiving
+    dev = await fleet.device("w-zhang")
+    held = 0
+    while limiter.try_acquire():
+        held += 1
+    try:
+        refused = await fleet.post(
+            "/v1/sync/push",
+            {"push_id": str(new_id()), "device_time_ms": 1, "items": []},
+            dev.headers,
+        )
+    finally:
+        for _ in range(held):
+            limiter.release()
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert "being received" in refused.json()["error"]["message"]

@@ -79,15 +79,23 @@ async def test_connection_lost_mid_push_gives_503_and_the_resend_applies(
         await admin.close()
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        # the driver's protocol state broken by a session ended mid-statement
+        asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress"),
+    ],
+)
 async def test_driver_connection_errors_are_503_like_sqlalchemys(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     """Statements on the driver connection raise the driver's own exceptions; a lost
     connection among them is answered 503 with Retry-After too, not 500."""
     phone = await fleet.device("w-zhang")
 
     async def lost(*_: object) -> None:
-        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        raise error
 
     monkeypatch.setattr(auth_store, "lookup_token", lost)
     refused = await phone.push([phone.checkin("xinhua-g1")], expect=503)
