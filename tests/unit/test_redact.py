@@ -71,6 +71,7 @@ def test_a_logged_traceback_shows_no_local_variables(capsys: pytest.CaptureFixtu
     except RuntimeError:
         log.exception("unhandled error")
     finally:
+        logs.flush()  # lines are written by the logging thread
         structlog.reset_defaults()
     out = capsys.readouterr().out
     assert "RuntimeError: boom" in out and "Traceback" in out
