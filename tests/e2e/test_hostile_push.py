@@ -309,3 +309,16 @@ async def test_protocol_header_is_ascii_digits_only(fleet: Fleet, value: str) ->
 def _encoded(headers: dict[str, str]) -> Any:
     """Header values as UTF-8 bytes (httpx encodes str values as ASCII only)."""
     return {k: v.encode() for k, v in headers.items()}
+
+
+# ---------------------------------------------------------------- many references in one item
+
+
+async def test_a_checkin_naming_40000_households_is_rejected_not_a_500(fleet: Fleet) -> None:
+    """More ids than a statement may bind (32767 on both backends) in one push."""
+    dev = await fleet.device("w-zhang")
+    many = dev.checkin("xinhua-g1", households=[HOUSEHOLD, *(f"h-{i}" for i in range(40_000))])
+    reply = await dev.push([many, dev.checkin("xinhua-g1")], msgpack=True)
+    first, second = reply["results"]
+    assert (first["status"], first["code"]) == ("rejected", "unknown_household")
+    assert second["status"] == "applied"
