@@ -15,18 +15,24 @@ RefId = Annotated[str, Meta(min_length=1, max_length=64)]
 Ms = Annotated[int, Meta(ge=0, le=10**14)]
 Count = Annotated[int, Meta(ge=0, le=100_000)]
 Clock = Annotated[str, Meta(min_length=23, max_length=100)]
+MAX_NESTING = 64
+"""Arrays and maps a push body may nest, the envelope counted (the protocol's own need 5)."""
 
 
 # ---------------------------------------------------------------- push items (tagged union "op")
 
 
 class Route(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Optional summary of a patrol's GPS track, computed on the device."""
+    """Optional summary of a patrol's GPS track, computed on the device.
+
+    Every number has both bounds: NaN fails any bound and ±inf one of them, so no stored number
+    is non-finite, and none is too large to come back as the same number in every format.
+    """
 
     points: Count = 0
     distance_m: Annotated[float, Meta(ge=0, le=1_000_000)] = 0.0
     inside_share: Annotated[float, Meta(ge=0, le=1)] | None = None
-    max_speed_mps: Annotated[float, Meta(ge=0)] | None = None
+    max_speed_mps: Annotated[float, Meta(ge=0, le=1_000_000)] | None = None
     mock_location: bool = False
 
 

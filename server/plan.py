@@ -14,10 +14,12 @@ from sync.hlc import HLC, HLCError
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """An item that failed to decode: it is answered, never applied."""
+    """An item that failed to decode, or holds what the protocol refuses: answered, never
+    applied. ``id`` is the record's id when the item decoded."""
 
     code: str
     reason: str
+    id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ async def push(
     plan = Plan()
     for index, item in enumerate(items):
         if isinstance(item, Rejected):
-            plan.results.append(rejected(index, None, item.code, item.reason))
+            plan.results.append(rejected(index, item.id, item.code, item.reason))
     await decide_checkins(conn, ctx, items, plan)
     await decide_notes(conn, ctx, items, plan)
     plan.results.sort(key=lambda r: r.index)

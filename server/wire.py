@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 
 from schemas.errors import ErrorBody, ErrorDetail
+from schemas.sync import MAX_NESTING
 from server.errors import ApiError, Code
 
 JSON = "application/json"
@@ -44,14 +45,27 @@ def is_msgpack(content_type: str) -> bool:
     )
 
 
+TOO_DEEP = f"arrays and maps nest too deep (at most {MAX_NESTING} levels)"
+
+
 def decode(body: bytes, kind: type[T], *, msgpack: bool) -> T:
-    """Decode a whole body; malformed bytes → 400 malformed_body, wrong shape → 422."""
+    """Decode a whole body; malformed bytes → 400 malformed_body, wrong shape → 422.
+
+    Nesting deeper than the decoder can descend (the interpreter's recursion limit, far above
+    ``MAX_NESTING``) is malformed too: such a body cannot be parsed, wherever the nesting is.
+    """
     try:
         return _decoder(kind, msgpack).decode(body)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         raise ApiError(Code.INVALID_REQUEST, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ApiError(Code.MALFORMED_BODY, f"cannot decode body: {exc}") from None
+    except RecursionError:
+        raise ApiError(
+            Code.MALFORMED_BODY,
+            f"cannot decode body: {TOO_DEEP}",
+            details={"max_nesting": MAX_NESTING},
+        ) from None
 
 
 async def read_body(request: Request[Any, Any, Any], kind: type[T]) -> T:

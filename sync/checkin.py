@@ -6,7 +6,10 @@ time elapsed between them (e.g. Android ``elapsedRealtime``), which the user can
 
 * the monotonic elapsed time, when given, IS the duration, whatever the wall clock says;
 * corrected times are the device times minus ``skew_ms`` (device wall clock minus server clock
-  measured at push time; positive = device ahead);
+  measured at push time; positive = device ahead), as long as both stay within
+  ``[EARLIEST_MS, LATEST_MS]`` (the range of the device times themselves); when a correction
+  would leave that range, the skew is absurd for this patrol and the device times are kept as
+  sent, flagged ``skew_uncorrected``: a stored time is always a real calendar instant;
 * a result is either a :class:`CheckinTimes` or a :class:`CheckinRejected` error, never both:
   rejected when ``ended < started`` (``end_before_start``) or the duration is negative or
   longer than ``max_duration_ms`` (``invalid_duration``);
@@ -19,7 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-FLAGS = ("clock_skew", "duration_unverified", "future_event", "wall_clock_mismatch")
+FLAGS = (
+    "clock_skew",
+    "duration_unverified",
+    "future_event",
+    "skew_uncorrected",
+    "wall_clock_mismatch",
+)
+EARLIEST_MS = 0
+"""1970-01-01: the earliest time a check-in can carry, sent or corrected."""
+LATEST_MS = 10**14
+"""About year 5138: the latest time a check-in can carry, sent or corrected."""
 RejectCode = Literal["end_before_start", "invalid_duration"]
 
 
@@ -95,6 +108,9 @@ def assess(
         if abs(span - elapsed_ms) > tolerance:
             flags.add("wall_clock_mismatch")
     started, ended = started_ms - skew_ms, ended_ms - skew_ms
+    if started < EARLIEST_MS or ended > LATEST_MS:
+        started, ended = started_ms, ended_ms
+        flags.add("skew_uncorrected")
     if ended > server_now_ms + policy.future_tolerance_ms:
         flags.add("future_event")
     if abs(skew_ms) > policy.skew_flag_ms:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.sync import (
     PROTOCOL_VERSIONS,
     Limits,
+    NoteDeleteOp,
+    NoteEditOp,
     PullResponse,
     PushItem,
     PushRequest,
@@ -27,20 +30,22 @@ from server.errors import ApiError, Code, ItemCode
 from server.openapi import documented
 from server.state import principal, services
 from server.tx import read, transaction
+from sync import strings
 
 PROTOCOL_HEADER = "Patrolsync-Protocol"
 log = structlog.get_logger("patrolsync.sync")
 
 
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+"""The header's syntax: a version in ASCII decimal digits, no sign, no leading zero, no spaces."""
+
+
 def require_protocol(request: Request[Any, Any, Any]) -> int:
     raw = request.headers.get(PROTOCOL_HEADER.lower())
     supported = {"min": PROTOCOL_VERSIONS[0], "max": PROTOCOL_VERSIONS[-1]}
-    try:
-        version = int(raw) if raw is not None else None
-    except ValueError:
-        version = None
+    version = int(raw) if raw is not None and _VERSION_RE.fullmatch(raw) else None
     if version not in PROTOCOL_VERSIONS:
-        said = "no version" if raw is None else f"version {raw!r}"
+        said = "no version" if raw is None else f"version {raw[:16]!r}"
         raise ApiError(
             Code.UNSUPPORTED_PROTOCOL,
             f"request names {said} in the {PROTOCOL_HEADER} header; this server speaks "
@@ -106,6 +111,8 @@ async def _body(request: Request[Any, Any, Any], limit: int, timeout_s: float) -
 
 
 def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushing.Rejected]:
+    """Each item decoded on its own; one that does not decode, or holds a string the protocol
+    refuses (``sync.strings``), is answered ``invalid_item`` and its neighbours go on."""
     items: list[PushItem | pushing.Rejected] = []
     decode = wire.item_decoder(PushItem, msgpack=msgpack).decode
     for raw in raw_items:
@@ -113,6 +120,13 @@ def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushi
             items.append(decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), str(exc)))
+        except RecursionError:
+            items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), wire.TOO_DEEP))
+    for index, reason in strings.refused(items).items():
+        item = items[index]
+        assert not isinstance(item, pushing.Rejected)
+        rid = item.note_id if isinstance(item, NoteEditOp | NoteDeleteOp) else item.id
+        items[index] = pushing.Rejected(str(ItemCode.INVALID_ITEM), reason, rid)
     return items
 
 

@@ -134,13 +134,20 @@ async def existing_grids(conn: AsyncConnection, ids: Iterable[str]) -> set[str]:
     return set((await conn.execute(stmt)).scalars())
 
 
+_IN_CHUNK = 10_000
+"""Most ids bound in one ``IN`` list: both drivers refuse a statement of more than 32767
+parameters, and one push can name more households than that."""
+
+
 async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
-    """household id → its grid id, for the ids that exist."""
+    """household id → its grid id, for the ids that exist (any number of ids)."""
     wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(wanted))
-    return {row.id: row.grid_id for row in await conn.execute(stmt)}
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(chunk))
+        found.update({row.id: row.grid_id for row in await conn.execute(stmt)})
+    return found
 
 
 async def children(conn: AsyncConnection, unit_id: str) -> list[dict[str, Any]]:

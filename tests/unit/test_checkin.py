@@ -177,3 +177,51 @@ def test_any_input_is_assessed_or_rejected(
     assert t.flags == tuple(sorted(set(t.flags))) and set(t.flags) <= set(FLAGS)
     assert ("duration_unverified" in t.flags) == (elapsed is None)
     assert t.ended_ms - t.started_ms == span
+
+
+# (name, started, ended, skew, server now): a correction that would leave 0..10**14 is not made
+UNCORRECTED = [
+    ("device_far_ahead_patrol_of_today", NOW - H, NOW, 10**14 - NOW, NOW),
+    ("device_far_behind_patrol_near_the_end", 10**14 - H, 10**14, -NOW, NOW),
+    ("start_at_epoch_device_ahead", 0, H, 1, NOW),
+    ("end_at_latest_device_behind", 10**14 - H, 10**14, -1, NOW),
+]
+
+
+@pytest.mark.parametrize(
+    ("started", "ended", "skew", "now"),
+    [c[1:] for c in UNCORRECTED],
+    ids=[c[0] for c in UNCORRECTED],
+)
+def test_absurd_skew_keeps_device_times_flagged(
+    started: int, ended: int, skew: int, now: int
+) -> None:
+    t = assess(started_ms=started, ended_ms=ended, elapsed_ms=H, skew_ms=skew, server_now_ms=now)
+    assert (t.started_ms, t.ended_ms) == (started, ended)
+    assert "skew_uncorrected" in t.flags
+    assert "clock_skew" in t.flags or abs(skew) <= 2 * MIN
+
+
+def test_correction_exactly_at_the_range_ends_is_made() -> None:
+    low = assess(started_ms=5, ended_ms=H, elapsed_ms=H - 5, skew_ms=5, server_now_ms=NOW)
+    assert (low.started_ms, "skew_uncorrected" in low.flags) == (0, False)
+    high = assess(
+        started_ms=10**14 - H - 5, ended_ms=10**14 - 5, elapsed_ms=H, skew_ms=-5, server_now_ms=NOW
+    )
+    assert (high.ended_ms, "skew_uncorrected" in high.flags) == (10**14, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 10**14 - 24 * H),
+    st.integers(0, 24 * H),
+    st.integers(-(10**14), 10**14),
+)
+def test_stored_times_stay_in_range_whatever_the_skew(start: int, span: int, skew: int) -> None:
+    t = assess(
+        started_ms=start, ended_ms=start + span, elapsed_ms=span, skew_ms=skew, server_now_ms=NOW
+    )
+    assert 0 <= t.started_ms <= t.ended_ms <= 10**14
+    assert t.ended_ms - t.started_ms == span
+    corrected = (start - skew, start + span - skew)
+    assert ((t.started_ms, t.ended_ms) == corrected) != ("skew_uncorrected" in t.flags)
