@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from schemas.alerts import DeliveryOut, WebhookIn, WebhookOut
 from server import wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.openapi import documented
+from server.openapi import AUTH, BODY, DB, PARAMS, documented
+from server.params import RowId
 from server.state import principal, services
 from server.store import webhooks as store
 from server.tx import read, transaction
@@ -30,7 +31,7 @@ async def _owned(conn: Any, path: str, webhook_id: int) -> dict[str, Any]:
 @post(
     "/v1/webhooks",
     summary="Send every alert event of a subtree to a URL (signed; the secret is shown once)",
-    operation_class=documented(WebhookIn, WebhookOut, 201),
+    operation_class=documented(WebhookIn, WebhookOut, 201, errors=(404, *BODY, *AUTH, *DB)),
 )
 async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -68,7 +69,7 @@ async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get(
     "/v1/webhooks",
     summary="The webhooks of the caller's subtree",
-    operation_class=documented(None, WebhookOut),
+    operation_class=documented(None, list[WebhookOut], errors=(*AUTH, *DB)),
 )
 async def list_webhooks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -81,8 +82,9 @@ async def list_webhooks(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/v1/webhooks/{webhook_id:int}",
     summary="Stop a webhook (its deliveries stay readable)",
     status_code=204,
+    operation_class=documented(None, None, 204, errors=(404, *AUTH, *PARAMS, *DB)),
 )
-async def delete_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[int]) -> None:
+async def delete_webhook(request: Request[Any, Any, Any], webhook_id: RowId) -> None:
     svc = services(request)
     path = (await principal(request)).require_supervisor()
 
@@ -96,11 +98,11 @@ async def delete_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[i
 @get(
     "/v1/webhooks/{webhook_id:int}/deliveries",
     summary="A webhook's deliveries, newest first (status=dead: the dead letters)",
-    operation_class=documented(None, DeliveryOut),
+    operation_class=documented(None, list[DeliveryOut], errors=(404, *AUTH, *PARAMS, *DB)),
 )
 async def list_deliveries(
     request: Request[Any, Any, Any],
-    webhook_id: FromPath[int],
+    webhook_id: RowId,
     status: Annotated[
         Literal["pending", "delivered", "dead"] | None, QueryParameter(description="filter")
     ] = None,
