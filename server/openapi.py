@@ -182,7 +182,10 @@ _RETRY: dict[str, OpenAPIHeader | Reference] = {
 
 
 def _schema(kind: Any) -> Schema | Reference:
-    """A Struct as a reference to its component, ``list[Struct]`` as an array, ``str`` as text."""
+    """A Struct as a reference to its component, ``list[Struct]`` as an array, ``str`` as text;
+    a Schema as it is."""
+    if isinstance(kind, Schema):
+        return kind
     if get_origin(kind) is list:
         (item,) = get_args(kind)
         return Schema(type=OpenAPIType.ARRAY, items=_schema(item))
@@ -191,6 +194,42 @@ def _schema(kind: Any) -> Schema | Reference:
     if isinstance(kind, str):
         return Reference(ref=REF.format(name=kind))
     return Reference(ref=REF.format(name=kind.__name__))
+
+
+STREAM_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    description="One server-sent event: `event: alert`, `id: <txid>.<seq>`, and as `data` a "
+    "StreamEvent in JSON.",
+    required=["data"],
+    properties={
+        "event": Schema(type=OpenAPIType.STRING, const="alert"),
+        "id": Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]+\.[0-9]+$"),
+        "data": Schema(
+            type=OpenAPIType.STRING,
+            content_media_type="application/json",
+            content_schema=Reference(ref=REF.format(name="StreamEvent")),
+        ),
+    },
+)
+"""Each event of ``GET /v1/alerts/stream`` (``text/event-stream``)."""
+
+
+PROTOCOL = Parameter(
+    name="Patrolsync-Protocol",
+    param_in="header",
+    required=True,
+    description="The sync protocol version the client speaks (400 unsupported_protocol if not "
+    "one of the server's).",
+    schema=Schema(type=OpenAPIType.STRING, enum=["1"]),
+)
+"""The version header of the device endpoints."""
+LAST_EVENT_ID = Parameter(
+    name="Last-Event-ID",
+    param_in="header",
+    required=False,
+    description="Resume after this event id (wins over `after`).",
+    schema=Schema(type=OpenAPIType.STRING),
+)
 
 
 def _content(kind: Any, media: Sequence[str] = MEDIA) -> dict[str, OpenAPIMediaType]:
@@ -216,10 +255,12 @@ def documented(
     reply_media: Sequence[str] = MEDIA,
     also: Mapping[str, Any] | None = None,
     replies: Mapping[int, Any] | None = None,
+    headers: Sequence[Parameter] = (),
 ) -> type[Operation]:
     """An Operation class: ``request`` the body (in ``body_media``), ``response`` the reply of
     ``status`` (in ``reply_media``, plus the media types of ``also``; None: no body), each of
-    ``errors`` with an ``ErrorBody``, and ``replies`` other statuses with their own bodies."""
+    ``errors`` with an ``ErrorBody``, ``replies`` other statuses with their own bodies, and
+    ``headers`` the request headers the handler reads itself."""
     statuses = sorted(set(errors))
     unknown = set(statuses) - set(ERRORS)
     if unknown:
@@ -249,8 +290,8 @@ def documented(
             for code in statuses:
                 answers.setdefault(str(code), _error(code))
             self.responses = answers
-            if self.parameters:
-                self.parameters = [_plain(p) for p in self.parameters]
+            if self.parameters or headers:
+                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
 
     return _Documented
 

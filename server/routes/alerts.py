@@ -25,7 +25,17 @@ from schemas.alerts import (
 from server import alerting, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.openapi import AUTH, BODY, DB, JSON_ONLY, PARAMS, documented
+from server.openapi import (
+    AUTH,
+    BODY,
+    DB,
+    JSON_ONLY,
+    LAST_EVENT_ID,
+    PARAMS,
+    PROTOCOL,
+    STREAM_EVENT,
+    documented,
+)
 from server.params import RowId, bigint, id_bounds, text_bounds
 from server.routes.sync import require_protocol
 from server.state import principal, services
@@ -184,7 +194,11 @@ def _position(raw: str | None) -> tuple[int, int]:
     description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent as "
     "JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream starts.",
     operation_class=documented(
-        None, str, errors=(400, *AUTH, *PARAMS, *DB), reply_media=("text/event-stream",)
+        None,
+        STREAM_EVENT,
+        errors=(400, *AUTH, *PARAMS, *DB),
+        reply_media=("text/event-stream",),
+        headers=[LAST_EVENT_ID],
     ),
 )
 async def stream(
@@ -229,7 +243,7 @@ MY_ALERTS_DAYS = 30
 @get(
     "/v1/me/alerts",
     summary="For a device: its worker's own alerts and latest week tallies",
-    operation_class=documented(None, MyAlerts, errors=(400, *AUTH, *DB)),
+    operation_class=documented(None, MyAlerts, errors=(400, *AUTH, *DB), headers=[PROTOCOL]),
 )
 async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
