@@ -25,6 +25,10 @@ ALERT = "{alert}"
 """Stands for the id of a real alert of s-xinhua's subtree."""
 
 
+DEEP = b"[" * 5000 + b"]" * 5000
+"""JSON nested deeper than any decoder follows (as bytes: no encoder writes it either)."""
+
+
 def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -148,6 +152,9 @@ CASES: dict[str, Case] = {
     "acknowledge note NUL": Case(
         "POST", f"/v1/alerts/{ALERT}/acknowledge", 422, "invalid_request", body={"note": "\x00"}
     ),
+    "comment control character": Case(
+        "POST", f"/v1/alerts/{ALERT}/comments", 422, "invalid_request", body={"text": "a\x1bb"}
+    ),
     "resolve note NUL": Case(
         "POST", f"/v1/alerts/{ALERT}/resolve", 422, "invalid_request", body={"note": "ok\x00"}
     ),
@@ -164,6 +171,27 @@ CASES: dict[str, Case] = {
         422,
         "invalid_request",
         body={"silent_device_ms": int(HUGE)},
+    ),
+    "settings deep nesting": Case(
+        "PUT",
+        "/v1/units/xinhua/settings",
+        400,
+        "malformed_body",
+        body=b'{"quota_patrols": ' + DEEP + b"}",
+    ),
+    "enrolment deep nesting": Case(
+        "POST",
+        "/v1/enrolments",
+        400,
+        "malformed_body",
+        body=b'{"worker_id": "w-zhang", "x": ' + DEEP + b"}",
+    ),
+    "enrol deep nesting": Case(
+        "POST",
+        "/v1/auth/enrol",
+        400,
+        "malformed_body",
+        body=b'{"code": "ABCDEFGH", "device_id": "dev-new", "x": ' + DEEP + b"}",
     ),
     "settings NUL key": Case(
         "PUT", "/v1/units/xinhua/settings", 422, "invalid_request", body={"quota\x00": 3}
@@ -203,7 +231,21 @@ async def with_alert(fleet: Fleet) -> tuple[Fleet, int]:
     return fleet, listed.json()["alerts"][0]["id"]
 
 
-@pytest.mark.parametrize("name", list(CASES))
+NESTING_LANDS_WITH_PUSH = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="wire.decode answers nesting beyond the decoder's reach with 400 malformed_body once "
+    "the push body hardening lands; remove this mark then",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=NESTING_LANDS_WITH_PUSH) if n.endswith("deep nesting") else n
+        for n in CASES
+    ],
+)
 async def test_hostile_parameter_is_a_4xx_with_a_stable_code(
     with_alert: tuple[Fleet, int], name: str
 ) -> None:
@@ -213,7 +255,9 @@ async def test_hostile_parameter_is_a_4xx_with_a_stable_code(
         auth = fleet.devices[0].headers
     else:
         auth = await fleet.supervisor("s-xinhua")
-    content = msgspec.json.encode(case.body) if case.body is not None else b""
+    content = case.body if isinstance(case.body, bytes) else b""
+    if case.body is not None and not isinstance(case.body, bytes):
+        content = msgspec.json.encode(case.body)
     headers = {**auth, **case.headers}
     if case.body is not None:
         headers["Content-Type"] = "application/json"
