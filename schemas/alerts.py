@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from schemas.text import Id, free_text
+
 AlertStatus = Literal["open", "acknowledged", "resolved", "auto_resolved"]
 EventKind = Literal[
     "opened",
@@ -74,11 +76,11 @@ class AlertDetail(msgspec.Struct, kw_only=True):
 class AlertNote(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The body of acknowledge and resolve (optional note)."""
 
-    note: Annotated[str, Meta(max_length=500)] = ""
+    note: Annotated[str, free_text(500)] = ""
 
 
 class CommentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    text: Annotated[str, Meta(min_length=1, max_length=2000)]
+    text: Annotated[str, free_text(2000, min_length=1)]
 
 
 class StreamEvent(msgspec.Struct, kw_only=True):
@@ -123,7 +125,7 @@ class WebhookIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     passwords, loopback, private and reserved addresses (docs/alerts.md §13)."""
 
     url: Annotated[str, Meta(min_length=8, max_length=2000, pattern=r"^https?://")]
-    unit_id: str | None = None
+    unit_id: Id | None = None
     """The subtree whose alert events are sent (default: the supervisor's own unit)."""
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from schemas.text import NO_CONTROL, Id, Label
+
 PROTOCOL_VERSIONS = (1,)
 """Protocol versions this build speaks, oldest first."""
 
@@ -271,14 +273,14 @@ class SyncConfig(msgspec.Struct, kw_only=True):
     media_types: list[str]
 
 
-DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+\Z")]
 """Printable ASCII without spaces: it is the node of the device's clocks, compared bytewise."""
 
 
 class EnrolRequest(msgspec.Struct, kw_only=True):
-    code: Annotated[str, Meta(min_length=4, max_length=64)]
+    code: Annotated[str, Meta(min_length=4, max_length=64, pattern=NO_CONTROL)]
     device_id: DeviceId
-    platform: Annotated[str, Meta(max_length=64)] = ""
+    platform: Label = ""
 
 
 class EnrolResponse(msgspec.Struct, kw_only=True):
@@ -289,7 +291,7 @@ class EnrolResponse(msgspec.Struct, kw_only=True):
 
 
 class EnrolmentCodeRequest(msgspec.Struct, kw_only=True):
-    worker_id: RefId
+    worker_id: Id
     ttl_s: Annotated[int, Meta(ge=60, le=30 * 86400)] = 7 * 86400
 
 

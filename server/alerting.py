@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
 from server.auth import Principal
 from server.errors import ApiError, Code
+from server.params import bigint
 from server.scope import require_alert_subject, within
 from server.store import alerts as store
 
@@ -37,11 +38,12 @@ def _before(cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         tag, number = text.split(":", 1)
-        if tag != "a1":
-            raise ValueError(tag)
-        return int(number)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor") from None
+        tag, number = "", ""
+    before = bigint(number) if tag == "a1" else None
+    if before is None:
+        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor")
+    return before
 
 
 async def page(

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -140,7 +140,7 @@ def create_app(
             webhooks.list_deliveries,
             health.healthz,
             health.readyz,
-            PrometheusController,
+            health.Metrics,
         ],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],

@@ -4,13 +4,12 @@ worker keeps and the live alerts)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.alerts import ComplianceReport, ComplianceRow
+from server import spreadsheet
 from server.store import alerts, units
 from server.store import quota as quota_store
 
@@ -68,10 +67,7 @@ async def report(conn: AsyncConnection, unit: dict[str, Any], week: str) -> Comp
 
 
 def to_csv(rep: ComplianceReport) -> str:
+    """The report as a spreadsheet: the week, then the row's fields (names neutralised)."""
     fields = list(ComplianceRow.__struct_fields__)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["week", *fields])
-    for row in rep.rows:
-        writer.writerow([rep.week, *(getattr(row, f) for f in fields)])
-    return buffer.getvalue()
+    rows = ([rep.week, *(getattr(row, f) for f in fields)] for row in rep.rows)
+    return spreadsheet.to_csv(["week", *fields], rows)

@@ -31,7 +31,7 @@ from server.store import counter, units
 
 UnitKind = Literal["district", "street", "community", "grid", "building"]
 CareTier = Literal["high_risk", "key", "general"]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+\Z")]
 _CHILD = {"district": "street", "street": "community", "community": "grid", "grid": "building"}
 
 

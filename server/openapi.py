@@ -1,19 +1,30 @@
 """The OpenAPI document: wire Structs as component schemas, attached to the handlers that decode
-bodies themselves (JSON or MessagePack), so client builders see every message."""
+bodies themselves (JSON or MessagePack), so client builders see every message.
+
+Invariants: every operation lists each status it can answer (its success, and every error
+status with the ``ErrorBody`` of schemas/errors.py) and the media types it really reads and
+writes; parameter bounds are the ones Litestar enforces (server/params.py). The schemathesis
+test (tests/e2e/test_openapi_conformance.py) holds the document to the answers.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args, get_origin
 
 import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
+    OpenAPIType,
     Operation,
+    Parameter,
     RequestBody,
     Schema,
 )
@@ -44,9 +55,71 @@ from schemas.sync import (
     PushResponse,
     SyncConfig,
 )
+from server.params import BIGINT_MAX
+from worker.policy import DEFAULTS, MAX_COUNT, MAX_SPAN_MS
+
+
+class Unit(msgspec.Struct, kw_only=True):
+    """A unit of the tree (the reply of ``GET /v1/units/{unit_id}``)."""
+
+    id: str
+    parent_id: str | None
+    kind: str
+    name: str
+    code: str
+    path: str
+    """``/`` + ancestor ids + own id + ``/``."""
+    tz: str
+
+
+class Revoked(msgspec.Struct, kw_only=True):
+    device_id: str
+    revoked: bool
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: Literal["ready", "unavailable"]
+    database: str
+    """``ok``; when unavailable the reason: an error's name, or ``not migrated``."""
+    revision: str = ""
+    """When not migrated: the database's migration."""
+    expected: str = ""
+    """When not migrated: the migration this code carries."""
+
+
+def _settings_schema() -> dict[str, Any]:
+    """``PUT /v1/units/{unit_id}/settings``: any subset of the policy's settings (``tz`` is the
+    unit's own, set by the import file)."""
+    types = {int: "integer", float: "number", str: "string"}
+    props: dict[str, Any] = {}
+    for f in dataclasses.fields(DEFAULTS):
+        if f.name == "tz":
+            continue
+        kind = type(getattr(DEFAULTS, f.name))
+        prop: dict[str, Any] = {"type": types[kind], "default": getattr(DEFAULTS, f.name)}
+        if kind is int:
+            prop["minimum"] = 0
+            prop["maximum"] = MAX_SPAN_MS if f.name.endswith("_ms") else MAX_COUNT
+        elif kind is float:
+            prop["minimum"] = 0
+        props[f.name] = prop
+    return {
+        "title": "SettingsOverrides",
+        "description": "A unit's own overrides; every setting left out is inherited. "
+        "See docs/alerts.md for each setting's meaning and range.",
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+    }
+
 
 REF = "#/components/schemas/{name}"
 MEDIA = ("application/json", "application/msgpack")
+JSON_ONLY = ("application/json",)
 _, COMPONENTS = msgspec.json.schema_components(
     [
         PushRequestDoc,
@@ -70,34 +143,196 @@ _, COMPONENTS = msgspec.json.schema_components(
         WebhookOut,
         DeliveryOut,
         MyAlerts,
+        Unit,
+        Revoked,
+        Health,
+        Readiness,
     ],
     ref_template=REF,
 )
+COMPONENTS["SettingsOverrides"] = _settings_schema()
+
+ERRORS: dict[int, str] = {
+    400: "Malformed body, unreadable cursor or unsupported protocol version",
+    401: "Missing, unknown or revoked token",
+    403: "The token's role may not use this operation",
+    404: "No such thing in the caller's scope",
+    409: "Conflicts with the current state",
+    410: "The cursor cannot be served: bootstrap again",
+    413: "The body is too large",
+    415: "Unsupported content type",
+    422: "A parameter or the body is invalid",
+    429: "Too many requests: retry after Retry-After seconds",
+    503: "The database is unavailable: retry after Retry-After seconds",
+}
+AUTH = (401, 403)
+"""Every operation that needs a token."""
+DB = (503,)
+"""Every operation that reads or writes the database."""
+BODY = (400, 413, 415, 422)
+"""Every operation that decodes a body by its content type."""
+PARAMS = (422,)
+"""Every operation with bounded path or query parameters."""
+
+_RETRY: dict[str, OpenAPIHeader | Reference] = {
+    "Retry-After": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait"
+    )
+}
 
 
-def _content(kind: type[Any]) -> dict[str, OpenAPIMediaType]:
-    ref = Reference(ref=REF.format(name=kind.__name__))
-    return {m: OpenAPIMediaType(schema=ref) for m in MEDIA}
+def _schema(kind: Any) -> Schema | Reference:
+    """A Struct as a reference to its component, ``list[Struct]`` as an array, ``str`` as text;
+    a Schema as it is."""
+    if isinstance(kind, Schema):
+        return kind
+    if get_origin(kind) is list:
+        (item,) = get_args(kind)
+        return Schema(type=OpenAPIType.ARRAY, items=_schema(item))
+    if kind is str:
+        return Schema(type=OpenAPIType.STRING)
+    if isinstance(kind, str):
+        return Reference(ref=REF.format(name=kind))
+    return Reference(ref=REF.format(name=kind.__name__))
+
+
+STREAM_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    description="One server-sent event: `event: alert`, `id: <txid>.<seq>`, and as `data` a "
+    "StreamEvent in JSON.",
+    required=["data"],
+    properties={
+        "event": Schema(type=OpenAPIType.STRING, const="alert"),
+        "id": Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]+\.[0-9]+$"),
+        "data": Schema(
+            type=OpenAPIType.STRING,
+            content_media_type="application/json",
+            content_schema=Reference(ref=REF.format(name="StreamEvent")),
+        ),
+    },
+)
+"""Each event of ``GET /v1/alerts/stream`` (``text/event-stream``)."""
+
+
+PROTOCOL = Parameter(
+    name="Patrolsync-Protocol",
+    param_in="header",
+    required=True,
+    description="The sync protocol version the client speaks (400 unsupported_protocol if not "
+    "one of the server's).",
+    schema=Schema(type=OpenAPIType.STRING, enum=["1"]),
+)
+"""The version header of the device endpoints."""
+LAST_EVENT_ID = Parameter(
+    name="Last-Event-ID",
+    param_in="header",
+    required=False,
+    description="Resume after this event id (wins over `after`).",
+    schema=Schema(type=OpenAPIType.STRING),
+)
+
+
+def _content(kind: Any, media: Sequence[str] = MEDIA) -> dict[str, OpenAPIMediaType]:
+    return {m: OpenAPIMediaType(schema=_schema(kind)) for m in media}
+
+
+def _error(status: int) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=ERRORS[status],
+        content=_content(ErrorBody),
+        headers=_RETRY if status in (429, 503) else None,
+    )
 
 
 def documented(
-    request: type[Any] | None, response: type[Any], status: int = 200
+    request: Any | None,
+    response: Any | None,
+    status: int = 200,
+    *,
+    errors: Iterable[int] = (),
+    body_media: Sequence[str] = MEDIA,
+    body_required: bool = True,
+    reply_media: Sequence[str] = MEDIA,
+    also: Mapping[str, Any] | None = None,
+    replies: Mapping[int, Any] | None = None,
+    headers: Sequence[Parameter] = (),
 ) -> type[Operation]:
-    """An Operation class that documents ``request`` as the body and ``response`` as the reply."""
+    """An Operation class: ``request`` the body (in ``body_media``), ``response`` the reply of
+    ``status`` (in ``reply_media``, plus the media types of ``also``; None: no body), each of
+    ``errors`` with an ``ErrorBody``, ``replies`` other statuses with their own bodies, and
+    ``headers`` the request headers the handler reads itself."""
+    statuses = sorted(set(errors))
+    unknown = set(statuses) - set(ERRORS)
+    if unknown:
+        raise ValueError(f"undocumented error statuses: {sorted(unknown)}")
 
     @dataclass
     class _Documented(Operation):
         def __post_init__(self) -> None:
             if request is not None:
-                self.request_body = RequestBody(content=_content(request), required=True)
-            replies = dict(self.responses or {})
-            replies[str(status)] = OpenAPIResponse(description="OK", content=_content(response))
-            replies["4XX"] = OpenAPIResponse(
-                description="Error with a stable code", content=_content(ErrorBody)
-            )
-            self.responses = replies
+                self.request_body = RequestBody(
+                    content=_content(request, body_media), required=body_required
+                )
+            content = None
+            if response is not None:
+                content = _content(response, reply_media)
+                for media, kind in (also or {}).items():
+                    content[media] = OpenAPIMediaType(schema=_schema(kind))
+            answers: dict[str, OpenAPIResponse | Reference] = {
+                str(status): OpenAPIResponse(description="OK", content=content)
+            }
+            for other, kind in (replies or {}).items():
+                answers[str(other)] = OpenAPIResponse(
+                    description=ERRORS.get(other, "See the body"),
+                    content=_content(kind, reply_media),
+                    headers=_RETRY if other in (429, 503) else None,
+                )
+            for code in statuses:
+                answers.setdefault(str(code), _error(code))
+            self.responses = answers
+            if self.parameters or headers:
+                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
 
     return _Documented
+
+
+def _plain(param: Parameter | Reference) -> Parameter | Reference:
+    """A query parameter as a client sends it: Litestar documents an optional ``str | None`` as
+    ``oneOf [string, null]``, but a query string has no null, only an absent parameter."""
+    schema = getattr(param, "schema", None)
+    if not isinstance(param, Parameter) or not isinstance(schema, Schema) or not schema.one_of:
+        return param
+    kept = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
+    if len(kept) != 1 or not isinstance(kept[0], Schema):
+        return param
+    merged = dataclasses.replace(schema, one_of=None, type=kept[0].type, enum=kept[0].enum)
+    return dataclasses.replace(param, schema=merged)
+
+
+def _ecma(node: Any) -> None:
+    """Make the document say what the code enforces, in JSON Schema's terms: patterns end in
+    ``$`` (the code's ``\\Z``) and integer bounds are integers (Litestar writes them as floats,
+    which would turn BIGINT_MAX into 2**63)."""
+    if isinstance(node, Schema):
+        if node.pattern and node.pattern.endswith("\\Z"):
+            node.pattern = node.pattern[:-2] + "$"
+        if node.type == OpenAPIType.INTEGER:
+            for name in ("maximum", "minimum"):
+                value = getattr(node, name)
+                if isinstance(value, float) and value.is_integer():
+                    setattr(node, name, BIGINT_MAX if value >= 2**63 else int(value))
+    if isinstance(node, dict):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and pattern.endswith("\\Z"):
+            node["pattern"] = pattern[:-2] + "$"
+        for value in node.values():
+            _ecma(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _ecma(value)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            _ecma(getattr(node, f.name))
 
 
 def config() -> OpenAPIConfig:
@@ -116,3 +351,4 @@ def add_components(app: Litestar) -> None:
     if document.components.schemas is None:
         document.components.schemas = {}
     document.components.schemas.update(cast(dict[str, Schema], COMPONENTS))
+    _ecma(document)

@@ -6,10 +6,10 @@ unit's own overrides win. Overrides arrive as JSON from supervisors and are vali
 :func:`check_overrides` before they are stored.
 
 Invariants of a checked policy: every ``*_ms`` setting is a whole number of milliseconds in
-``[0, MAX_SPAN_MS]`` (cycles ``cadence_*_ms`` in ``[1, MAX_SPAN_MS]``); counts are non-negative
-integers and ``quota_patrols >= 1``; ``tz`` names an IANA zone; ``at_risk_time`` is ``HH:MM``
-between ``00:00`` and ``23:59``; ``1 <= at_risk_weekday <= 7``; ``0 <= min_inside_share <= 1``;
-floats are finite and non-negative.
+``[0, MAX_SPAN_MS]`` (cycles ``cadence_*_ms`` in ``[1, MAX_SPAN_MS]``); counts are integers in
+``[0, MAX_COUNT]`` and ``quota_patrols >= 1``; ``tz`` names an IANA zone; ``at_risk_time`` is
+``HH:MM`` between ``00:00`` and ``23:59``; ``1 <= at_risk_weekday <= 7``;
+``0 <= min_inside_share <= 1``; floats are finite and non-negative.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ H = 60 * MIN
 D = 24 * H
 MAX_SPAN_MS = 3650 * D
 """Largest accepted ``*_ms`` setting (about ten years): keeps every computed date in range."""
+MAX_COUNT = 10_000
+"""Largest accepted count setting (patrols in a week)."""
+_INT_BOUND = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,8 @@ def _check(key: str, value: Any) -> Any:
         elif _TIME_RE.fullmatch(value) is None:
             raise PolicyError(key, f"must be a local time HH:MM from 00:00 to 23:59, not {value!r}")
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_BOUND:
+        raise PolicyError(key, "is out of range")
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PolicyError(key, "must be a number")
@@ -138,6 +143,8 @@ def _check(key: str, value: Any) -> Any:
         raise PolicyError(key, f"must be an ISO weekday from 1 (Monday) to 7 (Sunday), not {value}")
     if key.endswith("_ms") and value > MAX_SPAN_MS:
         raise PolicyError(key, f"must be at most {MAX_SPAN_MS} ms (3650 days), not {value}")
+    if not key.endswith("_ms") and value > MAX_COUNT:
+        raise PolicyError(key, f"must be at most {MAX_COUNT}, not {value}")
     return value
 
 

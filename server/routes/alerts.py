@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from schemas.alerts import (
@@ -20,13 +20,23 @@ from schemas.alerts import (
     AlertPage,
     CommentIn,
     MyAlerts,
-    StreamEvent,
     WeekTally,
 )
 from server import alerting, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.openapi import documented
+from server.openapi import (
+    AUTH,
+    BODY,
+    DB,
+    JSON_ONLY,
+    LAST_EVENT_ID,
+    PARAMS,
+    PROTOCOL,
+    STREAM_EVENT,
+    documented,
+)
+from server.params import RowId, bigint, id_bounds, text_bounds
 from server.routes.sync import require_protocol
 from server.state import principal, services
 from server.store import alerts as store
@@ -55,15 +65,17 @@ def _split(raw: str | None, allowed: set[str] | None, name: str) -> list[str]:
 @get(
     "/v1/alerts",
     summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, period)",
-    operation_class=documented(None, AlertPage),
+    operation_class=documented(None, AlertPage, errors=(400, 404, *AUTH, *PARAMS, *DB)),
 )
 async def list_alerts(
     request: Request[Any, Any, Any],
-    status: Annotated[str | None, QueryParameter(description="comma-separated statuses")] = None,
-    rule: Annotated[str | None, QueryParameter(description="comma-separated rule ids")] = None,
-    unit: Annotated[str | None, QueryParameter(description="a unit of the subtree")] = None,
-    period: Annotated[str | None, QueryParameter(description="e.g. 2026-W47")] = None,
-    cursor: Annotated[str | None, QueryParameter(description="from the previous page")] = None,
+    status: Annotated[str | None, QueryParameter(**text_bounds("comma-separated statuses"))] = None,
+    rule: Annotated[str | None, QueryParameter(**text_bounds("comma-separated rule ids"))] = None,
+    unit: Annotated[str | None, QueryParameter(**id_bounds("a unit of the subtree"))] = None,
+    period: Annotated[str | None, QueryParameter(**text_bounds("e.g. 2026-W47", 64))] = None,
+    cursor: Annotated[
+        str | None, QueryParameter(description="from the previous page", max_length=200)
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
 ) -> Response[bytes]:
     svc = services(request)
@@ -86,9 +98,9 @@ async def list_alerts(
 @get(
     "/v1/alerts/{alert_id:int}",
     summary="One alert and its history (events, comments, escalations)",
-    operation_class=documented(None, AlertDetail),
+    operation_class=documented(None, AlertDetail, errors=(404, *AUTH, *PARAMS, *DB)),
 )
-async def get_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+async def get_alert(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
     return wire.respond(
@@ -110,29 +122,43 @@ async def _act(request: Request[Any, Any, Any], alert_id: int, action: str) -> R
 @post(
     "/v1/alerts/{alert_id:int}/acknowledge",
     summary="Acknowledge an open alert (stops the unacknowledged escalation)",
-    operation_class=documented(AlertNote, Alert),
+    description="The optional body is read as JSON whatever its content type.",
+    operation_class=documented(
+        AlertNote,
+        Alert,
+        errors=(400, 404, 409, 413, *AUTH, *PARAMS, *DB),
+        body_media=JSON_ONLY,
+        body_required=False,
+    ),
     status_code=200,
 )
-async def acknowledge(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+async def acknowledge(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
     return await _act(request, alert_id, "acknowledge")
 
 
 @post(
     "/v1/alerts/{alert_id:int}/resolve",
     summary="Resolve an alert, with an optional note",
-    operation_class=documented(AlertNote, Alert),
+    description="The optional body is read as JSON whatever its content type.",
+    operation_class=documented(
+        AlertNote,
+        Alert,
+        errors=(400, 404, 413, *AUTH, *PARAMS, *DB),
+        body_media=JSON_ONLY,
+        body_required=False,
+    ),
     status_code=200,
 )
-async def resolve(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+async def resolve(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
     return await _act(request, alert_id, "resolve")
 
 
 @post(
     "/v1/alerts/{alert_id:int}/comments",
     summary="Comment on an alert",
-    operation_class=documented(CommentIn, AlertDetail, 201),
+    operation_class=documented(CommentIn, AlertDetail, 201, errors=(404, *BODY, *AUTH, *DB)),
 )
-async def add_comment(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> Response[bytes]:
+async def add_comment(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
     data = await wire.read_body(request, CommentIn)
@@ -149,21 +175,31 @@ async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str,
 
 
 def _position(raw: str | None) -> tuple[int, int]:
+    """The stream position ``txid.seq`` of an event id, each part within BIGINT, or 400
+    ``cursor_invalid``: checked before the stream's first byte is sent."""
     if not raw:
         return (0, 0)
-    try:
-        txid, seq = raw.split(".", 1)
-        return int(txid), int(seq)
-    except ValueError:
+    txid, _, seq = raw.partition(".")
+    position = (bigint(txid), bigint(seq))
+    if position[0] is None or position[1] is None:
         raise ApiError(
             Code.CURSOR_INVALID, "Last-Event-ID / after must be an event id of this stream"
-        ) from None
+        )
+    return position[0], position[1]
 
 
 @get(
     "/v1/alerts/stream",
     summary="Server-sent events: every alert change in the caller's subtree, in order",
-    operation_class=documented(None, StreamEvent),
+    description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent as "
+    "JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream starts.",
+    operation_class=documented(
+        None,
+        STREAM_EVENT,
+        errors=(400, *AUTH, *PARAMS, *DB),
+        reply_media=("text/event-stream",),
+        headers=[LAST_EVENT_ID],
+    ),
 )
 async def stream(
     request: Request[Any, Any, Any],
@@ -207,7 +243,7 @@ MY_ALERTS_DAYS = 30
 @get(
     "/v1/me/alerts",
     summary="For a device: its worker's own alerts and latest week tallies",
-    operation_class=documented(None, MyAlerts),
+    operation_class=documented(None, MyAlerts, errors=(400, *AUTH, *DB), headers=[PROTOCOL]),
 )
 async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)

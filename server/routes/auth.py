@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.params import FromPath
 
 from schemas.sync import EnrolmentCodeRequest, EnrolmentCodeResponse, EnrolRequest, EnrolResponse
 from server import enrolment, wire
 from server.errors import Code
-from server.openapi import documented
+from server.openapi import AUTH, BODY, DB, PARAMS, Revoked, documented
+from server.params import DeviceId
 from server.state import client_address, principal, services
 from server.tx import transaction
 
@@ -18,7 +18,7 @@ from server.tx import transaction
 @post(
     "/v1/auth/enrol",
     summary="Exchange a one-time enrolment code for a device token",
-    operation_class=documented(EnrolRequest, EnrolResponse, 201),
+    operation_class=documented(EnrolRequest, EnrolResponse, 201, errors=(409, 429, *BODY, *DB)),
 )
 async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -35,7 +35,9 @@ async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
 @post(
     "/v1/enrolments",
     summary="A supervisor issues a one-time enrolment code for a worker",
-    operation_class=documented(EnrolmentCodeRequest, EnrolmentCodeResponse, 201),
+    operation_class=documented(
+        EnrolmentCodeRequest, EnrolmentCodeResponse, 201, errors=(404, *BODY, *AUTH, *DB)
+    ),
 )
 async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -48,8 +50,13 @@ async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, reply, 201)
 
 
-@post("/v1/devices/{device_id:str}/revoke", summary="Revoke a device and its tokens")
-async def revoke(request: Request[Any, Any, Any], device_id: FromPath[str]) -> Response[bytes]:
+@post(
+    "/v1/devices/{device_id:str}/revoke",
+    summary="Revoke a device and its tokens",
+    status_code=200,
+    operation_class=documented(None, Revoked, errors=(404, *AUTH, *PARAMS, *DB)),
+)
+async def revoke(request: Request[Any, Any, Any], device_id: DeviceId) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
     await transaction(svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock()))

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,19 +7,29 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request, Response, get
+from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import wire
+from server.openapi import Health, Readiness, documented
 from server.state import services
 from server.tx import read
 
 
-@get("/healthz", summary="Liveness: the process answers")
+@get(
+    "/healthz",
+    summary="Liveness: the process answers",
+    operation_class=documented(None, Health),
+)
 async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, {"status": "ok"})
 
 
-@get("/readyz", summary="Readiness: the database answers, takes writes and is migrated")
+@get(
+    "/readyz",
+    summary="Readiness: the database answers, takes writes and is migrated",
+    operation_class=documented(None, Readiness, replies={503: Readiness}),
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
 
@@ -64,3 +74,15 @@ def head_revision() -> str | None:
     from server.migrate import MIGRATIONS
 
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+class Metrics(PrometheusController):
+    """Prometheus' text exposition format at ``/metrics``, documented as what it is."""
+
+    @get(
+        summary="Prometheus metrics (text exposition format)",
+        operation_class=documented(None, str, reply_media=("text/plain",)),
+    )
+    async def get(self) -> Response[Any]:
+        reply: Response[Any] = await PrometheusController.get.fn(self)
+        return reply

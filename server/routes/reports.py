@@ -7,13 +7,14 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get, put
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from schemas.alerts import ComplianceReport, UnitSettings
 from server import compliance, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.openapi import documented
+from server.openapi import AUTH, BODY, DB, PARAMS, documented
+from server.params import UnitId, id_bounds, text_bounds
 from server.state import principal, services
 from server.store import quota as quota_store
 from server.tx import read, transaction
@@ -31,9 +32,9 @@ async def _settings(conn: Any, unit: dict[str, Any]) -> UnitSettings:
 @get(
     "/v1/units/{unit_id:str}/settings",
     summary="A unit's quota and alert settings: its own overrides and the effective values",
-    operation_class=documented(None, UnitSettings),
+    operation_class=documented(None, UnitSettings, errors=(404, *AUTH, *PARAMS, *DB)),
 )
-async def get_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) -> Response[bytes]:
+async def get_settings(request: Request[Any, Any, Any], unit_id: UnitId) -> Response[bytes]:
     svc = services(request)
     path = (await principal(request)).require_supervisor()
 
@@ -46,10 +47,10 @@ async def get_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) 
 @put(
     "/v1/units/{unit_id:str}/settings",
     summary="Replace a unit's own overrides (an empty object inherits everything)",
-    operation_class=documented(None, UnitSettings),
+    operation_class=documented("SettingsOverrides", UnitSettings, errors=(404, *BODY, *AUTH, *DB)),
     status_code=200,
 )
-async def put_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) -> Response[bytes]:
+async def put_settings(request: Request[Any, Any, Any], unit_id: UnitId) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
     path = who.require_supervisor()
@@ -78,13 +79,15 @@ async def put_settings(request: Request[Any, Any, Any], unit_id: FromPath[str]) 
 @get(
     "/v1/compliance",
     summary="Weekly compliance of a unit, per child unit (JSON, or CSV with format=csv)",
-    operation_class=documented(None, ComplianceReport),
+    operation_class=documented(
+        None, ComplianceReport, errors=(404, *AUTH, *PARAMS, *DB), also={"text/csv": str}
+    ),
 )
 async def get_compliance(
     request: Request[Any, Any, Any],
-    unit: Annotated[str | None, QueryParameter(description="default: your own unit")] = None,
+    unit: Annotated[str | None, QueryParameter(**id_bounds("default: your own unit"))] = None,
     week_label: Annotated[
-        str | None, QueryParameter(name="week", description="ISO week, e.g. 2026-W47")
+        str | None, QueryParameter(name="week", **text_bounds("ISO week, e.g. 2026-W47", 64))
     ] = None,
     fmt: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
 ) -> Response[bytes]:

@@ -27,7 +27,7 @@ from schemas.sync import (
 from server import metrics, pulling, pushing, wire
 from server.auth import authenticate
 from server.errors import ApiError, Code, ItemCode
-from server.openapi import documented
+from server.openapi import AUTH, BODY, DB, PARAMS, PROTOCOL, documented
 from server.state import principal, services
 from server.tx import read, transaction
 from sync import strings
@@ -135,7 +135,9 @@ def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushi
     summary="Push a batch of changes; one result per item",
     description="Body: PushRequestDoc as JSON or MessagePack. Reply: PushResponse.",
     status_code=200,
-    operation_class=documented(PushRequestDoc, PushResponse),
+    operation_class=documented(
+        PushRequestDoc, PushResponse, errors=(429, *BODY, *AUTH, *DB), headers=[PROTOCOL]
+    ),
 )
 async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -191,7 +193,9 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/v1/sync/pull",
     summary="Pull changes in this device's scope after a cursor",
     description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served.",
-    operation_class=documented(None, PullResponse),
+    operation_class=documented(
+        None, PullResponse, errors=(400, 401, 410, *PARAMS, *DB), headers=[PROTOCOL]
+    ),
 )
 async def pull(
     request: Request[Any, Any, Any],

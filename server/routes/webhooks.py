@@ -9,13 +9,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 
 from schemas.alerts import DeliveryOut, WebhookIn, WebhookOut
 from server import webhook_targets, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.openapi import documented
+from server.openapi import AUTH, BODY, DB, PARAMS, documented
+from server.params import RowId
 from server.scope import within
 from server.state import principal, services
 from server.store import webhooks as store
@@ -37,7 +38,7 @@ async def _owned(conn: Any, path: str, webhook_id: int) -> dict[str, Any]:
 @post(
     "/v1/webhooks",
     summary="Send every alert event of a subtree to a URL (signed; the secret is shown once)",
-    operation_class=documented(WebhookIn, WebhookOut, 201),
+    operation_class=documented(WebhookIn, WebhookOut, 201, errors=(404, *BODY, *AUTH, *DB)),
 )
 async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -80,7 +81,7 @@ async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get(
     "/v1/webhooks",
     summary="The webhooks of the caller's subtree",
-    operation_class=documented(None, WebhookOut),
+    operation_class=documented(None, list[WebhookOut], errors=(*AUTH, *DB)),
 )
 async def list_webhooks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -93,8 +94,9 @@ async def list_webhooks(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/v1/webhooks/{webhook_id:int}",
     summary="Stop a webhook (its deliveries stay readable)",
     status_code=204,
+    operation_class=documented(None, None, 204, errors=(404, *AUTH, *PARAMS, *DB)),
 )
-async def delete_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[int]) -> None:
+async def delete_webhook(request: Request[Any, Any, Any], webhook_id: RowId) -> None:
     svc = services(request)
     path = (await principal(request)).require_supervisor()
 
@@ -108,11 +110,11 @@ async def delete_webhook(request: Request[Any, Any, Any], webhook_id: FromPath[i
 @get(
     "/v1/webhooks/{webhook_id:int}/deliveries",
     summary="A webhook's deliveries, newest first (status=dead: the dead letters)",
-    operation_class=documented(None, DeliveryOut),
+    operation_class=documented(None, list[DeliveryOut], errors=(404, *AUTH, *PARAMS, *DB)),
 )
 async def list_deliveries(
     request: Request[Any, Any, Any],
-    webhook_id: FromPath[int],
+    webhook_id: RowId,
     status: Annotated[
         Literal["pending", "delivered", "dead"] | None, QueryParameter(description="filter")
     ] = None,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from worker.policy import (
     DEFAULTS,
+    MAX_COUNT,
     MAX_SPAN_MS,
     Policy,
     PolicyError,
@@ -105,6 +106,11 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("zone_number", {"tz": 8}, "tz"),
     ("zero_cycle", {"cadence_high_ms": 0}, "cadence_high_ms"),
     ("span_too_long", {"lateness_ms": MAX_SPAN_MS + 1}, "lateness_ms"),
+    ("count_too_large", {"quota_patrols": MAX_COUNT + 1}, "quota_patrols"),
+    ("count_beyond_bigint", {"at_risk_below": 10**20}, "at_risk_below"),
+    ("span_beyond_bigint", {"grace_ms": -(10**20)}, "grace_ms"),
+    ("float_from_huge_int", {"max_speed_mps": 10**400}, "max_speed_mps"),
+    ("count_of_5000_digits", {"quota_patrols": 10**4999}, "quota_patrols"),
 ]
 
 
@@ -155,7 +161,7 @@ def test_span_text(ms: int, text: str) -> None:
 
 INT_KEYS = ("quota_patrols", "at_risk_below", "grace_ms", "max_patrol_ms")
 levels = st.lists(
-    st.dictionaries(st.sampled_from(INT_KEYS), st.integers(min_value=1, max_value=10**9)),
+    st.dictionaries(st.sampled_from(INT_KEYS), st.integers(min_value=1, max_value=MAX_COUNT)),
     max_size=5,
 )
 

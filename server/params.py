@@ -1,0 +1,63 @@
+r"""Path and query parameters of the HTTP API: the one place their bounds are declared.
+
+Litestar checks each parameter against these before the handler runs and answers a value
+outside them with 422 ``invalid_request``; the same bounds appear in the OpenAPI document.
+
+Invariants: an id (of a unit, worker or device) is 1-64 characters, none of them a control
+character (U+0000-U+001F, U+007F); a filter text may be empty but holds no control character
+either; an integer id (alert, webhook) lies in ``[1, BIGINT_MAX]``, the range of the tables'
+BIGINT keys. So no parameter reaches the database that a column cannot hold. Patterns end in
+``\Z`` (Python's ``$`` also matches before a final line break).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar.params import PathParameter
+
+BIGINT_MAX = 2**63 - 1
+"""The largest value of a BIGINT column (and of SQLite's INTEGER)."""
+ID_MAX_LENGTH = 64
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+\Z"
+"""An id: at least one character, no control character."""
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*\Z"
+"""A filter text: possibly empty, no control character."""
+DEVICE_PATTERN = r"^[\x21-\x7e]+\Z"
+"""A device id: printable ASCII without spaces, as enrolment accepts it."""
+
+
+def id_bounds(description: str = "") -> dict[str, Any]:
+    """Keyword arguments of a ``QueryParameter`` or ``PathParameter`` that holds an id."""
+    return {
+        "min_length": 1,
+        "max_length": ID_MAX_LENGTH,
+        "pattern": ID_PATTERN,
+        "description": description or None,
+    }
+
+
+def text_bounds(description: str = "", max_length: int = 200) -> dict[str, Any]:
+    """Keyword arguments of a ``QueryParameter`` or ``PathParameter`` that holds a filter text."""
+    return {"max_length": max_length, "pattern": TEXT_PATTERN, "description": description or None}
+
+
+UnitId = Annotated[str, PathParameter(**id_bounds("A unit id (of the caller's subtree)"))]
+DeviceId = Annotated[
+    str,
+    PathParameter(
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        pattern=DEVICE_PATTERN,
+        description="A device id, as it enrolled",
+    ),
+]
+RowId = Annotated[int, PathParameter(ge=1, le=BIGINT_MAX, description="A numeric id")]
+
+
+def bigint(text: str) -> int | None:
+    """``text`` as a non-negative integer within BIGINT, or None (only ASCII digits count)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= BIGINT_MAX else None

@@ -1,0 +1,32 @@
+"""CSV for spreadsheets. A text cell that begins with a character a spreadsheet reads as the
+start of a formula (``=``, ``+``, ``-``, ``@``, TAB, CR) is written with a leading ``'`` so it
+opens as text (OWASP, "CSV Injection"). Numbers are written as they are. Every CSV the product
+writes goes through :func:`to_csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+T = TypeVar("T")
+
+
+def cell(value: T) -> T | str:
+    """``value`` as it may be written: text that starts a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """The header, then each row, every cell passed through :func:`cell`; ``\\n`` line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([cell(h) for h in header])
+    writer.writerows([cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
