@@ -157,6 +157,7 @@ ERRORS: dict[int, str] = {
     401: "Missing, unknown or revoked token",
     403: "The token's role may not use this operation",
     404: "No such thing in the caller's scope",
+    408: "The body did not arrive in time; the connection is closed",
     409: "Conflicts with the current state",
     410: "The cursor cannot be served: bootstrap again",
     413: "The body is too large",
@@ -169,7 +170,7 @@ AUTH = (401, 403)
 """Every operation that needs a token."""
 DB = (503,)
 """Every operation that reads or writes the database."""
-BODY = (400, 413, 415, 422)
+BODY = (400, 408, 413, 415, 422)
 """Every operation that decodes a body by its content type."""
 PARAMS = (422,)
 """Every operation with bounded path or query parameters."""

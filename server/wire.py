@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -68,10 +69,53 @@ def decode(body: bytes, kind: type[T], *, msgpack: bool) -> T:
         ) from None
 
 
-async def read_body(request: Request[Any, Any, Any], kind: type[T]) -> T:
-    """The whole request body, decoded by its content type (small bodies: no size guard)."""
+SMALL_BODY_BYTES = 256 * 1024
+"""The largest body of an endpoint other than push (a comment, a webhook, unit settings)."""
+
+
+async def receive(
+    request: Request[Any, Any, Any],
+    *,
+    limit: int,
+    timeout_s: float,
+    limit_key: str = "max_body_bytes",
+) -> bytes:
+    """The whole body: at most ``limit`` bytes (413, ``details[limit_key]``), arrived within
+    ``timeout_s`` (408, and the connection is closed: the rest of a late body is never read).
+    A slow sender costs its own connection only."""
+    too_large = ApiError(
+        Code.PAYLOAD_TOO_LARGE,
+        f"request bodies here are limited to {limit} bytes",
+        details={limit_key: limit},
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            Code.REQUEST_TIMEOUT,
+            f"the request body did not arrive within {timeout_s:g} s; resend it",
+            details={"body_timeout_s": timeout_s, "received_bytes": size},
+            headers={"Connection": "close"},
+        ) from None
+    return b"".join(chunks)
+
+
+async def read_body(request: Request[Any, Any, Any], kind: type[T], *, timeout_s: float) -> T:
+    """The whole (small) request body, received as :func:`receive` does and decoded by its
+    content type."""
     msgpack = is_msgpack(request.headers.get("content-type", ""))
-    return decode(await request.body(), kind, msgpack=msgpack)
+    body = await receive(request, limit=SMALL_BODY_BYTES, timeout_s=timeout_s)
+    return decode(body, kind, msgpack=msgpack)
 
 
 def item_decoder(kind: Any, *, msgpack: bool) -> Any:

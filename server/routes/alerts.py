@@ -111,7 +111,9 @@ async def get_alert(request: Request[Any, Any, Any], alert_id: RowId) -> Respons
 async def _act(request: Request[Any, Any, Any], alert_id: int, action: str) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
-    body = await request.body()
+    body = await wire.receive(
+        request, limit=wire.SMALL_BODY_BYTES, timeout_s=svc.settings.body_timeout_s
+    )
     note = wire.decode(body, AlertNote, msgpack=False).note if body.strip() else ""
     alert = await transaction(
         svc.engine, lambda c: alerting.act(c, who, alert_id, action, note, svc.clock())
@@ -126,7 +128,7 @@ async def _act(request: Request[Any, Any, Any], alert_id: int, action: str) -> R
     operation_class=documented(
         AlertNote,
         Alert,
-        errors=(400, 404, 409, 413, *AUTH, *PARAMS, *DB),
+        errors=(400, 404, 408, 409, 413, *AUTH, *PARAMS, *DB),
         body_media=JSON_ONLY,
         body_required=False,
     ),
@@ -143,7 +145,7 @@ async def acknowledge(request: Request[Any, Any, Any], alert_id: RowId) -> Respo
     operation_class=documented(
         AlertNote,
         Alert,
-        errors=(400, 404, 413, *AUTH, *PARAMS, *DB),
+        errors=(400, 404, 408, 413, *AUTH, *PARAMS, *DB),
         body_media=JSON_ONLY,
         body_required=False,
     ),
@@ -161,7 +163,7 @@ async def resolve(request: Request[Any, Any, Any], alert_id: RowId) -> Response[
 async def add_comment(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
-    data = await wire.read_body(request, CommentIn)
+    data = await wire.read_body(request, CommentIn, timeout_s=svc.settings.body_timeout_s)
     await transaction(
         svc.engine, lambda c: alerting.comment(c, who, alert_id, data.text, svc.clock())
     )

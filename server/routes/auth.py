@@ -22,7 +22,7 @@ from server.tx import transaction
 )
 async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    data = await wire.read_body(request, EnrolRequest)
+    data = await wire.read_body(request, EnrolRequest, timeout_s=svc.settings.body_timeout_s)
     now = svc.clock()
     with svc.enrol_guard.attempt(client_address(request), now, Code.ENROLMENT_INVALID):
         reply = await transaction(
@@ -42,7 +42,9 @@ async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
-    data = await wire.read_body(request, EnrolmentCodeRequest)
+    data = await wire.read_body(
+        request, EnrolmentCodeRequest, timeout_s=svc.settings.body_timeout_s
+    )
     reply = await transaction(
         svc.engine,
         lambda c: enrolment.issue_code(c, who, data.worker_id, data.ttl_s, svc.clock()),

@@ -54,7 +54,7 @@ async def put_settings(request: Request[Any, Any, Any], unit_id: UnitId) -> Resp
     svc = services(request)
     who = await principal(request)
     path = who.require_supervisor()
-    raw = await wire.read_body(request, dict[str, Any])
+    raw = await wire.read_body(request, dict[str, Any], timeout_s=svc.settings.body_timeout_s)
     if "tz" in raw:
         raise ApiError(
             Code.INVALID_REQUEST,

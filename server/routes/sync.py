@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Annotated, Any
 
@@ -80,36 +79,6 @@ async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, config)
 
 
-async def _body(request: Request[Any, Any, Any], limit: int, timeout_s: float) -> bytes:
-    """The whole body: at most ``limit`` bytes (413), arrived within ``timeout_s`` (408, and
-    the connection is closed: the rest of a late body is never read)."""
-    too_large = ApiError(
-        Code.PAYLOAD_TOO_LARGE,
-        f"push bodies are limited to {limit} bytes",
-        details={"max_push_bytes": limit},
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise too_large
-                chunks.append(chunk)
-    except TimeoutError:
-        raise ApiError(
-            Code.REQUEST_TIMEOUT,
-            f"the push body did not arrive within {timeout_s:g} s; resend it",
-            details={"body_timeout_s": timeout_s, "received_bytes": size},
-            headers={"Connection": "close"},
-        ) from None
-    return b"".join(chunks)
-
-
 def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushing.Rejected]:
     """Each item decoded on its own; one that does not decode, or holds a string the protocol
     refuses (``sync.strings``), is answered ``invalid_item`` and its neighbours go on."""
@@ -147,7 +116,12 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     who = await principal(request)
     worker_id, device_id = who.require_device()
     with svc.limiter.receiving.slot():
-        body = await _body(request, s.max_push_bytes, s.body_timeout_s)
+        body = await wire.receive(
+            request,
+            limit=s.max_push_bytes,
+            timeout_s=s.body_timeout_s,
+            limit_key="max_push_bytes",
+        )
     with svc.limiter.slot():
         envelope = wire.decode(body, PushRequest, msgpack=msgpack)
         if len(envelope.items) > s.max_push_items:

@@ -44,7 +44,7 @@ async def create_webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     who = await principal(request)
     path = who.require_supervisor()
-    data = await wire.read_body(request, WebhookIn)
+    data = await wire.read_body(request, WebhookIn, timeout_s=svc.settings.body_timeout_s)
     allow = webhook_targets.AllowList.parse(svc.settings.webhook_allow_hosts)
     try:
         webhook_targets.check_registration(data.url, allow)

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from server import wire
 from tests.support import HOUR, Fleet, new_id
 
 
@@ -233,3 +234,42 @@ async def test_bodies_being_received_are_capped_too(fleet: Fleet) -> None:
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "too_many_requests"
     assert "being received" in refused.json()["error"]["message"]
+
+
+async def test_other_endpoints_bodies_are_bounded_in_time_and_size(fleet: Fleet) -> None:
+    """Enrolment, comments, webhooks, settings, acknowledge: a body arriving too slowly gets
+    408 and a too large one 413, and nothing is written."""
+    fleet.services.settings = fleet.services.settings.with_(body_timeout_s=0.2)
+    supervisor = await fleet.supervisor("s-xinhua")
+    json_headers = {**supervisor, "Content-Type": "application/json"}
+    writes = [
+        ("/v1/auth/enrol", {}, {"code": "x" * 8, "device_id": "d-1"}),
+        ("/v1/enrolments", json_headers, {"worker_id": "w-zhang"}),
+        ("/v1/webhooks", json_headers, {"url": "https://hooks.test/a"}),
+        ("/v1/alerts/1/comments", json_headers, {"text": "催办"}),
+        ("/v1/alerts/1/acknowledge", json_headers, {"note": "收到"}),
+    ]
+    for path, headers, body in writes:
+        encoded = msgspec.json.encode(body)
+        late = await fleet.client.post(
+            path, content=_slow_body(encoded, 5), headers={**headers, **_JSON}
+        )
+        assert late.status_code == 408, (path, late.text)
+        assert late.json()["error"]["code"] == "request_timeout"
+        huge = await fleet.client.post(
+            path, content=b" " * (wire.SMALL_BODY_BYTES + 1), headers={**headers, **_JSON}
+        )
+        assert huge.status_code == 413, (path, huge.text)
+    late = await fleet.client.put(
+        "/v1/units/xinhua/settings",
+        content=_slow_body(b'{"patrols_per_week": 2}', 5),
+        headers=json_headers,
+    )
+    assert late.status_code == 408, late.text
+    hooks = await fleet.client.get("/v1/webhooks", headers=supervisor)
+    assert hooks.json() == []
+    own = await fleet.client.get("/v1/units/xinhua/settings", headers=supervisor)
+    assert own.json()["own"] == {}
+
+
+_JSON = {"Content-Type": "application/json"}
