@@ -263,6 +263,8 @@ class Limits(msgspec.Struct, kw_only=True):
     max_pull_limit: int
     default_pull_limit: int
     max_inflight_pushes: int
+    body_timeout_s: float = 30.0
+    """Seconds a push body has to arrive whole once the server starts reading it (then 408)."""
 
 
 class SyncConfig(msgspec.Struct, kw_only=True):

@@ -73,6 +73,7 @@ async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
             max_pull_limit=s.max_pull_limit,
             default_pull_limit=s.default_pull_limit,
             max_inflight_pushes=s.max_inflight_pushes,
+            body_timeout_s=s.body_timeout_s,
         ),
         media_types=wire.MEDIA_TYPES,
     )
