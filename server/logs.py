@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import logging
 import queue
-import re
 import sys
 from collections.abc import MutableMapping
 from logging.handlers import QueueHandler, QueueListener
@@ -23,17 +22,13 @@ from typing import IO, Any
 import structlog
 from structlog.stdlib import ProcessorFormatter
 
+from server.redact import mask_text
+
 LOGGER = "patrolsync"
 """Every logger of the product is named under this one (``patrolsync.server``, ...)."""
 QUEUED = 10_000
 """Events waiting to be written at most; more are dropped (``dropped()`` counts them)."""
-_PASSWORD = re.compile(r"(://[^/\s:@]*):[^/\s@]*@")
 _listener: QueueListener | None = None
-
-
-def mask(text: str) -> str:
-    """``text`` with the password of any URL in it replaced by ``***``."""
-    return _PASSWORD.sub(r"\1:***@", text)
 
 
 def _exception_now(
@@ -51,7 +46,7 @@ def _exception_now(
 
 class _Masking(ProcessorFormatter):
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
+        return mask_text(super().format(record))
 
 
 class _Handoff(QueueHandler):

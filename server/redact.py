@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 MASK = "***"
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*):[^/\s@]*@")
 _SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token)=)[^&;#]*")
 
 
@@ -27,3 +28,9 @@ def mask_url(url: str) -> str:
             rest = user + ":" + MASK + host
     masked = _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, rest)
     return f"{scheme}{sep}{masked}"
+
+
+def mask_text(text: str) -> str:
+    """``text`` (a log line, a message) with the password of every URL in it replaced by
+    ``***`` (``scheme://user:password@host``)."""
+    return _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
