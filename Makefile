@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/patrolsync demo
 
-## Everything CI runs: lint, types, the whole test suite (PostgreSQL and Redis must be up).
+## Everything CI runs: lint, types, the direction of imports, the whole test suite (PostgreSQL and Redis must be up).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest --cov=sync --cov-report=term --cov-fail-under=95
 
 ## Tests without lint (quicker while working).

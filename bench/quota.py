@@ -72,6 +72,8 @@ from bench.common import (
     parent_of,
     recreate_database,
 )
+from rules.periods import Week, week
+from rules.policy import DEFAULTS
 from server.db import make_engine
 from server.migrate import upgrade
 from server.process import tune_gc
@@ -79,8 +81,6 @@ from server.settings import Settings
 from server.store import alerts as alerts_store
 from server.store import quota as quota_store
 from worker import evaluate, sweep
-from worker.periods import Week, week
-from worker.policy import DEFAULTS
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE

@@ -5,7 +5,7 @@ A measurement, never a test: it fails only when the server answers wrongly (an i
 
 1. Setup (untimed): a fresh database, migrations, a generated district (8 grids, one worker
    per grid, imported from a temporary YAML file), one enrolled device per worker, and the
-   server started as a subprocess (``python -m server.cli serve``).
+   server started as a subprocess (``python -m patrolsync.cli serve``).
 2. Push: every device posts pre-built MessagePack batches of check-ins at once;
    ``push_rps`` = records / wall time. Raw references on the same rows, read back from
    ``checkin``: one asyncpg connection per device running ``executemany`` of
@@ -66,12 +66,13 @@ from bench.common import (
     parent_of,
     recreate_database,
 )
+from patrolsync import importer
 from schemas.sync import EnrolmentCodeResponse
-from server import enrolment, importer
+from server import enrolment
+from server.clock import wall_ms
 from server.db import make_engine
 from server.migrate import upgrade
 from server.settings import Settings
-from server.state import wall_ms
 from server.tx import transaction
 
 T = TypeVar("T")
@@ -360,7 +361,7 @@ class Server:
         self.profiling = opts.profile is not None
         if opts.profile is not None:
             prefix += ["-m", "cProfile", "-o", str(opts.profile.resolve())]
-        cmd = [*prefix, "-m", "server.cli", "serve", "--host", "127.0.0.1"]
+        cmd = [*prefix, "-m", "patrolsync.cli", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--workers", str(opts.server_workers)]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT

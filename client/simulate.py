@@ -8,8 +8,8 @@ the server committed and resend, and two phones sometimes edit the same note. Th
 depends only on ``seed``; the network faults only on ``fault_seed``, so two runs with different
 fault seeds must end in the same server state.
 
-Talks to the server only over HTTP (enrolment codes from a supervisor token). Not yet wired
-into ``patrolsync demo``.
+Talks to the server only over HTTP (enrolment codes from a supervisor token). ``patrolsync
+demo`` and ``patrolsync simulate`` play it.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
 from server.auth import Principal
 from server.errors import ApiError, Code
-from server.params import bigint
 from server.scope import require_alert_subject, within
 from server.store import alerts as store
+from sync.cursor import bigint
 
 _alert_fields = set(Alert.__struct_fields__)
 

@@ -15,13 +15,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, openapi, wire
+from server.clock import wall_ms
 from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
 from server.routes import alerts, auth, health, reports, sync, units, webhooks
 from server.settings import Settings, load
-from server.state import Services, wall_ms
+from server.state import Services
 
 log = structlog.get_logger("patrolsync.server")
 

@@ -13,17 +13,9 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-JSON_TYPE = sa.JSON().with_variant(JSONB(), "postgresql")
-ID_LEN = 64
-
-
-def json_field(nullable: bool = False, default: Any = None) -> Any:
-    if default is None and not nullable:
-        raise ValueError("a non-nullable JSON field needs a default")
-    return Field(default=default, sa_type=JSON_TYPE, nullable=nullable)
+from server.columns import ID_LEN, json_field
 
 
 class Unit(SQLModel, table=True):

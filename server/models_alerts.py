@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from server.models import ID_LEN, json_field
+from server.columns import ID_LEN, json_field
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """An auto-numbered id: ``INTEGER PRIMARY KEY`` on SQLite (with AUTOINCREMENT, never reused)."""

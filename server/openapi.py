@@ -30,6 +30,7 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.reference import Reference
 
+from rules.policy import DEFAULTS, MAX_COUNT, MAX_SPAN_MS
 from schemas.alerts import (
     Alert,
     AlertDetail,
@@ -56,7 +57,6 @@ from schemas.sync import (
     SyncConfig,
 )
 from server.params import BIGINT_MAX
-from worker.policy import DEFAULTS, MAX_COUNT, MAX_SPAN_MS
 
 
 class Unit(msgspec.Struct, kw_only=True):

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 from litestar.params import PathParameter
 
-BIGINT_MAX = 2**63 - 1
-"""The largest value of a BIGINT column (and of SQLite's INTEGER)."""
+from sync.cursor import BIGINT_MAX
+
 ID_MAX_LENGTH = 64
 ID_PATTERN = r"^[^\x00-\x1f\x7f]+\Z"
 """An id: at least one character, no control character."""
@@ -54,10 +54,4 @@ DeviceId = Annotated[
 ]
 RowId = Annotated[int, PathParameter(ge=1, le=BIGINT_MAX, description="A numeric id")]
 
-
-def bigint(text: str) -> int | None:
-    """``text`` as a non-negative integer within BIGINT, or None (only ASCII digits count)."""
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    value = int(text)
-    return value if value <= BIGINT_MAX else None
+__all__ = ["BIGINT_MAX", "DeviceId", "RowId", "UnitId", "id_bounds", "text_bounds"]

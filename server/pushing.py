@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules.periods import Week, week_of
 from schemas.sync import ItemResult, PushItem
 from server.checkins import decide_checkins
 from server.notes import decide_notes
@@ -22,7 +23,6 @@ from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
 from server.store import counter, outbox
 from server.store import push as store
-from worker.periods import Week, week_of
 
 __all__ = ["PushContext", "Rejected", "push"]
 

@@ -77,7 +77,6 @@ class Settings:
     """A whole webhook try, from resolving its host to the end of the reply."""
     webhook_max_reply_bytes: int = 65536
     webhook_concurrency: int = 16
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,8 +113,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        if f.name == "extra":
-            continue
         key = PREFIX + f.name.upper()
         if key in env:
             values[f.name] = _convert(f.name, env[key], _KINDS[str(f.type)])

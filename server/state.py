@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,14 +10,11 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth import Principal, authenticate
+from server.clock import wall_ms
 from server.limits import PushLimits
 from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
 from server.tx import read
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)

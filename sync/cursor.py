@@ -34,8 +34,21 @@ _SCOPE_RE = re.compile(r"[\x20-\x7e]{1,64}")
 _B64_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
+BIGINT_MAX = SEQ_LIMIT - 1
+"""The largest value of a BIGINT column (and of SQLite's INTEGER): every position and id."""
+
+
 class CursorError(ValueError):
     """A cursor that is malformed, of an unknown version, or out of range."""
+
+
+def bigint(text: str) -> int | None:
+    """``text`` as a non-negative integer within BIGINT, or None (only ASCII digits count): the
+    numbers of the alert list's cursor and the alert stream's positions."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= BIGINT_MAX else None
 
 
 @dataclass(frozen=True, slots=True)

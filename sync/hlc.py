@@ -25,9 +25,11 @@ WALL_LIMIT = 10**15
 COUNTER_LIMIT = 10**5
 """Exclusive upper bound of ``counter`` (5 decimal digits)."""
 NODE_MAX_LEN = 64
+"""Longest node id (a device id): printable ASCII without spaces."""
 
-_NODE_RE = re.compile(r"[\x21-\x7e]{1,64}")
-_CLOCK_RE = re.compile(r"([0-9]{15})-([0-9]{5})-([\x21-\x7e]{1,64})")
+_NODE = rf"[\x21-\x7e]{{1,{NODE_MAX_LEN}}}"
+_NODE_RE = re.compile(_NODE)
+_CLOCK_RE = re.compile(rf"([0-9]{{15}})-([0-9]{{5}})-({_NODE})")
 
 
 class HLCError(ValueError):

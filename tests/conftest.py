@@ -21,7 +21,7 @@ import redis.asyncio
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
-from server import importer
+from patrolsync import importer
 from server.app import create_app
 from server.db import make_engine
 from server.migrate import upgrade

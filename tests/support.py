@@ -10,8 +10,8 @@ import httpx
 import msgspec
 import uuid_utils
 
+from patrolsync.cli import SAMPLE
 from server import enrolment
-from server.cli import SAMPLE
 from server.state import Services
 from server.tx import transaction
 from sync.hlc import HLC, tick

@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules import cadence, quality, quota
+from rules.findings import Finding
+from rules.periods import Week, week
+from rules.policy import Policy, resolve
 from server.store import alerts
 from server.store import quota as store
 from sync.hlc import HLC, HLCError
-from worker import cadence, quality, quota
-from worker.findings import Finding
-from worker.periods import Week, week
-from worker.policy import Policy, resolve
 
 Overrides = Mapping[str, Mapping[str, Any]]
 
@@ -132,7 +132,7 @@ async def evaluate_quality(
             _patrol(r)
             for r in await store.device_patrols(conn, devices, worker_id, wk.start_ms, wk.end_ms)
         ]
-        findings.extend(quality.patrol_quality(worker_id, wk, mine, others, now_ms, pol))
+        findings.extend(quality.patrol_quality(worker_id, wk, mine, others, pol))
     where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
     return len(await alerts.apply(conn, findings, where, now_ms))
 

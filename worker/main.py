@@ -19,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, webhook_targets
+from server.clock import wall_ms
 from server.db import DRIVER_ERRORS, make_engine, read_only
 from server.process import tune_gc
 from server.settings import Settings
-from server.state import wall_ms
 from worker import jobs, queue, webhooks
 
 log = structlog.get_logger("patrolsync.worker")

@@ -1,4 +1,5 @@
-"""The queue: every use of arq is in this module.
+"""The queue: arq's settings, the pool, enqueuing with deterministic ids and the health check
+(``jobs`` imports arq's job context too; nothing outside ``worker`` imports arq).
 
 Jobs are idempotent (they write upserts on natural keys) and bounded: ``MAX_TRIES`` tries of at
 most ``JOB_TIMEOUT_S`` each. Job ids are deterministic, so enqueuing one twice runs it once.

@@ -20,13 +20,13 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from rules import escalation, quality
+from rules.periods import week_of
+from rules.policy import DEFAULTS, resolve
 from server.store import alerts
 from server.store import quota as store
 from server.tx import read, transaction
-from worker import escalation, quality
 from worker.evaluate import Overrides, Policies, evaluate_households, evaluate_weeks
-from worker.periods import week_of
-from worker.policy import DEFAULTS, resolve
 
 CHUNK = 500
 PARALLEL = 2

@@ -36,13 +36,14 @@ from server.openapi import (
     STREAM_EVENT,
     documented,
 )
-from server.params import RowId, bigint, id_bounds, text_bounds
+from server.params import RowId, id_bounds, text_bounds
 from server.routes.sync import require_protocol
 from server.state import principal, services
 from server.store import alerts as store
 from server.store import counter
 from server.store import quota as quota_store
 from server.tx import read, transaction
+from sync.cursor import bigint
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
 STREAM_POLL_S = 1.0

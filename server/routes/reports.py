@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from litestar import Request, Response, get, put
 from litestar.params import QueryParameter
 
+from rules.periods import week, week_of
+from rules.policy import PolicyError, check_overrides, resolve
 from schemas.alerts import ComplianceReport, UnitSettings
 from server import compliance, wire
 from server.auth import subtree_unit
@@ -18,8 +20,6 @@ from server.params import UnitId, id_bounds, text_bounds
 from server.state import principal, services
 from server.store import quota as quota_store
 from server.tx import read, transaction
-from worker.periods import week, week_of
-from worker.policy import PolicyError, check_overrides, resolve
 
 
 async def _settings(conn: Any, unit: dict[str, Any]) -> UnitSettings:

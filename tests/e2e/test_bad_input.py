@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from server.state import wall_ms
+from server.clock import wall_ms
 from tests.support import HOUR, PROTOCOL, Device, Fleet, new_id
 
 

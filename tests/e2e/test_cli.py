@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from server.cli import SAMPLE, app
+from patrolsync.cli import SAMPLE, app
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from server.cli import app
+from patrolsync.cli import app
 from server.settings import Settings
 
 SECRET = "s3cr3t-pw"

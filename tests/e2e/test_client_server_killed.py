@@ -27,9 +27,9 @@ import pytest
 from client.device import Backoff, DeviceClient
 from client.store import LocalStore
 from server import enrolment
+from server.clock import wall_ms
 from server.db import make_engine
 from server.settings import Settings
-from server.state import wall_ms
 from server.tx import transaction
 from tests.conftest import reset
 
@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m server.cli serve`` on one port, started and killed at will."""
+    """``python -m patrolsync.cli serve`` on one port, started and killed at will."""
 
     def __init__(self, database_url: str, port: int, log: Path) -> None:
         self.port = port
@@ -61,7 +61,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "patrolsync.cli", "serve", "--port", str(self.port)]
         with self.log.open("ab") as out:
             return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=out)
 

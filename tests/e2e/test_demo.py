@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from server.cli import app
+from patrolsync.cli import app
 
 
 def _free_port() -> int:

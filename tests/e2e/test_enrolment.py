@@ -10,7 +10,8 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from server import importer, models
+from patrolsync import importer
+from server import models
 from server.tx import transaction
 from tests.support import HOUR, Clock, Fleet
 

@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from client import simulate
-from server import enrolment, importer
-from server.state import wall_ms
+from patrolsync import importer
+from rules.periods import week_of
+from server import enrolment
+from server.clock import wall_ms
 from server.store import outbox
 from server.tx import read, transaction
 from tests.conftest import reset
 from tests.support import Fleet
 from worker import jobs, sweep
-from worker.periods import week_of
 
 SEED = 5
 

@@ -15,12 +15,13 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from server import importer, models
+from patrolsync import importer
+from rules.findings import Finding
+from server import models
 from server.models_alerts import Alert, AlertEvent, UnitSetting, Webhook
 from server.store import alerts as alert_store
 from server.tx import transaction
 from tests.support import Device, Fleet
-from worker.findings import Finding
 
 EXTRA = {
     "units": [

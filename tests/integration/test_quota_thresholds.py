@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules.periods import week
 from server.store import quota as store
 from server.store.units import household_t
 from server.tx import read, transaction
@@ -23,7 +24,6 @@ from tests.integration.worker_support import (
 )
 from tests.support import HOUR, Clock, Fleet, new_id
 from worker.evaluate import evaluate_households, evaluate_weeks
-from worker.periods import week
 
 MS = 1
 JUDGED = at(9, 10)

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import importer, pulling
+from patrolsync import importer
+from server import pulling
 from server.auth import Principal
 from server.db import make_engine
 from server.errors import ApiError

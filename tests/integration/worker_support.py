@@ -7,11 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rules.periods import Week, week
 from server.settings import Settings
 from server.tx import transaction
 from tests.support import HOUR, Clock, Device, Fleet, new_id
 from worker import main as worker_main
-from worker.periods import Week, week
 
 TZ = "Asia/Shanghai"
 W47: Week = week("2026-W47", TZ)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.cadence import FollowUp, follow_ups, visit_cadence
-from worker.periods import local_minute
-from worker.policy import Policy, resolve
+from rules.cadence import FollowUp, follow_ups, visit_cadence
+from rules.periods import local_minute
+from rules.policy import Policy, resolve
 
 H = 3_600_000
 D = 24 * H

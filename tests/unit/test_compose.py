@@ -16,14 +16,14 @@ from typing import Any
 import typer
 import yaml
 
-from server.cli import app
+from patrolsync.cli import app
 from server.settings import PREFIX, Settings, load
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 PROGRAM = "patrolsync"
-SETTING_NAMES = {PREFIX + f.name.upper() for f in fields(Settings) if f.name != "extra"}
+SETTING_NAMES = {PREFIX + f.name.upper() for f in fields(Settings)}
 
 
 def _compose() -> dict[str, Any]:

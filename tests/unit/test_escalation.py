@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.escalation import COMMUNITY, DISTRICT, GRID, STREET, escalation_level
-from worker.policy import Policy, resolve
+from rules.escalation import COMMUNITY, DISTRICT, GRID, STREET, escalation_level
+from rules.policy import Policy, resolve
 
 H = 3_600_000
 D = 24 * H

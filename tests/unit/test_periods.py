@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.periods import Week, checkpoint_ms, local_date, local_minute, week, week_of
-from worker.policy import Policy, resolve
+from rules.periods import Week, checkpoint_ms, local_date, local_minute, week, week_of
+from rules.policy import Policy, resolve
 
 H = 3_600_000
 SH = "Asia/Shanghai"

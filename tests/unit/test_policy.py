@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.policy import (
+from rules.policy import (
     DEFAULTS,
     MAX_COUNT,
     MAX_SPAN_MS,

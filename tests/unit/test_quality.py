@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.findings import RULES
-from worker.periods import local_minute, week
-from worker.policy import Policy
-from worker.quality import PATROL_RULES, Patrol, device_silence, patrol_quality
+from rules.findings import RULES
+from rules.periods import local_minute, week
+from rules.policy import Policy
+from rules.quality import PATROL_RULES, Patrol, device_silence, patrol_quality
 
 H = 3_600_000
 P = Policy()
@@ -42,14 +42,14 @@ def patrol(id: str, start_h: float, end_h: float, **kw: Any) -> Patrol:
 
 
 def offenders(patrols: list[Patrol], others: list[Patrol] | None = None) -> dict[str, list[str]]:
-    found = patrol_quality("w1", W, patrols, others or [], NOW, P)
+    found = patrol_quality("w1", W, patrols, others or [], P)
     assert [f.rule for f in found] == list(PATROL_RULES)
     assert all(f.subject_kind == "worker" and f.period == "2026-W47" for f in found)
     return {f.rule: list(f.evidence["patrols"]) for f in found if f.breached}
 
 
 def test_clean_week_resolves_every_rule() -> None:
-    found = patrol_quality("w1", W, [patrol("a", 0, 4), patrol("b", 24, 28)], [], NOW, P)
+    found = patrol_quality("w1", W, [patrol("a", 0, 4), patrol("b", 24, 28)], [], P)
     assert {f.rule for f in found} == set(PATROL_RULES) <= set(RULES)
     assert all(not f.breached and f.reason == "no longer found" for f in found)
 
@@ -89,7 +89,7 @@ def test_rule(name: str, patrols: list[Patrol], rule: str | None, ids: list[str]
 
 def test_evidence_figures() -> None:
     slow = patrol("a", 0, 4, inside_share=0.2, max_speed_mps=33.0)
-    found = {f.rule: f for f in patrol_quality("w1", W, [slow], [], NOW, P)}
+    found = {f.rule: f for f in patrol_quality("w1", W, [slow], [], P)}
     assert found["outside_grid"].evidence == {
         "patrols": ["a"],
         "count": 1,
@@ -102,7 +102,7 @@ def test_evidence_figures() -> None:
 
 def test_more_evidence_figures() -> None:
     ps = [patrol("a", 0, 13, distance_m=10.0), patrol("b", 1, 5, distance_m=20.0)]
-    found = {f.rule: f for f in patrol_quality("w1", W, ps, [], NOW, P) if f.breached}
+    found = {f.rule: f for f in patrol_quality("w1", W, ps, [], P) if f.breached}
     assert found["overlapping_patrols"].evidence["pairs"] == [["a", "b"]]
     assert found["implausible_duration"].evidence["longest_ms"] == 13 * H
     assert found["never_moved"].evidence == {
@@ -115,7 +115,7 @@ def test_more_evidence_figures() -> None:
 
 def test_evidence_lists_at_most_50_ids() -> None:
     many = [patrol(f"p{i:03d}", 2 * i, 2 * i + 1, mock_location=True) for i in range(60)]
-    [mock] = [f for f in patrol_quality("w1", W, many, [], NOW, P) if f.breached]
+    [mock] = [f for f in patrol_quality("w1", W, many, [], P) if f.breached]
     assert mock.evidence["count"] == 60
     assert mock.evidence["patrols"] == [f"p{i:03d}" for i in range(50)]
 
@@ -143,7 +143,7 @@ def test_shared_device(name: str, mine: list[Patrol], others: list[Patrol], ids:
 
 
 def test_shared_device_evidence() -> None:
-    found = patrol_quality("w1", W, [patrol("a", 0, 4)], [other("x", 2, 6)], NOW, P)
+    found = patrol_quality("w1", W, [patrol("a", 0, 4)], [other("x", 2, 6)], P)
     [shared] = [f for f in found if f.rule == "shared_device"]
     assert shared.evidence == {
         "patrols": ["a"],

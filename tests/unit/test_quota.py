@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.findings import Finding
-from worker.periods import checkpoint_ms, week
-from worker.policy import Policy, resolve
-from worker.quota import WeekPhase, phase, weekly_quota
+from rules.findings import Finding
+from rules.periods import checkpoint_ms, week
+from rules.policy import Policy, resolve
+from rules.quota import WeekPhase, phase, weekly_quota
 
 H = 3_600_000
 D = 24 * H

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import Any, NamedTuple
 
-from worker.findings import Finding
-from worker.periods import Week, local_minute
-from worker.policy import H, Policy, span_text
+from rules.findings import Finding
+from rules.periods import Week, local_minute
+from rules.policy import H, Policy, span_text
 
 EVIDENCE_LIMIT = 50
 """At most this many ids are listed in an evidence list (``count`` gives the total)."""
@@ -164,15 +164,14 @@ def patrol_quality(
     week: Week,
     patrols: Sequence[Patrol],
     others_on_devices: Sequence[Patrol],
-    now_ms: int,
     policy: Policy,
 ) -> list[Finding]:
     """One finding per rule of :data:`PATROL_RULES` on ``worker_id``'s patrols of ``week``.
 
     ``patrols`` are the worker's effective patrols of the week; ``others_on_devices`` are other
     workers' patrols on the devices this worker used (entries of ``worker_id`` itself are
-    ignored there). Whether the week is still open to re-evaluation is the caller's business;
-    ``now_ms`` is not needed by any rule today (``future_event`` comes from the check-in flags).
+    ignored there). Whether the week is still open to re-evaluation is the caller's business
+    (``future_event`` comes from the check-in flags: no rule reads the clock).
     """
     offenders, pairs = _self_overlaps(patrols)
     hits = {"overlapping_patrols": (offenders, {"pairs": sorted(pairs)[:EVIDENCE_LIMIT]})}

@@ -12,12 +12,13 @@ import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server import enrolment, importer
+from patrolsync import importer
+from server import enrolment
+from server.clock import wall_ms
 from server.db import make_engine
 from server.errors import ApiError
 from server.redact import mask_url
 from server.settings import Settings, SettingsError, load
-from server.state import wall_ms
 from server.store import auth as auth_store
 from server.store import counter
 from server.store import push as push_store
@@ -254,7 +255,7 @@ def simulate(
     against the server at --url (the worker, running separately, judges it). Prints the truth
     to compare with GET /v1/alerts."""
     from client import simulate as sim
-    from server import demo as demos
+    from patrolsync import demo as demos
 
     settings = _settings()
 
@@ -303,7 +304,7 @@ def demo(
     """
     import json
 
-    from server import demo as demos
+    from patrolsync import demo as demos
 
     settings = _settings().with_(log_level="WARNING")
     if postgres:

@@ -19,7 +19,7 @@ is in ``[0, max_level]`` and never decreases as ``now_ms`` grows.
 
 from __future__ import annotations
 
-from worker.policy import Policy
+from rules.policy import Policy
 
 GRID, COMMUNITY, STREET, DISTRICT = 0, 1, 2, 3
 

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from worker.findings import Finding
-from worker.periods import Week, checkpoint_ms
-from worker.policy import H, Policy, span_text
+from rules.findings import Finding
+from rules.periods import Week, checkpoint_ms
+from rules.policy import H, Policy, span_text
 
 
 class WeekPhase(StrEnum):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from worker.findings import Finding
-from worker.periods import local_date, local_minute
-from worker.policy import D, Policy, span_text
+from rules.findings import Finding
+from rules.periods import local_date, local_minute
+from rules.policy import D, Policy, span_text
 
 COUNTED_OUTCOMES = frozenset({"met", "refused"})
 """Visit outcomes that count as a visit: the worker was at the door and spoke to the household.

@@ -33,18 +33,19 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from client import simulate
-from server import enrolment, importer
+from patrolsync import importer
+from rules.periods import Week, week_of
+from server import enrolment
 from server.app import create_app
+from server.clock import wall_ms
 from server.db import make_engine
 from server.migrate import upgrade
 from server.redact import mask_url
 from server.settings import Settings
-from server.state import wall_ms
 from server.store import outbox
 from server.tx import read, transaction
 from worker import main as worker_main
 from worker import queue, sweep
-from worker.periods import Week, week_of
 
 DEMO_DB = Path("patrolsync-demo.db")
 QUICK = simulate.Shape(communities=4, grids_per_community=4, workers=24, households_per_grid=5)
