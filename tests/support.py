@@ -19,7 +19,7 @@ from sync.hlc import HLC, tick
 HOUR = 3_600_000
 PROTOCOL = {"Patrolsync-Protocol": "1"}
 
-__all__ = ["HOUR", "PROTOCOL", "SAMPLE", "Clock", "Device", "Fleet", "new_id"]
+__all__ = ["HOUR", "PROTOCOL", "SAMPLE", "Clock", "Device", "Fleet", "new_id", "pulled_note"]
 
 
 def new_id() -> uuid.UUID:
@@ -127,6 +127,14 @@ class Device:
             cursor = page["cursor"]
             if not page["more"]:
                 return changes, cursor
+
+
+async def pulled_note(dev: Device, note_id: str) -> dict[str, Any]:
+    """The one state of note ``note_id`` that ``dev`` pulls from scratch."""
+    changes, _ = await dev.pull_all()
+    notes = [c["record"] for c in changes if c["type"] == "note" and c["record"]["id"] == note_id]
+    assert len(notes) == 1
+    return notes[0]
 
 
 def decode(response: Any) -> dict[str, Any]:

@@ -3,18 +3,9 @@ its clock, moves the authorship."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.support import Device, Fleet, new_id
+from tests.support import Fleet, new_id, pulled_note
 
 HOUSEHOLD = "h-xh-101"
-
-
-async def _note(dev: Device, note_id: str) -> dict[str, Any]:
-    changes, _ = await dev.pull_all()
-    notes = [c["record"] for c in changes if c["type"] == "note" and c["record"]["id"] == note_id]
-    assert len(notes) == 1
-    return notes[0]
 
 
 async def test_an_edit_with_a_clock_from_1970_does_not_take_the_authorship(fleet: Fleet) -> None:
@@ -35,7 +26,7 @@ async def test_an_edit_with_a_clock_from_1970_does_not_take_the_authorship(fleet
     assert result["status"] == "merged", result  # it loses to zhang's later tags
     assert result["record"]["author_id"] == "w-zhang"
     for dev in (zhang, wang):
-        note = await _note(dev, note_id)
+        note = await pulled_note(dev, note_id)
         assert note["author_id"] == "w-zhang"
         # The field merge is unchanged: zhang's later tags win over the 1970 edit.
         assert note["fields"]["tags"] == ["elderly"]
@@ -46,10 +37,10 @@ async def test_the_creator_stays_author_when_later_edits_win_every_field(fleet: 
     wang = await fleet.device("w-wang", "dev-wang")
     note_id = str(new_id())
     await zhang.push([zhang.note(note_id, HOUSEHOLD, {"text": "第一次走访"})])
-    seen = await _note(wang, note_id)
+    seen = await pulled_note(wang, note_id)
     wang.clock = zhang.clock
     edit = wang.note(note_id, HOUSEHOLD, {"text": "第二次走访"}, base=seen["clocks"])
     assert (await wang.push([edit]))["results"][0]["status"] == "applied"
-    note = await _note(zhang, note_id)
+    note = await pulled_note(zhang, note_id)
     assert note["fields"]["text"] == "第二次走访"
     assert note["author_id"] == "w-zhang"

@@ -6,16 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import Device, Fleet, new_id
+from tests.support import Device, Fleet, new_id, pulled_note
 
 HOUSEHOLD = "h-xh-101"
-
-
-async def _note(dev: Device, note_id: str) -> dict[str, Any]:
-    changes, _ = await dev.pull_all()
-    notes = [c["record"] for c in changes if c["type"] == "note" and c["record"]["id"] == note_id]
-    assert len(notes) == 1
-    return notes[0]
 
 
 async def _conflicts(dev: Device, cursor: str | None) -> tuple[list[dict[str, Any]], str]:
@@ -34,7 +27,7 @@ async def test_concurrent_offline_edits_converge(fleet: Fleet, a_first: bool) ->
         {"text": "独居老人王大爷，腿脚不便", "follow_up": False, "method": "in_person"},
     )
     assert (await zhang.push([created]))["results"][0]["status"] == "applied"
-    seen = await _note(wang, note_id)
+    seen = await pulled_note(wang, note_id)
     _, zhang_cursor = await zhang.pull_all()
     _, wang_cursor = await wang.pull_all()
     # Both go offline and edit the same fields; wang also sets a field zhang never touched.
@@ -59,8 +52,8 @@ async def test_concurrent_offline_edits_converge(fleet: Fleet, a_first: bool) ->
     assert statuses[0] == "applied"
     assert statuses[1] == "merged"
 
-    final = await _note(zhang, note_id)
-    assert final == await _note(wang, note_id)
+    final = await pulled_note(zhang, note_id)
+    assert final == await pulled_note(wang, note_id)
     # The later clock (wang's edit) wins each field ...
     assert final["fields"]["text"] == "微心愿：希望楼道加装扶手"
     assert final["fields"]["follow_up"] is False
@@ -99,7 +92,7 @@ async def test_same_state_whatever_the_order(fleet: Fleet) -> None:
         (zhang, {**a, "note_id": second}),
     ]:
         await dev.push([item])
-    one, two = await _note(zhang, first), await _note(zhang, second)
+    one, two = await pulled_note(zhang, first), await pulled_note(zhang, second)
     assert {k: v for k, v in one.items() if k not in {"id", "author_id"}} == {
         k: v for k, v in two.items() if k not in {"id", "author_id"}
     }
