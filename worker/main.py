@@ -125,7 +125,7 @@ def _worker(
     return queue.build_worker(
         redis_url=settings.redis_url,
         queue_name=settings.queue_name,
-        evaluate=jobs.evaluate_batch,
+        evaluate=jobs.evaluate_job,
         periodic=[] if burst else [(jobs.periodic_sweep, settings.sweep_minutes)],
         ctx={"engine": engine, "clock": clock},
         burst=burst,

@@ -18,7 +18,7 @@ from server.store import outbox
 from server.tx import read, transaction
 from tests.conftest import reset
 from tests.support import Fleet
-from worker import jobs, sweep
+from worker import jobs, payloads, sweep
 
 SEED = 5
 
@@ -49,7 +49,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
     ctx = {"engine": engine, "clock": lambda: now}
     while due := await read(engine, lambda c: outbox.due(c, now, 0, 500)):
         for r in due:
-            await jobs.evaluate(ctx, r.id, r.version, r.kind, r.subject, r.period)
+            await jobs.evaluate(ctx, payloads.Evaluate.of([r]))
     await sweep.everything(engine, now)
     truth.unvisited = simulate.overdue_at(doc, phones, truth, now)
     return result, truth

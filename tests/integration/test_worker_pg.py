@@ -31,7 +31,7 @@ from tests.integration.worker_support import (
     workers_added_at,
 )
 from tests.support import Clock, Fleet
-from worker import jobs, sweep
+from worker import jobs, payloads, sweep
 
 pytestmark = pytest.mark.postgres
 
@@ -134,11 +134,11 @@ async def test_same_job_twice_and_racing_workers_leave_one_alert(
     engine = qfleet.services.engine
     (request,) = await read(engine, lambda c: outbox.due(c, at(8, 10), 600_000, 10))
     ctx = {"engine": engine, "clock": clock_of(qfleet)}
-    job = (request.id, request.version, request.kind, request.subject, request.period)
+    job = payloads.Evaluate.of([request])
     # Four workers run the same evaluation at the same moment, then it runs twice more.
-    await asyncio.gather(*(jobs.evaluate(ctx, *job) for _ in range(4)))
-    await jobs.evaluate(ctx, *job)
-    await jobs.evaluate(ctx, *job)
+    await asyncio.gather(*(jobs.evaluate(ctx, job) for _ in range(4)))
+    await jobs.evaluate(ctx, job)
+    await jobs.evaluate(ctx, job)
     (alert,) = await alerts_of(qfleet, "s-xinhua", rule="quota_missed")
     assert alert["subject_id"] == "w-wang"
     assert await _events(qfleet, "s-xinhua", alert["id"]) == ["opened"]
