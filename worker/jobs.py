@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from server.db import read_only
 from server.store import outbox
 from server.tx import read, transaction
+from sync.durations import MINUTE_MS
 from worker import payloads, queue, sweep
 from worker.evaluate import evaluate_households, evaluate_quality, evaluate_weeks
 
@@ -78,7 +79,7 @@ async def relay_once(
     pool: ArqRedis,
     clock: Callable[[], int],
     *,
-    retry_ms: int = 600_000,
+    retry_ms: int = 10 * MINUTE_MS,
     limit: int = 500,
 ) -> int:
     """Hand due outbox requests to the queue; return how many. A Redis failure part-way leaves
@@ -98,7 +99,7 @@ async def relay_once(
 
 
 async def relay_all(
-    engine: AsyncEngine, pool: ArqRedis, clock: Callable[[], int], *, retry_ms: int = 600_000
+    engine: AsyncEngine, pool: ArqRedis, clock: Callable[[], int], *, retry_ms: int = 10 * MINUTE_MS
 ) -> int:
     """Relay until nothing is due."""
     total = 0

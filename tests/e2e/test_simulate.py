@@ -16,6 +16,7 @@ from server import enrolment
 from server.clock import wall_ms
 from server.store import outbox
 from server.tx import read, transaction
+from sync.durations import DAY_MS
 from tests.conftest import reset
 from tests.support import Fleet
 from worker import jobs, payloads, sweep
@@ -27,7 +28,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
     """Import the simulated district, play last week through the phones, judge it."""
     engine = fleet.services.engine
     now = wall_ms()
-    week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
+    week = week_of(now - 7 * DAY_MS, "Asia/Shanghai")
     doc = simulate.district(simulate.SMALL, seed=SEED)
     await transaction(
         engine,
