@@ -41,6 +41,8 @@ _json = msgspec.json.Encoder()
 
 
 def wall_ms() -> int:
+    """The device's own wall clock (ms since the epoch): a phone's, possibly wrong; the server
+    measures its skew and never relies on it."""
     return time.time_ns() // 1_000_000
 
 

@@ -25,9 +25,8 @@ import httpx
 
 from client.device import Backoff, DeviceClient
 from client.store import LocalStore
+from sync.durations import DAY_MS, HOUR_MS, MINUTE_MS
 
-H = 3_600_000
-D = 24 * H
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛"]
 NOTES = [
@@ -155,7 +154,7 @@ class Phone:
     """(household, note id, true visit time, outcome, text); a note id can be on two phones."""
 
 
-HIGH_RISK_CYCLE_MS = 7 * D
+HIGH_RISK_CYCLE_MS = 7 * DAY_MS
 """The default visit cycle of high-risk households (the truth assumes default settings)."""
 
 
@@ -182,8 +181,13 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
             count, short = rng.randint(3, 5), 0
         for n, day in enumerate(days[:count]):
             hours = rng.uniform(2.0, 3.9) if n < short else rng.uniform(4.0, 6.0)
-            start = week_start_ms + day * D + rng.randint(7, 12) * H + rng.randint(0, 59) * 60_000
-            phone.patrols.append((start, int(hours * H)))
+            start = (
+                week_start_ms
+                + day * DAY_MS
+                + rng.randint(7, 12) * HOUR_MS
+                + rng.randint(0, 59) * MINUTE_MS
+            )
+            phone.patrols.append((start, int(hours * HOUR_MS)))
         if count - short < 3:
             truth.missed.add(worker["id"])
         phones.append(phone)
@@ -202,7 +206,7 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
         if roll < 0.2 and high:
             truth.unvisited.add(household["id"])
             continue
-        when = week_start_ms + rng.randint(0, 6) * D + rng.randint(9, 17) * H
+        when = week_start_ms + rng.randint(0, 6) * DAY_MS + rng.randint(9, 17) * HOUR_MS
         if roll < 0.3 and high:  # nobody home: a visit that does not count
             visitor, outcome = rng.choice(visitors), "not_home"
             truth.unvisited.add(household["id"])

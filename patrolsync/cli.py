@@ -23,6 +23,7 @@ from server.store import auth as auth_store
 from server.store import counter
 from server.store import push as push_store
 from server.tx import transaction
+from sync.durations import DAY_MS, DAY_S
 
 app = typer.Typer(
     help="patrolsync: offline-first sync for grid patrols.",
@@ -88,7 +89,7 @@ def enrol(
     """Issue a one-time enrolment code for a worker's device (printed on stdout)."""
     reply = _run(
         _settings(),
-        lambda conn: enrolment.issue_code(conn, None, worker_id, ttl_days * 86400, wall_ms()),
+        lambda conn: enrolment.issue_code(conn, None, worker_id, ttl_days * DAY_S, wall_ms()),
     )
     print(reply.code)
 
@@ -122,7 +123,7 @@ def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
     """Forget tombstones older than KEEP_DAYS; older cursors will be told to re-bootstrap."""
 
     async def work(conn: AsyncConnection) -> tuple[int, tuple[int, int]]:
-        count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * 86_400_000)
+        count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * DAY_MS)
         return count, await counter.raise_horizon(conn, top)
 
     count, horizon = _run(_settings(), work)
@@ -228,7 +229,7 @@ def sample(
     doc = importer.parse(SAMPLE)
     _run(settings, lambda conn: importer.load(conn, doc))
     code = _run(
-        settings, lambda conn: enrolment.issue_code(conn, None, "w-zhang", 86400, wall_ms())
+        settings, lambda conn: enrolment.issue_code(conn, None, "w-zhang", DAY_S, wall_ms())
     ).code
     token = _run(settings, lambda conn: enrolment.supervisor_token(conn, "s-xinhua", wall_ms()))
     base = f"http://{settings.host}:{port or settings.port}"

@@ -44,6 +44,7 @@ from server.redact import mask_url
 from server.settings import Settings
 from server.store import outbox
 from server.tx import read, transaction
+from sync.durations import WEEK_MS
 from worker import main as worker_main
 from worker import queue, sweep
 
@@ -129,7 +130,7 @@ async def prepare(
     """Import a simulated district as added at the start of last week (so that week is judged);
     return it, the week, and a supervisor token for the whole district."""
     now = wall_ms()
-    week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
+    week = week_of(now - WEEK_MS, "Asia/Shanghai")
     doc = simulate.district(shape, seed=seed)
     loaded = msgspec.convert(doc, importer.ImportDoc)
     await transaction(engine, lambda c: importer.load(c, loaded, week.start_ms))

@@ -19,7 +19,6 @@ separated by ``;``.
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +26,7 @@ from typing import Annotated, Literal
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.clock import wall_ms
 from server.store import counter, units
 
 UnitKind = Literal["district", "street", "community", "grid", "building"]
@@ -126,7 +126,7 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
     imported for the first time comes under care at ``now_ms`` (its visit cycle
     counts from then until its first visit).
     """
-    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     unit_rows: list[dict[str, str | None]] = []
     _flatten(doc.units, None, unit_rows)
     await units.upsert_units(conn, unit_rows)

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from rules.findings import Finding
 from rules.periods import local_date, local_minute
-from rules.policy import D, Policy, span_text
+from rules.policy import Policy, span_text
+from sync.durations import DAY_MS
 
 COUNTED_OUTCOMES = frozenset({"met", "refused"})
 """Visit outcomes that count as a visit: the worker was at the door and spoke to the household.
@@ -31,7 +32,7 @@ def cycle_ms(care_tier: str, policy: Policy) -> int:
 
 
 def _days(ms: int) -> int | float:
-    return ms // D if ms % D == 0 else round(ms / D, 2)
+    return ms // DAY_MS if ms % DAY_MS == 0 else round(ms / DAY_MS, 2)
 
 
 def visit_cadence(
@@ -65,7 +66,7 @@ def visit_cadence(
             "cycle_days": _days(cycle),
             "last_visit_ms": latest,
             "due_ms": due,
-            "days_overdue": round((now_ms - due) / D, 2),
+            "days_overdue": round((now_ms - due) / DAY_MS, 2),
         }
         findings.append(
             Finding(
@@ -149,7 +150,7 @@ def follow_ups(
                 evidence={
                     "household_id": note.household_id,
                     "opened_ms": note.opened_ms,
-                    "days_open": round(age / D, 2),
+                    "days_open": round(age / DAY_MS, 2),
                 },
                 reason=reason,
             )

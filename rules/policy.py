@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MIN = 60_000
-H = 60 * MIN
-D = 24 * H
-MAX_SPAN_MS = 3650 * D
+from sync.durations import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
+
+MAX_SPAN_MS = 3650 * DAY_MS
 """Largest accepted ``*_ms`` setting (about ten years): keeps every computed date in range."""
 MAX_COUNT = 10_000
 """Largest accepted count setting (patrols in a week)."""
@@ -40,7 +39,7 @@ class Policy:
     """Time zone of the unit: weeks, checkpoints and dates are local to it."""
     quota_patrols: int = 3
     """Patrols a worker must make in each ISO week."""
-    quota_min_patrol_ms: int = 4 * H
+    quota_min_patrol_ms: int = 4 * HOUR_MS
     """A patrol counts toward the quota only if it lasts at least this long."""
     at_risk_weekday: int = 4
     """ISO weekday (1 = Monday … 7 = Sunday) of the mid-week at-risk check (4 = Thursday)."""
@@ -48,18 +47,18 @@ class Policy:
     """Local time (HH:MM) of the mid-week at-risk check."""
     at_risk_below: int = 2
     """At the check, a worker with fewer counted patrols than this is at risk."""
-    lateness_ms: int = 7 * D
+    lateness_ms: int = 7 * DAY_MS
     """A week's verdict can still change until this long after the week's end."""
-    grace_ms: int = 48 * H
+    grace_ms: int = 48 * HOUR_MS
     """The final verdict waits for devices to sync at most this long after the week's end: until
     Tuesday 24:00, so a phone that syncs Sunday's patrol on Tuesday raises no false alarm."""
-    cadence_high_ms: int = 7 * D
+    cadence_high_ms: int = 7 * DAY_MS
     """Visit cycle of "high_risk" care households (high risk: 80+ living alone, left behind…)."""
-    cadence_key_ms: int = 31 * D
+    cadence_key_ms: int = 31 * DAY_MS
     """Visit cycle of "key" care households (disability, dementia, extreme poverty…)."""
-    cadence_general_ms: int = 92 * D
+    cadence_general_ms: int = 92 * DAY_MS
     """Visit cycle of "general" care households (and of any unknown care tier)."""
-    max_patrol_ms: int = 12 * H
+    max_patrol_ms: int = 12 * HOUR_MS
     """A patrol longer than this is implausible."""
     min_inside_share: float = 0.5
     """A patrol with less of its route inside the grid than this share is outside the grid."""
@@ -67,15 +66,15 @@ class Policy:
     """A patrol moving faster than this (metres per second) is impossible on foot or bicycle."""
     never_moved_m: float = 50.0
     """A full-length patrol that covered less than this distance (metres) never moved."""
-    silent_device_ms: int = 72 * H
+    silent_device_ms: int = 72 * HOUR_MS
     """A device that has not synced for longer than this is silent."""
-    follow_up_open_ms: int = 48 * H
+    follow_up_open_ms: int = 48 * HOUR_MS
     """A visit note's follow-up left open longer than this raises an alert."""
-    escalate_community_ms: int = 7 * D
+    escalate_community_ms: int = 7 * DAY_MS
     """An alert open this long goes up to the community."""
-    escalate_street_ms: int = 14 * D
+    escalate_street_ms: int = 14 * DAY_MS
     """An alert open this long goes up to the street office."""
-    unacked_escalate_ms: int = 24 * H
+    unacked_escalate_ms: int = 24 * HOUR_MS
     """An alert unacknowledged this long goes one level higher than its age alone would send it."""
 
 
@@ -100,13 +99,13 @@ class PolicyError(ValueError):
 
 def span_text(ms: int) -> str:
     """A duration in plain words: ``4 h``, ``3 h 30 min``, ``45 min``, ``1 h 0 min 1.5 s``."""
-    hours, rest = divmod(ms, H)
-    minutes, rest = divmod(rest, MIN)
+    hours, rest = divmod(ms, HOUR_MS)
+    minutes, rest = divmod(rest, MINUTE_MS)
     parts = [f"{hours} h"] if hours else []
     if minutes or (rest and hours):
         parts.append(f"{minutes} min")
     if rest:
-        parts.append(f"{rest / 1000:g} s")
+        parts.append(f"{rest / SECOND_MS:g} s")
     return " ".join(parts) or "0 h"
 
 

@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 from rules.findings import Finding
 from rules.periods import Week, local_minute
-from rules.policy import H, Policy, span_text
+from rules.policy import Policy, span_text
+from sync.durations import HOUR_MS
 
 EVIDENCE_LIMIT = 50
 """At most this many ids are listed in an evidence list (``count`` gives the total)."""
@@ -219,7 +220,7 @@ def device_silence(
         evidence = {
             "last_contact_ms": contact,
             "never_synced": last_seen_ms is None,
-            "silent_hours": round((now_ms - contact) / H, 2),
+            "silent_hours": round((now_ms - contact) / HOUR_MS, 2),
             "silent_device_ms": policy.silent_device_ms,
         }
         findings.append(

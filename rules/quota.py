@@ -22,7 +22,8 @@ from typing import Any
 
 from rules.findings import Finding
 from rules.periods import Week, checkpoint_ms
-from rules.policy import H, Policy, span_text
+from rules.policy import Policy, span_text
+from sync.durations import HOUR_MS
 
 
 class WeekPhase(StrEnum):
@@ -102,7 +103,7 @@ def weekly_quota(
         "short": len(durations) - n,
         "patrols": len(durations),
         "min_patrol_ms": policy.quota_min_patrol_ms,
-        "hours": round(sum(counted) / H, 2),
+        "hours": round(sum(counted) / HOUR_MS, 2),
     }
     if n >= policy.quota_patrols:
         met = (

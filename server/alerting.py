@@ -8,7 +8,6 @@ harmless: it is already closed.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import msgspec
@@ -19,7 +18,7 @@ from server.auth import Principal
 from server.errors import ApiError, Code
 from server.scope import require_alert_subject, within
 from server.store import alerts as store
-from sync.cursor import bigint
+from sync import cursor as cursors
 
 _alert_fields = set(Alert.__struct_fields__)
 
@@ -28,22 +27,13 @@ def to_alert(row: dict[str, Any]) -> Alert:
     return Alert(**{k: v for k, v in row.items() if k in _alert_fields})
 
 
-def _cursor(alert_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a1:{alert_id}".encode()).decode().rstrip("=")
-
-
 def _before(cursor: str | None) -> int | None:
     if not cursor:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, number = text.split(":", 1)
-    except (ValueError, UnicodeDecodeError):
-        tag, number = "", ""
-    before = bigint(number) if tag == "a1" else None
-    if before is None:
-        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor")
-    return before
+        return cursors.ALERT_PAGE.decode(cursor)
+    except cursors.CursorError:
+        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor") from None
 
 
 async def page(
@@ -69,7 +59,7 @@ async def page(
     rows = rows[:limit]
     return AlertPage(
         alerts=[to_alert(r) for r in rows],
-        cursor=_cursor(rows[-1]["id"]) if more else None,
+        cursor=cursors.ALERT_PAGE.encode(rows[-1]["id"]) if more else None,
     )
 
 

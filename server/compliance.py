@@ -12,8 +12,7 @@ from schemas.alerts import ComplianceReport, ComplianceRow
 from server import spreadsheet
 from server.store import alerts, units
 from server.store import quota as quota_store
-
-H = 3_600_000
+from sync.durations import HOUR_MS
 
 
 def _child(base: str, path: str) -> str | None:
@@ -61,7 +60,7 @@ async def report(conn: AsyncConnection, unit: dict[str, Any], week: str) -> Comp
         add(path, "open_alerts", n)
     out = []
     for row in [*rows.values(), total]:
-        hours = round(row.pop("patrol_ms") / H, 2)
+        hours = round(row.pop("patrol_ms") / HOUR_MS, 2)
         out.append(ComplianceRow(**row, patrol_hours=hours))
     return ComplianceReport(week=week, unit_id=unit["id"], rows=out)
 

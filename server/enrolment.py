@@ -12,6 +12,7 @@ from server.auth import Principal
 from server.errors import ApiError, Code
 from server.store import auth as auth_store
 from server.store import units
+from sync.durations import SECOND_MS
 
 
 def new_code() -> str:
@@ -30,7 +31,7 @@ async def issue_code(
     if worker is None or not worker["active"]:
         raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     code = new_code()
-    expires = now_ms + ttl_s * 1000
+    expires = now_ms + ttl_s * SECOND_MS
     await auth_store.add_enrolment(
         conn, code=code, worker_id=worker_id, now_ms=now_ms, expires_ms=expires
     )

@@ -23,10 +23,10 @@ from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
 from server.store import counter, outbox
 from server.store import push as store
+from sync.durations import WEEK_MS
 
 __all__ = ["PushContext", "Rejected", "push"]
 
-WEEK_MS = 7 * 24 * 3600_000
 _results_encoder = msgspec.msgpack.Encoder()
 _results_decoder = msgspec.msgpack.Decoder(list[ItemResult])
 

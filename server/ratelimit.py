@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import structlog
 
 from server.errors import ApiError, Code
+from sync.durations import SECOND_MS
 
 log = structlog.get_logger("patrolsync.server")
 
@@ -104,7 +105,7 @@ class Guard:
         while locked out."""
         wait = max(window.wait_ms(key, now_ms) for window, key in self._keys(client))
         if wait:
-            retry_after_s = -(-wait // 1000)
+            retry_after_s = -(-wait // SECOND_MS)
             log.warning(
                 "too many failed attempts: refused",
                 action=self.action,

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 
 from server import webhook_targets
 from server.redact import mask_url
+from sync.durations import DAY_MS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
 PREFIX = "PATROLSYNC_"
@@ -57,7 +58,7 @@ class Settings:
     default_pull_limit: int = 1000
     max_pull_limit: int = 5000
     db_pool_size: int = 10
-    hlc_max_ahead_ms: int = 24 * 3600_000
+    hlc_max_ahead_ms: int = DAY_MS
     enrol_failures_per_client: int = 10
     """Failed enrolment attempts (unknown, used or expired codes) one client address may make
     within ``enrol_failure_window_s``; then every attempt from it gets 429 until the oldest

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from sync.durations import DAY_MS, MINUTE_MS
+
 FLAGS = (
     "clock_skew",
     "duration_unverified",
@@ -40,11 +42,11 @@ RejectCode = Literal["end_before_start", "invalid_duration"]
 class ClockPolicy:
     """Tolerances of :func:`assess` (all non-negative)."""
 
-    max_duration_ms: int = 24 * 3600_000
-    mismatch_tolerance_ms: int = 5 * 60_000
+    max_duration_ms: int = DAY_MS
+    mismatch_tolerance_ms: int = 5 * MINUTE_MS
     mismatch_tolerance_ratio: float = 0.05
-    future_tolerance_ms: int = 5 * 60_000
-    skew_flag_ms: int = 2 * 60_000
+    future_tolerance_ms: int = 5 * MINUTE_MS
+    skew_flag_ms: int = 2 * MINUTE_MS
 
     def __post_init__(self) -> None:
         for name in (

@@ -1,17 +1,30 @@
-"""Opaque pull cursor.
+"""The cursors: one codec, three named formats of a position in text.
 
-A cursor tells the server where a device's pull stopped: the position ``(txid, seq)`` of the last
-change it has received — the writing transaction's number and the change's number within it;
-``(0, 0)`` = from the beginning — and a short hash of the device's scope (so a cursor issued for
-one scope is not silently reused for another), and the server's prune epoch when it was issued
-(so the server can tell a cursor that predates forgotten history from one that began after it).
-The text form is url-safe base64 without padding of the msgpack array
-``[1, txid, seq, scope, epoch]`` (1 = format version).
+Every format is a :class:`Format` (``encode`` a value to text, ``decode`` text back, raising
+:class:`CursorError`, never anything else, on text it does not accept). Clients hold these texts
+across releases, so a format's produced and accepted texts never change.
 
+:data:`PULL` — the opaque pull cursor (:class:`Cursor`). It tells the server where a device's
+pull stopped: the position ``(txid, seq)`` of the last change it has received — the writing
+transaction's number and the change's number within it; ``(0, 0)`` = from the beginning — and a
+short hash of the device's scope (so a cursor issued for one scope is not silently reused for
+another), and the server's prune epoch when it was issued (so the server can tell a cursor that
+predates forgotten history from one that began after it). The text form is url-safe base64
+without padding of the msgpack array ``[1, txid, seq, scope, epoch]`` (1 = format version).
 Invariants: ``0 <= txid, seq, epoch < 2**63``; ``scope`` is 1-64 printable ASCII characters; the
-text form is at most 200 characters; :func:`decode` accepts exactly the strings :func:`encode`
-produces (canonical form only) and raises :class:`CursorError`, never anything else, on any
-other input.
+text form is at most 200 characters; decoding accepts exactly the strings encoding produces
+(canonical form only).
+
+:data:`ALERT_PAGE` — the alert list's page cursor: the id of the last alert of a page (the next
+page holds smaller ids). The text form is url-safe base64 without padding of ``a1:<id>`` (``a1``
+= format version), ``0 <= id < 2**63``. Decoding reads the base64 leniently (padding and
+characters outside the alphabet are ignored; leading zeros of the id accepted), so every text it
+accepted before still reads; encoding produces the one canonical text.
+
+:data:`STREAM` — the alert stream's event ids (``id:`` of each server-sent event, sent back as
+``Last-Event-ID`` or ``after``): the change position ``(txid, seq)`` as ``<txid>.<seq>`` in ASCII
+decimal, each part ``0 <= n < 2**63`` (at most 19 digits, leading zeros accepted); encoding
+produces the canonical text (no leading zeros).
 """
 
 from __future__ import annotations
@@ -21,8 +34,9 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import msgspec
 
@@ -33,6 +47,8 @@ SEQ_LIMIT = 2**63
 _SCOPE_RE = re.compile(r"[\x20-\x7e]{1,64}")
 _B64_RE = re.compile(r"[A-Za-z0-9_-]*")
 
+
+T = TypeVar("T")
 
 BIGINT_MAX = SEQ_LIMIT - 1
 """The largest value of a BIGINT column (and of SQLite's INTEGER): every position and id."""
@@ -69,6 +85,16 @@ class Cursor:
             raise CursorError(f"seq out of range: {self.seq!r}")
         if not isinstance(self.scope, str) or _SCOPE_RE.fullmatch(self.scope) is None:
             raise CursorError(f"invalid scope: {self.scope!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Format(Generic[T]):
+    """A named text form of a position: ``decode(encode(v)) == v`` for every valid ``v``;
+    ``decode`` raises :class:`CursorError` on any text it does not accept."""
+
+    name: str
+    encode: Callable[[T], str]
+    decode: Callable[[str], T]
 
 
 def encode(c: Cursor) -> str:
@@ -111,6 +137,53 @@ def decode(s: str) -> Cursor:
     if encode(cursor) != s:
         raise CursorError("cursor is not in canonical form")
     return cursor
+
+
+PULL: Format[Cursor] = Format("pull", encode, decode)
+
+
+def _encode_alert_page(alert_id: int) -> str:
+    if type(alert_id) is not int or not 0 <= alert_id <= BIGINT_MAX:
+        raise CursorError(f"alert id out of range: {alert_id!r}")
+    return base64.urlsafe_b64encode(f"a1:{alert_id}".encode()).decode().rstrip("=")
+
+
+def _decode_alert_page(s: str) -> int:
+    if not isinstance(s, str):
+        raise CursorError("cursor must be a string")
+    try:
+        text = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
+        tag, number = text.split(":", 1)
+    except (ValueError, UnicodeDecodeError):
+        tag, number = "", ""
+    alert_id = bigint(number) if tag == "a1" else None
+    if alert_id is None:
+        raise CursorError("unreadable alert cursor")
+    return alert_id
+
+
+ALERT_PAGE: Format[int] = Format("alert-page", _encode_alert_page, _decode_alert_page)
+
+
+def _encode_stream(position: tuple[int, int]) -> str:
+    txid, seq = position
+    for n in (txid, seq):
+        if type(n) is not int or not 0 <= n <= BIGINT_MAX:
+            raise CursorError(f"stream position out of range: {position!r}")
+    return f"{txid}.{seq}"
+
+
+def _decode_stream(s: str) -> tuple[int, int]:
+    if not isinstance(s, str):
+        raise CursorError("event id must be a string")
+    txid, _, seq = s.partition(".")
+    position = (bigint(txid), bigint(seq))
+    if position[0] is None or position[1] is None:
+        raise CursorError("not an event id of the alert stream")
+    return position[0], position[1]
+
+
+STREAM: Format[tuple[int, int]] = Format("stream", _encode_stream, _decode_stream)
 
 
 def scope_hash(parts: Iterable[str]) -> str:

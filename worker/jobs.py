@@ -6,7 +6,7 @@ milliseconds); arq adds its Redis pool (``redis``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from server.db import read_only
 from server.store import outbox
 from server.tx import read, transaction
-from worker import queue, sweep
+from sync.durations import MINUTE_MS
+from worker import payloads, queue, sweep
 from worker.evaluate import evaluate_households, evaluate_quality, evaluate_weeks
 
 log = structlog.get_logger("patrolsync.worker")
@@ -25,26 +26,25 @@ BATCH = 50
 on transactions, on SQLite above all)."""
 
 
-async def evaluate(
-    ctx: dict[str, Any], request_id: int, version: int, kind: str, subject: str, period: str
-) -> int:
-    """Evaluate one outbox request (see :func:`evaluate_batch`)."""
-    return await evaluate_batch(ctx, [(request_id, version, kind, subject, period)])
+async def evaluate_job(ctx: dict[str, Any], payload: object) -> int:
+    """The queue's ``evaluate`` job: its payload decoded (see :mod:`worker.payloads`), then
+    :func:`evaluate`."""
+    return await evaluate(ctx, payloads.decode_evaluate(payload))
 
 
-async def evaluate_batch(ctx: dict[str, Any], requests: Sequence[Sequence[Any]]) -> int:
-    """Evaluate what the outbox requests ``(id, version, kind, subject, period)`` name, then
-    delete each request (at its version), all in one transaction. Returns the number of alert
-    events written."""
+async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
+    """Evaluate what the job's outbox requests name, then delete each request (at its version),
+    all in one transaction. Returns the number of alert events written."""
     engine: AsyncEngine = ctx["engine"]
     now_ms = ctx["clock"]()
-    households = sorted({str(r[3]) for r in requests if r[2] == "household"})
+    requests = job.requests
+    households = sorted({r.subject for r in requests if r.kind == "household"})
     weeks: dict[str, list[str]] = {}
-    for _, _, kind, subject, period in requests:
-        if kind == "week":
-            weeks.setdefault(str(period), []).append(str(subject))
-        elif kind != "household":
-            log.error("unknown evaluation kind: dropped", kind=kind, subject=subject)
+    for r in requests:
+        if r.kind == "week":
+            weeks.setdefault(r.period, []).append(r.subject)
+        elif r.kind != "household":
+            log.error("unknown evaluation kind: dropped", kind=r.kind, subject=r.subject)
 
     async def work(conn: AsyncConnection) -> int:
         events = 0
@@ -54,8 +54,8 @@ async def evaluate_batch(ctx: dict[str, Any], requests: Sequence[Sequence[Any]])
             events += await evaluate_quality(conn, workers, label, now_ms)
         if households:
             events += await evaluate_households(conn, households, now_ms)
-        for request_id, version, *_ in requests:
-            await outbox.done(conn, int(request_id), int(version))
+        for r in requests:
+            await outbox.done(conn, r.id, r.version)
         return events
 
     try:
@@ -79,7 +79,7 @@ async def relay_once(
     pool: ArqRedis,
     clock: Callable[[], int],
     *,
-    retry_ms: int = 600_000,
+    retry_ms: int = 10 * MINUTE_MS,
     limit: int = 500,
 ) -> int:
     """Hand due outbox requests to the queue; return how many. A Redis failure part-way leaves
@@ -99,7 +99,7 @@ async def relay_once(
 
 
 async def relay_all(
-    engine: AsyncEngine, pool: ArqRedis, clock: Callable[[], int], *, retry_ms: int = 600_000
+    engine: AsyncEngine, pool: ArqRedis, clock: Callable[[], int], *, retry_ms: int = 10 * MINUTE_MS
 ) -> int:
     """Relay until nothing is due."""
     total = 0

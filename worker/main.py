@@ -23,6 +23,7 @@ from server.clock import wall_ms
 from server.db import DRIVER_ERRORS, make_engine, read_only
 from server.process import tune_gc
 from server.settings import Settings
+from sync.durations import SECOND_MS
 from worker import jobs, queue, webhooks
 
 log = structlog.get_logger("patrolsync.worker")
@@ -51,7 +52,7 @@ async def relay_forever(settings: Settings, engine: AsyncEngine, clock: Callable
                 failures = 0
                 while True:
                     await jobs.relay_all(
-                        engine, pool, clock, retry_ms=settings.relay_retry_s * 1000
+                        engine, pool, clock, retry_ms=settings.relay_retry_s * SECOND_MS
                     )
                     await asyncio.sleep(RELAY_EVERY_S)
             finally:
@@ -125,7 +126,7 @@ def _worker(
     return queue.build_worker(
         redis_url=settings.redis_url,
         queue_name=settings.queue_name,
-        evaluate=jobs.evaluate_batch,
+        evaluate=jobs.evaluate_job,
         periodic=[] if burst else [(jobs.periodic_sweep, settings.sweep_minutes)],
         ctx={"engine": engine, "clock": clock},
         burst=burst,
@@ -137,7 +138,9 @@ async def burst(settings: Settings, engine: AsyncEngine, clock: Callable[[], int
     relayed. Raises if Redis is unavailable (the requests stay in the outbox)."""
     pool = await queue.connect(settings.redis_url, settings.queue_name)
     try:
-        relayed = await jobs.relay_all(engine, pool, clock, retry_ms=settings.relay_retry_s * 1000)
+        relayed = await jobs.relay_all(
+            engine, pool, clock, retry_ms=settings.relay_retry_s * SECOND_MS
+        )
     finally:
         await pool.aclose()
     await queue.run(_worker(settings, engine, clock, burst=True))

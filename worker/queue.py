@@ -15,6 +15,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 
 from server.store.outbox import Request
+from worker import payloads
 
 __all__ = ["ArqRedis", "Worker", "build_worker", "connect", "enqueue", "queued", "run"]
 
@@ -50,7 +51,7 @@ async def enqueue(pool: ArqRedis, requests: Sequence[Request]) -> bool:
     """Queue the evaluation of some outbox requests, as one job; False if it exists already."""
     job = await pool.enqueue_job(
         EVALUATE,
-        [[r.id, r.version, r.kind, r.subject, r.period] for r in requests],
+        payloads.encode_evaluate(payloads.Evaluate.of(requests)),
         _job_id=job_id(pool.default_queue_name, requests),
     )
     return job is not None

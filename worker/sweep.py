@@ -26,12 +26,12 @@ from rules.policy import DEFAULTS, resolve
 from server.store import alerts
 from server.store import quota as store
 from server.tx import read, transaction
+from sync.durations import WEEK_MS
 from worker.evaluate import Overrides, Policies, evaluate_households, evaluate_weeks
 
 CHUNK = 500
 PARALLEL = 2
 """Chunks evaluated at once on PostgreSQL (each on its own connection)."""
-WEEK_MS = 7 * 24 * 3600_000
 T = TypeVar("T")
 
 

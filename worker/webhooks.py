@@ -61,6 +61,7 @@ from server import webhook_targets as targets
 from server.settings import Settings
 from server.store import webhooks as store
 from server.tx import read, transaction
+from sync.durations import SECOND_MS
 
 log = structlog.get_logger("patrolsync.webhooks")
 BACKOFF_S = (10, 30, 120, 600, 1800, 3600, 7200)
@@ -92,7 +93,7 @@ class Limits:
     @property
     def lease_ms(self) -> int:
         """How long a claimed delivery is this worker's: longer than its lane can take."""
-        return int((self.per_hook * self.total_s + 60) * 1000)
+        return int((self.per_hook * self.total_s + 60) * SECOND_MS)
 
     @staticmethod
     def of(settings: Settings) -> Limits:
@@ -231,7 +232,7 @@ class Courier:
                 message_id = f"{delivery['webhook_id']}:{delivery['event_id']}"
                 async with self._slots:
                     headers = headers_for(
-                        delivery["secret"], message_id, self.clock() // 1000, body
+                        delivery["secret"], message_id, self.clock() // SECOND_MS, body
                     )
                     headers["Patrolsync-Event"] = str(row["kind"])
                     outcome = await self.attempt(delivery["url"], body, headers)
@@ -261,7 +262,7 @@ class Courier:
         elif tries >= MAX_TRIES:
             status, next_ms = "dead", now_ms
         else:
-            status, next_ms = "pending", now_ms + BACKOFF_S[tries - 1] * 1000
+            status, next_ms = "pending", now_ms + BACKOFF_S[tries - 1] * SECOND_MS
         self.figures["retry" if status == "pending" else status] += 1
         await transaction(
             self.engine,

@@ -43,7 +43,7 @@ from server.store import alerts as store
 from server.store import counter
 from server.store import quota as quota_store
 from server.tx import read, transaction
-from sync.cursor import bigint
+from sync import cursor as cursors
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
 STREAM_POLL_S = 1.0
@@ -180,15 +180,12 @@ async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str,
 def _position(raw: str | None) -> tuple[int, int]:
     """The stream position ``txid.seq`` of an event id, each part within BIGINT, or 400
     ``cursor_invalid``: checked before the stream's first byte is sent."""
-    if not raw:
-        return (0, 0)
-    txid, _, seq = raw.partition(".")
-    position = (bigint(txid), bigint(seq))
-    if position[0] is None or position[1] is None:
+    try:
+        return cursors.STREAM.decode(raw) if raw else (0, 0)
+    except cursors.CursorError:
         raise ApiError(
             Code.CURSOR_INVALID, "Last-Event-ID / after must be an event id of this stream"
-        )
-    return position[0], position[1]
+        ) from None
 
 
 @get(

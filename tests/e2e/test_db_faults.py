@@ -17,7 +17,7 @@ from server.settings import Settings
 from server.store import outbox
 from server.tx import read, transaction
 from tests.support import Fleet, new_id
-from worker import jobs, sweep, webhooks
+from worker import jobs, payloads, sweep, webhooks
 from worker import main as worker_main
 
 pytestmark = pytest.mark.postgres
@@ -123,9 +123,7 @@ async def test_the_worker_recovers_by_itself_after_its_sessions_are_killed(
     assert await _kill_sessions(pg_settings) >= 1
     ctx = {"engine": engine, "clock": pg_fleet.services.clock}
     waiting = await read(engine, _all_requests)
-    await jobs.evaluate_batch(
-        ctx, [(r.id, r.version, r.kind, r.subject, r.period) for r in waiting]
-    )
+    await jobs.evaluate(ctx, payloads.Evaluate.of(waiting))
     assert await read(engine, _all_requests) == []
     await sweep.everything(engine, phone.now())
 
@@ -224,11 +222,11 @@ async def test_the_workers_writes_on_a_read_only_database_fail_cleanly_and_lose_
     waiting = await read(engine, _all_requests)
     assert waiting
     ctx = {"engine": engine, "clock": pg_fleet.services.clock}
-    batch = [(r.id, r.version, r.kind, r.subject, r.period) for r in waiting]
+    batch = payloads.Evaluate.of(waiting)
     await _read_only(pg_settings, True)
     try:
         writes = [
-            lambda: jobs.evaluate_batch(ctx, batch),
+            lambda: jobs.evaluate(ctx, batch),
             lambda: sweep.everything(engine, phone.now()),
         ]
         for write in writes:
@@ -238,7 +236,7 @@ async def test_the_workers_writes_on_a_read_only_database_fail_cleanly_and_lose_
         assert len(await read(engine, _all_requests)) == len(waiting)
     finally:
         await _read_only(pg_settings, False)
-    await jobs.evaluate_batch(ctx, batch)
+    await jobs.evaluate(ctx, batch)
     assert await read(engine, _all_requests) == []
     await sweep.everything(engine, phone.now())
 

@@ -16,9 +16,10 @@ from server import enrolment
 from server.clock import wall_ms
 from server.store import outbox
 from server.tx import read, transaction
+from sync.durations import DAY_MS
 from tests.conftest import reset
 from tests.support import Fleet
-from worker import jobs, sweep
+from worker import jobs, payloads, sweep
 
 SEED = 5
 
@@ -27,7 +28,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
     """Import the simulated district, play last week through the phones, judge it."""
     engine = fleet.services.engine
     now = wall_ms()
-    week = week_of(now - 7 * simulate.D, "Asia/Shanghai")
+    week = week_of(now - 7 * DAY_MS, "Asia/Shanghai")
     doc = simulate.district(simulate.SMALL, seed=SEED)
     await transaction(
         engine,
@@ -49,7 +50,7 @@ async def _week(fleet: Fleet, fault_seed: int) -> tuple[simulate.Result, simulat
     ctx = {"engine": engine, "clock": lambda: now}
     while due := await read(engine, lambda c: outbox.due(c, now, 0, 500)):
         for r in due:
-            await jobs.evaluate(ctx, r.id, r.version, r.kind, r.subject, r.period)
+            await jobs.evaluate(ctx, payloads.Evaluate.of([r]))
     await sweep.everything(engine, now)
     truth.unvisited = simulate.overdue_at(doc, phones, truth, now)
     return result, truth

@@ -31,7 +31,8 @@ from tests.integration.worker_support import (
     workers_added_at,
 )
 from tests.support import Clock, Fleet
-from worker import jobs, sweep
+from worker import jobs, payloads, queue, sweep
+from worker import main as worker_main
 
 pytestmark = pytest.mark.postgres
 
@@ -134,15 +135,36 @@ async def test_same_job_twice_and_racing_workers_leave_one_alert(
     engine = qfleet.services.engine
     (request,) = await read(engine, lambda c: outbox.due(c, at(8, 10), 600_000, 10))
     ctx = {"engine": engine, "clock": clock_of(qfleet)}
-    job = (request.id, request.version, request.kind, request.subject, request.period)
+    job = payloads.Evaluate.of([request])
     # Four workers run the same evaluation at the same moment, then it runs twice more.
-    await asyncio.gather(*(jobs.evaluate(ctx, *job) for _ in range(4)))
-    await jobs.evaluate(ctx, *job)
-    await jobs.evaluate(ctx, *job)
+    await asyncio.gather(*(jobs.evaluate(ctx, job) for _ in range(4)))
+    await jobs.evaluate(ctx, job)
+    await jobs.evaluate(ctx, job)
     (alert,) = await alerts_of(qfleet, "s-xinhua", rule="quota_missed")
     assert alert["subject_id"] == "w-wang"
     assert await _events(qfleet, "s-xinhua", alert["id"]) == ["opened"]
     # The job deleted its request; relaying again finds nothing.
+    assert await read(engine, lambda c: outbox.due(c, at(8, 10), 0, 10)) == []
+
+
+async def test_a_job_queued_by_an_earlier_release_is_evaluated(
+    qfleet: Fleet, worker_settings: Settings
+) -> None:
+    """Jobs that earlier releases queued carry a list of ``[id, version, kind, subject,
+    period]`` lists; this release's worker still evaluates them."""
+    wang = await qfleet.device("w-wang")
+    await push_at(wang, at(8, 10), [patrol("xinhua-g2", at(2, 8), 4)])
+    engine = qfleet.services.engine
+    (r,) = await read(engine, lambda c: outbox.due(c, at(8, 10), 600_000, 10))
+    pool = await queue.connect(worker_settings.redis_url, worker_settings.queue_name)
+    try:
+        legacy = [[r.id, r.version, r.kind, r.subject, r.period]]
+        assert await pool.enqueue_job(queue.EVALUATE, legacy) is not None
+    finally:
+        await pool.aclose()
+    await queue.run(worker_main._worker(worker_settings, engine, clock_of(qfleet), burst=True))
+    (alert,) = await alerts_of(qfleet, "s-xinhua", rule="quota_missed")
+    assert alert["subject_id"] == "w-wang"
     assert await read(engine, lambda c: outbox.due(c, at(8, 10), 0, 10)) == []
 
 

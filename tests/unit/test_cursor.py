@@ -1,4 +1,5 @@
-"""Pull cursors: round trips, strict decoding, stable scope hashes."""
+"""The cursor codec: pull cursors (round trips, strict decoding, stable scope hashes), the alert
+list's page cursors and the alert stream's event ids."""
 
 from __future__ import annotations
 
@@ -10,7 +11,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sync.cursor import MAX_LEN, SEQ_LIMIT, Cursor, CursorError, decode, encode, scope_hash
+from sync.cursor import (
+    ALERT_PAGE,
+    MAX_LEN,
+    PULL,
+    SEQ_LIMIT,
+    STREAM,
+    Cursor,
+    CursorError,
+    Format,
+    T,
+    decode,
+    encode,
+    scope_hash,
+)
 
 FAST = settings(max_examples=200, deadline=None)
 scopes = st.text(
@@ -186,3 +200,182 @@ def test_scope_hash_ignores_order_and_repeats(parts: list[str], rnd: random.Rand
 def test_scope_hash_refuses_bare_string() -> None:
     with pytest.raises(TypeError):
         scope_hash("grid:g-001")
+
+
+# ---------------------------------------------------------------- the named formats
+
+ids = st.integers(0, SEQ_LIMIT - 1)
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_pull_is_the_module_codec() -> None:
+    c = Cursor(5, 6, "x", 7)
+    assert PULL.encode(c) == encode(c)
+    assert PULL.decode(encode(c)) == c
+    assert {PULL.name, ALERT_PAGE.name, STREAM.name} == {"pull", "alert-page", "stream"}
+
+
+@FAST
+@given(ids)
+def test_alert_page_round_trip(alert_id: int) -> None:
+    s = ALERT_PAGE.encode(alert_id)
+    assert s == _b64(f"a1:{alert_id}")
+    assert "=" not in s and s.isascii()
+    assert ALERT_PAGE.decode(s) == alert_id
+
+
+@FAST
+@given(ids, ids)
+def test_stream_round_trip(txid: int, seq: int) -> None:
+    s = STREAM.encode((txid, seq))
+    assert s == f"{txid}.{seq}"
+    assert STREAM.decode(s) == (txid, seq)
+
+
+def test_known_texts() -> None:
+    assert ALERT_PAGE.encode(5) == "YTE6NQ"
+    assert STREAM.encode((0, 0)) == "0.0"
+    assert STREAM.encode((2**63 - 1, 1)) == "9223372036854775807.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "alert_id"),
+    [
+        ("YTE6NQ", 5),
+        ("YTE6NQ==", 5),  # padded
+        ("YT!E6NQ==", 5),  # a character outside the alphabet, ignored
+        (_b64("a1:007"), 7),  # leading zeros
+        (_b64(f"a1:{2**63 - 1}"), 2**63 - 1),
+    ],
+)
+def test_alert_page_reads_what_it_read_before(text: str, alert_id: int) -> None:
+    assert ALERT_PAGE.decode(text) == alert_id
+    # encoding gives the canonical text of the same page
+    assert ALERT_PAGE.decode(ALERT_PAGE.encode(alert_id)) == alert_id
+
+
+@pytest.mark.parametrize(("text", "position"), [("007.01", (7, 1)), ("00.00", (0, 0))])
+def test_stream_reads_leading_zeros(text: str, position: tuple[int, int]) -> None:
+    assert STREAM.decode(text) == position
+    assert STREAM.decode(STREAM.encode(position)) == position
+
+
+def _earlier_alert_page(cursor: str) -> int | None:
+    """The alert list's cursor as earlier releases read it (None: refused)."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, number = text.split(":", 1)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if tag != "a1" or not number.isascii() or not number.isdigit() or len(number) > 19:
+        return None
+    return int(number) if int(number) < 2**63 else None
+
+
+def _earlier_stream(raw: str) -> tuple[int, int] | None:
+    txid, _, seq = raw.partition(".")
+    parts = [int(p) for p in (txid, seq) if p.isascii() and p.isdigit() and len(p) <= 19]
+    return (parts[0], parts[1]) if len(parts) == 2 and max(parts) < 2**63 else None
+
+
+def _refused(fmt: Format[T], text: str) -> T | None:
+    try:
+        return fmt.decode(text)
+    except CursorError:
+        return None
+
+
+@FAST
+@given(
+    st.one_of(
+        st.text(alphabet="YTE6NQMTo0123456789-_=!+/ a1:", max_size=24),
+        st.builds(_b64, st.text(alphabet="a1:0123456789-٣ .", max_size=24)),
+    )
+)
+@example(_b64("a1:007"))
+def test_alert_page_reads_exactly_what_it_read_before(text: str) -> None:
+    assert _refused(ALERT_PAGE, text) == _earlier_alert_page(text)
+
+
+@FAST
+@given(st.text(alphabet="0123456789.-+ ٣", max_size=45))
+@example("9223372036854775807.9223372036854775807")
+@example("9223372036854775808.0")
+def test_stream_reads_exactly_what_it_read_before(text: str) -> None:
+    assert _refused(STREAM, text) == _earlier_stream(text)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "YTE6",  # "a1:" without a number
+        _b64("a2:5"),  # unknown version
+        _b64("a1:-5"),
+        _b64(f"a1:{2**63}"),
+        _b64("a1:5.0"),
+        _b64("a1:٣"),  # a digit, but not ASCII
+        _b64("a15"),
+        "YTE6N!Q",  # the ignored character counted in the padding
+        "é",
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    ],
+)
+def test_alert_page_rejects(bad: str) -> None:
+    with pytest.raises(CursorError):
+        ALERT_PAGE.decode(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "5",
+        "5.",
+        ".5",
+        "1.2.3",
+        "-1.2",
+        "1.-2",
+        f"1.{2**63}",
+        f"{2**63}.1",
+        "1.2 ",
+        "٣.1",
+        "1,2",
+    ],
+)
+def test_stream_rejects(bad: str) -> None:
+    with pytest.raises(CursorError):
+        STREAM.decode(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**63, True, 1.0])
+def test_encoders_refuse_out_of_range(bad: int) -> None:
+    with pytest.raises(CursorError):
+        ALERT_PAGE.encode(bad)
+    with pytest.raises(CursorError):
+        STREAM.encode((bad, 0))
+    with pytest.raises(CursorError):
+        STREAM.encode((0, bad))
+
+
+def test_decoders_refuse_non_str() -> None:
+    for fmt in (ALERT_PAGE, STREAM):
+        with pytest.raises(CursorError):
+            fmt.decode(b"YTE6NQ")  # type: ignore[arg-type]
+
+
+@FAST
+@given(st.text(max_size=40))
+@example("YTE6NQ")
+@example("1.2")
+def test_fuzzed_text_only_raises_cursor_error_and_reencodes(s: str) -> None:
+    for fmt in (ALERT_PAGE, STREAM):
+        try:
+            value = fmt.decode(s)
+        except CursorError:
+            continue
+        # whatever is accepted names a position whose canonical text reads back the same
+        assert fmt.decode(fmt.encode(value)) == value  # type: ignore[arg-type]
