@@ -20,7 +20,7 @@ from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
-from server.routes import alerts, auth, health, reports, sync, units, webhooks
+from server.routes import alerts, auth, health, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services
 
@@ -124,7 +124,7 @@ def create_app(
             auth.enrol,
             auth.issue_code,
             auth.revoke,
-            units.get_unit,
+            units.UnitController,
             alerts.list_alerts,
             alerts.get_alert,
             alerts.acknowledge,
@@ -132,13 +132,7 @@ def create_app(
             alerts.add_comment,
             alerts.stream,
             alerts.my_alerts,
-            reports.get_settings,
-            reports.put_settings,
-            reports.get_compliance,
-            webhooks.create_webhook,
-            webhooks.list_webhooks,
-            webhooks.delete_webhook,
-            webhooks.list_deliveries,
+            webhooks.WebhookController,
             health.healthz,
             health.readyz,
             health.Metrics,

@@ -56,20 +56,8 @@ from schemas.sync import (
     PushResponse,
     SyncConfig,
 )
+from schemas.units import Unit
 from server.params import BIGINT_MAX
-
-
-class Unit(msgspec.Struct, kw_only=True):
-    """A unit of the tree (the reply of ``GET /v1/units/{unit_id}``)."""
-
-    id: str
-    parent_id: str | None
-    kind: str
-    name: str
-    code: str
-    path: str
-    """``/`` + ancestor ids + own id + ``/``."""
-    tz: str
 
 
 class Revoked(msgspec.Struct, kw_only=True):
@@ -295,6 +283,43 @@ def documented(
                 self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
 
     return _Documented
+
+
+def negotiated(
+    *,
+    errors: Iterable[int] = (),
+    body: Any | None = None,
+    body_required: bool = True,
+) -> type[Operation]:
+    """An Operation class for a handler with a typed return (Litestar documents its success
+    reply and its parameters): the reply offered in JSON and MessagePack (``wire.Negotiated``
+    answers either), ``body`` the request body a dependency decodes (in both media types), and
+    each of ``errors`` with an ``ErrorBody`` in place of Litestar's own error entries."""
+    statuses = sorted(set(errors))
+    unknown = set(statuses) - set(ERRORS)
+    if unknown:
+        raise ValueError(f"undocumented error statuses: {sorted(unknown)}")
+
+    @dataclass
+    class _Negotiated(Operation):
+        def __post_init__(self) -> None:
+            if body is not None:
+                self.request_body = RequestBody(content=_content(body), required=body_required)
+            answers: dict[str, OpenAPIResponse | Reference] = {}
+            for code, answer in (self.responses or {}).items():
+                if int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
+                    continue
+                if answer.content:
+                    (schema,) = {id(m.schema): m.schema for m in answer.content.values()}.values()
+                    answer.content = {m: OpenAPIMediaType(schema=schema) for m in MEDIA}
+                answers[code] = answer
+            for status in statuses:
+                answers[str(status)] = _error(status)
+            self.responses = answers
+            if self.parameters:
+                self.parameters = [_plain(p) for p in self.parameters]
+
+    return _Negotiated
 
 
 def _plain(param: Parameter | Reference) -> Parameter | Reference:
