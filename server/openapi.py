@@ -54,15 +54,11 @@ from schemas.sync import (
     PullResponse,
     PushRequestDoc,
     PushResponse,
+    Revoked,
     SyncConfig,
 )
 from schemas.units import Unit
 from server.params import BIGINT_MAX
-
-
-class Revoked(msgspec.Struct, kw_only=True):
-    device_id: str
-    revoked: bool
 
 
 class Health(msgspec.Struct, kw_only=True):
