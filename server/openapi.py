@@ -285,12 +285,15 @@ def negotiated(
     *,
     errors: Iterable[int] = (),
     body: Any | None = None,
+    body_media: Sequence[str] = MEDIA,
     body_required: bool = True,
+    headers: Sequence[Parameter] = (),
 ) -> type[Operation]:
     """An Operation class for a handler with a typed return (Litestar documents its success
     reply and its parameters): the reply offered in JSON and MessagePack (``wire.Negotiated``
-    answers either), ``body`` the request body a dependency decodes (in both media types), and
-    each of ``errors`` with an ``ErrorBody`` in place of Litestar's own error entries."""
+    answers either), ``body`` the request body a dependency decodes (in ``body_media``), each
+    of ``errors`` with an ``ErrorBody`` in place of Litestar's own error entries, and
+    ``headers`` the request headers a guard reads."""
     statuses = sorted(set(errors))
     unknown = set(statuses) - set(ERRORS)
     if unknown:
@@ -300,7 +303,8 @@ def negotiated(
     class _Negotiated(Operation):
         def __post_init__(self) -> None:
             if body is not None:
-                self.request_body = RequestBody(content=_content(body), required=body_required)
+                content = _content(body, body_media)
+                self.request_body = RequestBody(content=content, required=body_required)
             answers: dict[str, OpenAPIResponse | Reference] = {}
             for code, answer in (self.responses or {}).items():
                 if int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
@@ -312,8 +316,8 @@ def negotiated(
             for status in statuses:
                 answers[str(status)] = _error(status)
             self.responses = answers
-            if self.parameters:
-                self.parameters = [_plain(p) for p in self.parameters]
+            if self.parameters or headers:
+                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
 
     return _Negotiated
 

@@ -50,6 +50,13 @@ async def requires_supervisor(
     (await _caller(connection)).require_supervisor()
 
 
+async def requires_device(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: 401 without a valid token, 403 ``forbidden`` unless the caller is a device."""
+    (await _caller(connection)).require_device()
+
+
 def provide_services(request: Request[Any, Any, Any]) -> Services:
     return services(request)
 
