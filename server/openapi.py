@@ -1,5 +1,9 @@
-"""The OpenAPI document: wire Structs as component schemas, attached to the handlers that decode
-bodies themselves (JSON or MessagePack), so client builders see every message.
+"""The OpenAPI document: wire Structs as component schemas. Litestar documents the typed
+handlers of the controllers (parameters, success status and reply); ``negotiated`` adds what
+Litestar cannot see (the MessagePack reply, a body a dependency decodes, our ``ErrorBody``
+errors). ``documented`` describes whole the handlers that answer raw bytes or special media
+types: push and pull (their own body limits and per-item decoding), the sync config, the
+health endpoints, the compliance CSV and the alert stream.
 
 Invariants: every operation lists each status it can answer (its success, and every error
 status with the ``ErrorBody`` of schemas/errors.py) and the media types it really reads and
@@ -236,7 +240,6 @@ def documented(
     *,
     errors: Iterable[int] = (),
     body_media: Sequence[str] = MEDIA,
-    body_required: bool = True,
     reply_media: Sequence[str] = MEDIA,
     also: Mapping[str, Any] | None = None,
     replies: Mapping[int, Any] | None = None,
@@ -256,7 +259,7 @@ def documented(
         def __post_init__(self) -> None:
             if request is not None:
                 self.request_body = RequestBody(
-                    content=_content(request, body_media), required=body_required
+                    content=_content(request, body_media), required=True
                 )
             content = None
             if response is not None:

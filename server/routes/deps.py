@@ -1,10 +1,11 @@
-"""What supervisors' controllers are given: the caller, the services, a decoded body, and the
-guard that admits supervisors only.
+"""What the controllers are given: the caller, the services, a decoded body, and the guards
+that admit a role.
 
-Invariants: the caller is authenticated once per request (the guard and the ``who`` dependency
-share it); guards run before any parameter or body is read, so a caller without the role never
-costs a body read; a body is read as ``wire.read_body`` reads it (size bound, deadline, JSON or
-MessagePack by its content type).
+Invariants: the caller is authenticated once per request (the guards and the ``who``
+dependency share it); guards run before any parameter is validated or body read, so a caller
+without a valid token or the role is answered 401 / 403 and never costs a body read; a body is
+read as ``wire.read_body`` reads it (size bound, deadline, JSON or MessagePack by its content
+type).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ Svc = NamedDependency[Services]
 """The services (``svc``)."""
 Subtree = NamedDependency[str]
 """The path of the unit the calling supervisor supervises (``subtree``)."""
-_KEY = "patrolsync.principal"
+_KEY = "principal"
+"""Where the request's state keeps the caller once authenticated."""
 
 
 async def caller(request: Request[Any, Any, Any]) -> Principal:
@@ -36,10 +38,10 @@ async def caller(request: Request[Any, Any, Any]) -> Principal:
 
 
 async def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    found = connection.scope.get(_KEY)
+    state = connection.state
+    found = state.get(_KEY)
     if not isinstance(found, Principal):
-        found = await principal(connection)  # type: ignore[arg-type]
-        connection.scope[_KEY] = found  # type: ignore[literal-required]
+        found = state[_KEY] = await principal(connection)
     return found
 
 
