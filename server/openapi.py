@@ -13,6 +13,7 @@ test (tests/e2e/test_openapi_conformance.py) holds the document to the answers.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -245,43 +246,27 @@ def documented(
     replies: Mapping[int, Any] | None = None,
     headers: Sequence[Parameter] = (),
 ) -> type[Operation]:
-    """An Operation class: ``request`` the body (in ``body_media``), ``response`` the reply of
-    ``status`` (in ``reply_media``, plus the media types of ``also``; None: no body), each of
-    ``errors`` with an ``ErrorBody``, ``replies`` other statuses with their own bodies, and
-    ``headers`` the request headers the handler reads itself."""
-    statuses = sorted(set(errors))
-    unknown = set(statuses) - set(ERRORS)
-    if unknown:
-        raise ValueError(f"undocumented error statuses: {sorted(unknown)}")
-
-    @dataclass
-    class _Documented(Operation):
-        def __post_init__(self) -> None:
-            if request is not None:
-                self.request_body = RequestBody(
-                    content=_content(request, body_media), required=True
-                )
-            content = None
-            if response is not None:
-                content = _content(response, reply_media)
-                for media, kind in (also or {}).items():
-                    content[media] = OpenAPIMediaType(schema=_schema(kind))
-            answers: dict[str, OpenAPIResponse | Reference] = {
-                str(status): OpenAPIResponse(description="OK", content=content)
-            }
-            for other, kind in (replies or {}).items():
-                answers[str(other)] = OpenAPIResponse(
-                    description=ERRORS.get(other, "See the body"),
-                    content=_content(kind, reply_media),
-                    headers=_RETRY if other in (429, 503) else None,
-                )
-            for code in statuses:
-                answers.setdefault(str(code), _error(code))
-            self.responses = answers
-            if self.parameters or headers:
-                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
-
-    return _Documented
+    """An Operation class for a handler that answers bytes: ``request`` the body (in
+    ``body_media``), ``response`` the reply of ``status`` (in ``reply_media``, plus the media
+    types of ``also``; None: no body), ``replies`` other statuses with their own bodies; the
+    rest as :func:`negotiated`."""
+    content = None
+    if response is not None:
+        content = _content(response, reply_media)
+        for media, kind in (also or {}).items():
+            content[media] = OpenAPIMediaType(schema=_schema(kind))
+    answers: dict[str, OpenAPIResponse] = {
+        str(status): OpenAPIResponse(description="OK", content=content)
+    }
+    for other, kind in (replies or {}).items():
+        answers[str(other)] = OpenAPIResponse(
+            description=ERRORS.get(other, "See the body"),
+            content=_content(kind, reply_media),
+            headers=_RETRY if other in (429, 503) else None,
+        )
+    return negotiated(
+        errors=errors, body=request, body_media=body_media, headers=headers, success=answers
+    )
 
 
 def negotiated(
@@ -291,12 +276,14 @@ def negotiated(
     body_media: Sequence[str] = MEDIA,
     body_required: bool = True,
     headers: Sequence[Parameter] = (),
+    success: Mapping[str, OpenAPIResponse] | None = None,
 ) -> type[Operation]:
     """An Operation class for a handler with a typed return (Litestar documents its success
     reply and its parameters): the reply offered in JSON and MessagePack (``wire.Negotiated``
     answers either), ``body`` the request body a dependency decodes (in ``body_media``), each
     of ``errors`` with an ``ErrorBody`` in place of Litestar's own error entries, and
-    ``headers`` the request headers a guard reads."""
+    ``headers`` the request headers a guard or the handler reads. ``success``: the answers to
+    document in place of Litestar's."""
     statuses = sorted(set(errors))
     unknown = set(statuses) - set(ERRORS)
     if unknown:
@@ -308,16 +295,16 @@ def negotiated(
             if body is not None:
                 content = _content(body, body_media)
                 self.request_body = RequestBody(content=content, required=body_required)
-            answers: dict[str, OpenAPIResponse | Reference] = {}
+            answers: dict[str, OpenAPIResponse | Reference] = copy.deepcopy(dict(success or {}))
             for code, answer in (self.responses or {}).items():
-                if int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
+                if success or int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
                     continue
                 if answer.content:
                     (schema,) = {id(m.schema): m.schema for m in answer.content.values()}.values()
                     answer.content = {m: OpenAPIMediaType(schema=schema) for m in MEDIA}
                 answers[code] = answer
             for status in statuses:
-                answers[str(status)] = _error(status)
+                answers.setdefault(str(status), _error(status))
             self.responses = answers
             if self.parameters or headers:
                 self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]

@@ -74,8 +74,15 @@ class WebhookController(Controller):
 
         async def work(conn: Any) -> WebhookOut:
             unit = await subtree_unit(conn, subtree, unit_id)
-            row = {f: getattr(out, f) for f in ("unit_id", "url", "active", "created_ms")}
-            row.update(unit_path=unit["path"], secret=out.secret, created_by=out.created_by)
+            row = {
+                "unit_id": unit_id,
+                "unit_path": unit["path"],
+                "url": hook.url,
+                "secret": out.secret,
+                "active": True,
+                "created_ms": out.created_ms,
+                "created_by": out.created_by,
+            }
             return msgspec.structs.replace(out, id=await store.create(conn, row))
 
         return await transaction(svc.engine, work)
