@@ -1,10 +1,16 @@
-"""Supervisors' endpoints answer in the media type the client's Accept asks for: MessagePack
-when it names MessagePack, JSON otherwise; errors too. The same values either way."""
+"""The supervisors' controllers: replies in the media type the client's Accept asks for
+(MessagePack when it names MessagePack, JSON otherwise; errors too; the same values either
+way); the token and its role checked before parameters and bodies; the caller authenticated
+once per request."""
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
+import msgspec
+import pytest
+
+from server.routes import deps
 from tests.support import Fleet
 
 MSGPACK = {"Accept": "application/msgpack"}
@@ -32,3 +38,33 @@ async def test_a_created_webhook_and_an_error_follow_accept(fleet: Fleet) -> Non
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/msgpack"
     assert msgspec.msgpack.decode(refused.content)["error"]["code"] == "forbidden"
+
+
+async def test_the_role_is_checked_before_parameters_and_bodies(fleet: Fleet) -> None:
+    device = await fleet.device("w-zhang")
+    for method, path in [
+        ("GET", "/v1/units/%00"),
+        ("GET", "/v1/webhooks/0/deliveries"),
+        ("POST", "/v1/alerts/0/acknowledge"),
+        ("PUT", "/v1/units/xinhua/settings"),
+    ]:
+        for headers, status in (({}, 401), (device.headers, 403)):
+            reply = await fleet.client.request(method, path, headers=headers, content=b"{")
+            assert reply.status_code == status, (method, path, reply.text)
+
+
+async def test_the_caller_is_authenticated_once_per_request(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boss = await fleet.supervisor("s-xinhua")
+    calls: list[Any] = []
+    real = deps.principal
+
+    async def counted(connection: Any) -> Any:
+        calls.append(connection)
+        return await real(connection)
+
+    monkeypatch.setattr(deps, "principal", counted)
+    reply = await fleet.post("/v1/webhooks", {"url": "https://hooks.test/b"}, boss)
+    assert reply.status_code == 201, reply.text
+    assert len(calls) == 1
