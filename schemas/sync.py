@@ -301,3 +301,10 @@ class EnrolmentCodeResponse(msgspec.Struct, kw_only=True):
     code: str
     worker_id: str
     expires_ms: int
+
+
+class Revoked(msgspec.Struct, kw_only=True):
+    """The reply of ``POST /v1/devices/{device_id}/revoke``."""
+
+    device_id: str
+    revoked: bool

@@ -20,7 +20,7 @@ from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
-from server.routes import alerts, auth, health, reports, sync, units, webhooks
+from server.routes import alerts, auth, health, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services
 
@@ -122,23 +122,11 @@ def create_app(
             sync.push,
             sync.pull,
             auth.enrol,
-            auth.issue_code,
-            auth.revoke,
-            units.get_unit,
-            alerts.list_alerts,
-            alerts.get_alert,
-            alerts.acknowledge,
-            alerts.resolve,
-            alerts.add_comment,
-            alerts.stream,
+            auth.EnrolmentController,
+            units.UnitController,
+            alerts.AlertController,
             alerts.my_alerts,
-            reports.get_settings,
-            reports.put_settings,
-            reports.get_compliance,
-            webhooks.create_webhook,
-            webhooks.list_webhooks,
-            webhooks.delete_webhook,
-            webhooks.list_deliveries,
+            webhooks.WebhookController,
             health.healthz,
             health.readyz,
             health.Metrics,

@@ -1,5 +1,9 @@
-"""The OpenAPI document: wire Structs as component schemas, attached to the handlers that decode
-bodies themselves (JSON or MessagePack), so client builders see every message.
+"""The OpenAPI document: wire Structs as component schemas. Litestar documents the typed
+handlers of the controllers (parameters, success status and reply); ``negotiated`` adds what
+Litestar cannot see (the MessagePack reply, a body a dependency decodes, our ``ErrorBody``
+errors). ``documented`` describes whole the handlers that answer raw bytes or special media
+types: push and pull (their own body limits and per-item decoding), the sync config, the
+health endpoints, the compliance CSV and the alert stream.
 
 Invariants: every operation lists each status it can answer (its success, and every error
 status with the ``ErrorBody`` of schemas/errors.py) and the media types it really reads and
@@ -9,6 +13,7 @@ test (tests/e2e/test_openapi_conformance.py) holds the document to the answers.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,27 +59,11 @@ from schemas.sync import (
     PullResponse,
     PushRequestDoc,
     PushResponse,
+    Revoked,
     SyncConfig,
 )
+from schemas.units import Unit
 from server.params import BIGINT_MAX
-
-
-class Unit(msgspec.Struct, kw_only=True):
-    """A unit of the tree (the reply of ``GET /v1/units/{unit_id}``)."""
-
-    id: str
-    parent_id: str | None
-    kind: str
-    name: str
-    code: str
-    path: str
-    """``/`` + ancestor ids + own id + ``/``."""
-    tz: str
-
-
-class Revoked(msgspec.Struct, kw_only=True):
-    device_id: str
-    revoked: bool
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -252,49 +241,75 @@ def documented(
     *,
     errors: Iterable[int] = (),
     body_media: Sequence[str] = MEDIA,
-    body_required: bool = True,
     reply_media: Sequence[str] = MEDIA,
     also: Mapping[str, Any] | None = None,
     replies: Mapping[int, Any] | None = None,
     headers: Sequence[Parameter] = (),
 ) -> type[Operation]:
-    """An Operation class: ``request`` the body (in ``body_media``), ``response`` the reply of
-    ``status`` (in ``reply_media``, plus the media types of ``also``; None: no body), each of
-    ``errors`` with an ``ErrorBody``, ``replies`` other statuses with their own bodies, and
-    ``headers`` the request headers the handler reads itself."""
+    """An Operation class for a handler that answers bytes: ``request`` the body (in
+    ``body_media``), ``response`` the reply of ``status`` (in ``reply_media``, plus the media
+    types of ``also``; None: no body), ``replies`` other statuses with their own bodies; the
+    rest as :func:`negotiated`."""
+    content = None
+    if response is not None:
+        content = _content(response, reply_media)
+        for media, kind in (also or {}).items():
+            content[media] = OpenAPIMediaType(schema=_schema(kind))
+    answers: dict[str, OpenAPIResponse] = {
+        str(status): OpenAPIResponse(description="OK", content=content)
+    }
+    for other, kind in (replies or {}).items():
+        answers[str(other)] = OpenAPIResponse(
+            description=ERRORS.get(other, "See the body"),
+            content=_content(kind, reply_media),
+            headers=_RETRY if other in (429, 503) else None,
+        )
+    return negotiated(
+        errors=errors, body=request, body_media=body_media, headers=headers, success=answers
+    )
+
+
+def negotiated(
+    *,
+    errors: Iterable[int] = (),
+    body: Any | None = None,
+    body_media: Sequence[str] = MEDIA,
+    body_required: bool = True,
+    headers: Sequence[Parameter] = (),
+    success: Mapping[str, OpenAPIResponse] | None = None,
+) -> type[Operation]:
+    """An Operation class for a handler with a typed return (Litestar documents its success
+    reply and its parameters): the reply offered in JSON and MessagePack (``wire.Negotiated``
+    answers either), ``body`` the request body a dependency decodes (in ``body_media``), each
+    of ``errors`` with an ``ErrorBody`` in place of Litestar's own error entries, and
+    ``headers`` the request headers a guard or the handler reads. ``success``: the answers to
+    document in place of Litestar's."""
     statuses = sorted(set(errors))
     unknown = set(statuses) - set(ERRORS)
     if unknown:
         raise ValueError(f"undocumented error statuses: {sorted(unknown)}")
 
     @dataclass
-    class _Documented(Operation):
+    class _Negotiated(Operation):
         def __post_init__(self) -> None:
-            if request is not None:
-                self.request_body = RequestBody(
-                    content=_content(request, body_media), required=body_required
-                )
-            content = None
-            if response is not None:
-                content = _content(response, reply_media)
-                for media, kind in (also or {}).items():
-                    content[media] = OpenAPIMediaType(schema=_schema(kind))
-            answers: dict[str, OpenAPIResponse | Reference] = {
-                str(status): OpenAPIResponse(description="OK", content=content)
-            }
-            for other, kind in (replies or {}).items():
-                answers[str(other)] = OpenAPIResponse(
-                    description=ERRORS.get(other, "See the body"),
-                    content=_content(kind, reply_media),
-                    headers=_RETRY if other in (429, 503) else None,
-                )
-            for code in statuses:
-                answers.setdefault(str(code), _error(code))
+            if body is not None:
+                content = _content(body, body_media)
+                self.request_body = RequestBody(content=content, required=body_required)
+            answers: dict[str, OpenAPIResponse | Reference] = copy.deepcopy(dict(success or {}))
+            for code, answer in (self.responses or {}).items():
+                if success or int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
+                    continue
+                if answer.content:
+                    (schema,) = {id(m.schema): m.schema for m in answer.content.values()}.values()
+                    answer.content = {m: OpenAPIMediaType(schema=schema) for m in MEDIA}
+                answers[code] = answer
+            for status in statuses:
+                answers.setdefault(str(status), _error(status))
             self.responses = answers
             if self.parameters or headers:
                 self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
 
-    return _Documented
+    return _Negotiated
 
 
 def _plain(param: Parameter | Reference) -> Parameter | Reference:

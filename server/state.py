@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth import Principal, authenticate
@@ -41,12 +42,12 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def services(request: Request[Any, Any, Any]) -> Services:
+def services(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
     found: Services = request.app.state.services
     return found
 
 
-async def principal(request: Request[Any, Any, Any]) -> Principal:
+async def principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The caller, from its bearer token (401 if missing, unknown or revoked)."""
     header = request.headers.get("authorization")
     return await read(services(request).engine, lambda conn: authenticate(conn, header))

@@ -146,3 +146,22 @@ def error_response(request: Request[Any, Any, Any], exc: ApiError) -> Response[b
         error=ErrorDetail(code=str(exc.code), message=exc.message, details=exc.details)
     )
     return respond(request, body, exc.status, exc.headers)
+
+
+class Negotiated(Response[Any]):
+    """The response class of the supervisors' controllers: a handler's returned value encoded
+    as :func:`respond` encodes it, MessagePack when the Accept header asks for it, else JSON."""
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> Any:
+        if wants_msgpack(request) and self.content is not None:
+            self.media_type = MSGPACK
+        return super().to_asgi_response(app, request, **kwargs)
+
+    def render(self, content: Any, media_type: str, enc_hook: Any = None) -> bytes:
+        if isinstance(content, bytes) or content is None:
+            return super().render(content, media_type, enc_hook)
+        if media_type == MSGPACK:
+            return _msgpack_encoder.encode(content)
+        if media_type == JSON:
+            return _json_encoder.encode(content)
+        return super().render(content, media_type, enc_hook)

@@ -1,5 +1,6 @@
 """Supervisors' alert API: list and filter, one alert with its history, acknowledge, resolve,
-comment, and a live stream (server-sent events) of alert changes in the caller's subtree."""
+comment, and a live stream (server-sent events) of alert changes in the caller's subtree; and
+for a device, its worker's own alerts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -35,10 +39,22 @@ from server.openapi import (
     PROTOCOL,
     STREAM_EVENT,
     documented,
+    negotiated,
 )
 from server.params import RowId, id_bounds, text_bounds
+from server.routes.deps import (
+    SUPERVISOR,
+    Subtree,
+    Svc,
+    Who,
+    body,
+    caller,
+    provide_services,
+    requires_device,
+    requires_supervisor,
+)
 from server.routes.sync import require_protocol
-from server.state import principal, services
+from server.state import services
 from server.store import alerts as store
 from server.store import counter
 from server.store import quota as quota_store
@@ -63,113 +79,17 @@ def _split(raw: str | None, allowed: set[str] | None, name: str) -> list[str]:
     return values
 
 
-@get(
-    "/v1/alerts",
-    summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, period)",
-    operation_class=documented(None, AlertPage, errors=(400, 404, *AUTH, *PARAMS, *DB)),
-)
-async def list_alerts(
-    request: Request[Any, Any, Any],
-    status: Annotated[str | None, QueryParameter(**text_bounds("comma-separated statuses"))] = None,
-    rule: Annotated[str | None, QueryParameter(**text_bounds("comma-separated rule ids"))] = None,
-    unit: Annotated[str | None, QueryParameter(**id_bounds("a unit of the subtree"))] = None,
-    period: Annotated[str | None, QueryParameter(**text_bounds("e.g. 2026-W47", 64))] = None,
-    cursor: Annotated[
-        str | None, QueryParameter(description="from the previous page", max_length=200)
-    ] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    path = who.require_supervisor()
-    statuses = _split(status, STATUSES, "status")
-    rules = _split(rule, None, "rule")
-
-    async def work(conn: Any) -> AlertPage:
-        scope = path
-        if unit is not None:
-            scope = str((await subtree_unit(conn, path, unit))["path"])
-        return await alerting.page(
-            conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
-        )
-
-    return wire.respond(request, await read(svc.engine, work))
-
-
-@get(
-    "/v1/alerts/{alert_id:int}",
-    summary="One alert and its history (events, comments, escalations)",
-    operation_class=documented(None, AlertDetail, errors=(404, *AUTH, *PARAMS, *DB)),
-)
-async def get_alert(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    return wire.respond(
-        request, await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
+async def _note(request: Request[Any, Any, Any]) -> str:
+    """The optional note of an acknowledgement or resolution: the body read as JSON whatever
+    its content type, an empty body no note."""
+    raw = await wire.receive(
+        request, limit=wire.SMALL_BODY_BYTES, timeout_s=services(request).settings.body_timeout_s
     )
+    return wire.decode(raw, AlertNote, msgpack=False).note if raw.strip() else ""
 
 
-async def _act(request: Request[Any, Any, Any], alert_id: int, action: str) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    body = await wire.receive(
-        request, limit=wire.SMALL_BODY_BYTES, timeout_s=svc.settings.body_timeout_s
-    )
-    note = wire.decode(body, AlertNote, msgpack=False).note if body.strip() else ""
-    alert = await transaction(
-        svc.engine, lambda c: alerting.act(c, who, alert_id, action, note, svc.clock())
-    )
-    return wire.respond(request, alert)
-
-
-@post(
-    "/v1/alerts/{alert_id:int}/acknowledge",
-    summary="Acknowledge an open alert (stops the unacknowledged escalation)",
-    description="The optional body is read as JSON whatever its content type.",
-    operation_class=documented(
-        AlertNote,
-        Alert,
-        errors=(400, 404, 408, 409, 413, *AUTH, *PARAMS, *DB),
-        body_media=JSON_ONLY,
-        body_required=False,
-    ),
-    status_code=200,
-)
-async def acknowledge(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
-    return await _act(request, alert_id, "acknowledge")
-
-
-@post(
-    "/v1/alerts/{alert_id:int}/resolve",
-    summary="Resolve an alert, with an optional note",
-    description="The optional body is read as JSON whatever its content type.",
-    operation_class=documented(
-        AlertNote,
-        Alert,
-        errors=(400, 404, 408, 413, *AUTH, *PARAMS, *DB),
-        body_media=JSON_ONLY,
-        body_required=False,
-    ),
-    status_code=200,
-)
-async def resolve(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
-    return await _act(request, alert_id, "resolve")
-
-
-@post(
-    "/v1/alerts/{alert_id:int}/comments",
-    summary="Comment on an alert",
-    operation_class=documented(CommentIn, AlertDetail, 201, errors=(404, *BODY, *AUTH, *DB)),
-)
-async def add_comment(request: Request[Any, Any, Any], alert_id: RowId) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    data = await wire.read_body(request, CommentIn, timeout_s=svc.settings.body_timeout_s)
-    await transaction(
-        svc.engine, lambda c: alerting.comment(c, who, alert_id, data.text, svc.clock())
-    )
-    detail = await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
-    return wire.respond(request, detail, 201)
+ACT_ERRORS = (400, 404, 408, 413, *AUTH, *PARAMS, *DB)
+"""An acknowledgement's or resolution's errors (a body's, but no 415: it is read as JSON)."""
 
 
 async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str, Any]]:
@@ -188,67 +108,179 @@ def _position(raw: str | None) -> tuple[int, int]:
         ) from None
 
 
-@get(
-    "/v1/alerts/stream",
-    summary="Server-sent events: every alert change in the caller's subtree, in order",
-    description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent as "
-    "JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream starts.",
-    operation_class=documented(
-        None,
-        STREAM_EVENT,
-        errors=(400, *AUTH, *PARAMS, *DB),
-        reply_media=("text/event-stream",),
-        headers=[LAST_EVENT_ID],
-    ),
-)
-async def stream(
-    request: Request[Any, Any, Any],
-    after: Annotated[str | None, QueryParameter(description="resume after this event id")] = None,
-    follow: Annotated[
-        bool, QueryParameter(description="false: send what is there, then close")
-    ] = True,
-) -> ServerSentEvent:
-    """Each event's id is its change position; reconnecting with ``Last-Event-ID`` resumes
-    exactly after it (nothing skipped, nothing repeated)."""
-    svc = services(request)
-    who = await principal(request)
-    path = who.require_supervisor()
-    position = _position(request.headers.get("last-event-id") or after)
+class AlertController(Controller):
+    path = "/v1/alerts"
+    guards = (requires_supervisor,)
+    dependencies = SUPERVISOR
+    response_class = wire.Negotiated
 
-    async def events() -> AsyncIterator[ServerSentEventMessage]:
-        nonlocal position
-        idle = 0
-        while True:
-            rows = await read(svc.engine, functools.partial(_batch, path, position))
-            for row in rows:
-                position = (row["txid"], row["seq"])
-                data = _stream_json.encode(alerting.stream_event(row)).decode()
-                yield ServerSentEventMessage(
-                    data=data, event="alert", id=f"{position[0]}.{position[1]}"
-                )
-            if len(rows) < STREAM_PAGE:
-                if not follow:
-                    return
-                idle = 0 if rows else idle + 1
-                if idle and idle % KEEP_ALIVE_POLLS == 0:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                await asyncio.sleep(STREAM_POLL_S)
+    @get(
+        summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, "
+        "period)",
+        operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
+    )
+    async def list_alerts(
+        self,
+        svc: Svc,
+        subtree: Subtree,
+        status: Annotated[
+            str | None, QueryParameter(**text_bounds("comma-separated statuses"))
+        ] = None,
+        rule: Annotated[
+            str | None, QueryParameter(**text_bounds("comma-separated rule ids"))
+        ] = None,
+        unit: Annotated[str | None, QueryParameter(**id_bounds("a unit of the subtree"))] = None,
+        period: Annotated[str | None, QueryParameter(**text_bounds("e.g. 2026-W47", 64))] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(description="from the previous page", max_length=200)
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> AlertPage:
+        statuses = _split(status, STATUSES, "status")
+        rules = _split(rule, None, "rule")
 
-    return ServerSentEvent(events())
+        async def work(conn: Any) -> AlertPage:
+            scope = subtree
+            if unit is not None:
+                scope = str((await subtree_unit(conn, subtree, unit))["path"])
+            return await alerting.page(
+                conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
+            )
+
+        return await read(svc.engine, work)
+
+    @get(
+        "/{alert_id:int}",
+        summary="One alert and its history (events, comments, escalations)",
+        operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
+    )
+    async def get_alert(self, who: Who, svc: Svc, alert_id: RowId) -> AlertDetail:
+        return await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
+
+    @post(
+        "/{alert_id:int}/acknowledge",
+        summary="Acknowledge an open alert (stops the unacknowledged escalation)",
+        description="The optional body is read as JSON whatever its content type.",
+        operation_class=negotiated(
+            body=AlertNote, body_media=JSON_ONLY, body_required=False, errors=(*ACT_ERRORS, 409)
+        ),
+        dependencies={"note": Provide(_note)},
+        status_code=200,
+    )
+    async def acknowledge(
+        self, who: Who, svc: Svc, alert_id: RowId, note: NamedDependency[str]
+    ) -> Alert:
+        return await transaction(
+            svc.engine, lambda c: alerting.act(c, who, alert_id, "acknowledge", note, svc.clock())
+        )
+
+    @post(
+        "/{alert_id:int}/resolve",
+        summary="Resolve an alert, with an optional note",
+        description="The optional body is read as JSON whatever its content type.",
+        operation_class=negotiated(
+            body=AlertNote, body_media=JSON_ONLY, body_required=False, errors=ACT_ERRORS
+        ),
+        dependencies={"note": Provide(_note)},
+        status_code=200,
+    )
+    async def resolve(
+        self, who: Who, svc: Svc, alert_id: RowId, note: NamedDependency[str]
+    ) -> Alert:
+        return await transaction(
+            svc.engine, lambda c: alerting.act(c, who, alert_id, "resolve", note, svc.clock())
+        )
+
+    @post(
+        "/{alert_id:int}/comments",
+        summary="Comment on an alert",
+        operation_class=negotiated(body=CommentIn, errors=(404, *BODY, *AUTH, *DB)),
+        dependencies={"comment": body(CommentIn)},
+    )
+    async def add_comment(
+        self, who: Who, svc: Svc, alert_id: RowId, comment: NamedDependency[CommentIn]
+    ) -> AlertDetail:
+        await transaction(
+            svc.engine, lambda c: alerting.comment(c, who, alert_id, comment.text, svc.clock())
+        )
+        return await read(svc.engine, lambda c: alerting.detail(c, who, alert_id))
+
+    @get(
+        "/stream",
+        summary="Server-sent events: every alert change in the caller's subtree, in order",
+        description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent "
+        "as JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream "
+        "starts.",
+        operation_class=documented(
+            None,
+            STREAM_EVENT,
+            errors=(400, *AUTH, *PARAMS, *DB),
+            reply_media=("text/event-stream",),
+            headers=[LAST_EVENT_ID],
+        ),
+    )
+    async def stream(
+        self,
+        request: Request[Any, Any, Any],
+        svc: Svc,
+        subtree: Subtree,
+        after: Annotated[
+            str | None, QueryParameter(description="resume after this event id")
+        ] = None,
+        follow: Annotated[
+            bool, QueryParameter(description="false: send what is there, then close")
+        ] = True,
+    ) -> ServerSentEvent:
+        """Each event's id is its change position; reconnecting with ``Last-Event-ID`` resumes
+        exactly after it (nothing skipped, nothing repeated)."""
+        position = _position(request.headers.get("last-event-id") or after)
+        return ServerSentEvent(_events(svc.engine, subtree, position, follow))
+
+
+async def _events(
+    engine: Any, path: str, position: tuple[int, int], follow: bool
+) -> AsyncIterator[ServerSentEventMessage]:
+    idle = 0
+    while True:
+        rows = await read(engine, functools.partial(_batch, path, position))
+        for row in rows:
+            position = (row["txid"], row["seq"])
+            data = _stream_json.encode(alerting.stream_event(row)).decode()
+            yield ServerSentEventMessage(
+                data=data, event="alert", id=f"{position[0]}.{position[1]}"
+            )
+        if len(rows) < STREAM_PAGE:
+            if not follow:
+                return
+            idle = 0 if rows else idle + 1
+            if idle and idle % KEEP_ALIVE_POLLS == 0:
+                yield ServerSentEventMessage(comment="keep-alive")
+            await asyncio.sleep(STREAM_POLL_S)
 
 
 MY_ALERTS_DAYS = 30
 
 
+async def speaks_protocol(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: 400 ``unsupported_protocol`` unless the request names a version the server
+    speaks (checked before the token, as on the sync endpoints)."""
+    require_protocol(connection)
+
+
 @get(
     "/v1/me/alerts",
     summary="For a device: its worker's own alerts and latest week tallies",
-    operation_class=documented(None, MyAlerts, errors=(400, *AUTH, *DB), headers=[PROTOCOL]),
+    operation_class=negotiated(errors=(400, *AUTH, *DB), headers=[PROTOCOL]),
+    guards=[speaks_protocol, requires_device],
+    dependencies={
+        "who": Provide(caller),
+        "svc": Provide(provide_services, sync_to_thread=False),
+    },
+    response_class=wire.Negotiated,
 )
-async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
-    svc = services(request)
-    require_protocol(request)
-    who = await principal(request)
+async def my_alerts(who: Who, svc: Svc) -> MyAlerts:
     worker_id, _ = who.require_device()
     since = svc.clock() - MY_ALERTS_DAYS * 86_400_000
 
@@ -270,4 +302,4 @@ async def my_alerts(request: Request[Any, Any, Any]) -> Response[bytes]:
             ],
         )
 
-    return wire.respond(request, await read(svc.engine, work))
+    return await read(svc.engine, work)

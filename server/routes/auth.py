@@ -4,62 +4,76 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency, Provide
 
-from schemas.sync import EnrolmentCodeRequest, EnrolmentCodeResponse, EnrolRequest, EnrolResponse
+from schemas.sync import (
+    EnrolmentCodeRequest,
+    EnrolmentCodeResponse,
+    EnrolRequest,
+    EnrolResponse,
+    Revoked,
+)
 from server import enrolment, wire
 from server.errors import Code
-from server.openapi import AUTH, BODY, DB, PARAMS, Revoked, documented
+from server.openapi import AUTH, BODY, DB, PARAMS, negotiated
 from server.params import DeviceId
-from server.state import client_address, principal, services
+from server.routes.deps import SUPERVISOR, Svc, Who, body, provide_services, requires_supervisor
+from server.state import client_address
 from server.tx import transaction
 
 
 @post(
     "/v1/auth/enrol",
     summary="Exchange a one-time enrolment code for a device token",
-    operation_class=documented(EnrolRequest, EnrolResponse, 201, errors=(409, 429, *BODY, *DB)),
+    operation_class=negotiated(body=EnrolRequest, errors=(409, 429, *BODY, *DB)),
+    dependencies={
+        "svc": Provide(provide_services, sync_to_thread=False),
+        "ask": body(EnrolRequest),
+    },
+    response_class=wire.Negotiated,
 )
-async def enrol(request: Request[Any, Any, Any]) -> Response[bytes]:
-    svc = services(request)
-    data = await wire.read_body(request, EnrolRequest, timeout_s=svc.settings.body_timeout_s)
+async def enrol(
+    request: Request[Any, Any, Any], svc: Svc, ask: NamedDependency[EnrolRequest]
+) -> EnrolResponse:
     now = svc.clock()
     with svc.enrol_guard.attempt(client_address(request), now, Code.ENROLMENT_INVALID):
-        reply = await transaction(
+        return await transaction(
             svc.engine,
-            lambda c: enrolment.enrol(c, data.code, data.device_id, data.platform, now),
+            lambda c: enrolment.enrol(c, ask.code, ask.device_id, ask.platform, now),
         )
-    return wire.respond(request, reply, 201)
 
 
-@post(
-    "/v1/enrolments",
-    summary="A supervisor issues a one-time enrolment code for a worker",
-    operation_class=documented(
-        EnrolmentCodeRequest, EnrolmentCodeResponse, 201, errors=(404, *BODY, *AUTH, *DB)
-    ),
-)
-async def issue_code(request: Request[Any, Any, Any]) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    data = await wire.read_body(
-        request, EnrolmentCodeRequest, timeout_s=svc.settings.body_timeout_s
+class EnrolmentController(Controller):
+    """What supervisors do with devices: issue enrolment codes, revoke."""
+
+    path = "/v1"
+    guards = (requires_supervisor,)
+    dependencies = SUPERVISOR
+    response_class = wire.Negotiated
+
+    @post(
+        "/enrolments",
+        summary="A supervisor issues a one-time enrolment code for a worker",
+        operation_class=negotiated(body=EnrolmentCodeRequest, errors=(404, *BODY, *AUTH, *DB)),
+        dependencies={"ask": body(EnrolmentCodeRequest)},
     )
-    reply = await transaction(
-        svc.engine,
-        lambda c: enrolment.issue_code(c, who, data.worker_id, data.ttl_s, svc.clock()),
+    async def issue_code(
+        self, who: Who, svc: Svc, ask: NamedDependency[EnrolmentCodeRequest]
+    ) -> EnrolmentCodeResponse:
+        return await transaction(
+            svc.engine,
+            lambda c: enrolment.issue_code(c, who, ask.worker_id, ask.ttl_s, svc.clock()),
+        )
+
+    @post(
+        "/devices/{device_id:str}/revoke",
+        summary="Revoke a device and its tokens",
+        status_code=200,
+        operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
-    return wire.respond(request, reply, 201)
-
-
-@post(
-    "/v1/devices/{device_id:str}/revoke",
-    summary="Revoke a device and its tokens",
-    status_code=200,
-    operation_class=documented(None, Revoked, errors=(404, *AUTH, *PARAMS, *DB)),
-)
-async def revoke(request: Request[Any, Any, Any], device_id: DeviceId) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    await transaction(svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock()))
-    return wire.respond(request, {"device_id": device_id, "revoked": True})
+    async def revoke(self, who: Who, svc: Svc, device_id: DeviceId) -> Revoked:
+        await transaction(
+            svc.engine, lambda c: enrolment.revoke_device(c, who, device_id, svc.clock())
+        )
+        return Revoked(device_id=device_id, revoked=True)

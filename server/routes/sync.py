@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,7 +40,7 @@ _VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
 """The header's syntax: a version in ASCII decimal digits, no sign, no leading zero, no spaces."""
 
 
-def require_protocol(request: Request[Any, Any, Any]) -> int:
+def require_protocol(request: ASGIConnection[Any, Any, Any, Any]) -> int:
     raw = request.headers.get(PROTOCOL_HEADER.lower())
     supported = {"min": PROTOCOL_VERSIONS[0], "max": PROTOCOL_VERSIONS[-1]}
     version = int(raw) if raw is not None and _VERSION_RE.fullmatch(raw) else None

@@ -1,27 +1,139 @@
-"""Read-only views of the unit tree for supervisors, limited to the subtree they supervise."""
+"""Supervisors' views of the unit tree, limited to the subtree they supervise: a unit, its
+settings (the quota and alert policy, inherited down the tree) and the weekly compliance
+summary (JSON for dashboards, CSV for spreadsheets)."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Annotated, Any, Literal
 
-from litestar import Request, Response, get
+import msgspec
+from litestar import Controller, Response, get, put
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
-from server import wire
+from rules.periods import week, week_of
+from rules.policy import PolicyError, check_overrides, resolve
+from schemas.alerts import ComplianceReport, UnitSettings
+from schemas.units import Unit
+from server import compliance, wire
 from server.auth import subtree_unit
-from server.openapi import AUTH, DB, PARAMS, Unit, documented
-from server.params import UnitId
-from server.state import principal, services
-from server.tx import read
+from server.errors import ApiError, Code
+from server.openapi import AUTH, BODY, DB, PARAMS, documented, negotiated
+from server.params import UnitId, id_bounds, text_bounds
+from server.routes.deps import SUPERVISOR, Subtree, Svc, Who, body, requires_supervisor
+from server.store import quota as quota_store
+from server.tx import read, transaction
 
 
-@get(
-    "/v1/units/{unit_id:str}",
-    summary="One unit of the caller's subtree",
-    operation_class=documented(None, Unit, errors=(404, *AUTH, *PARAMS, *DB)),
-)
-async def get_unit(request: Request[Any, Any, Any], unit_id: UnitId) -> Response[bytes]:
-    svc = services(request)
-    who = await principal(request)
-    path = who.require_supervisor()
-    unit = await read(svc.engine, lambda c: subtree_unit(c, path, unit_id))
-    return wire.respond(request, unit)
+async def _settings(conn: Any, unit: dict[str, Any]) -> UnitSettings:
+    overrides = await quota_store.unit_overrides(conn)
+    chain = [overrides[u] for u in unit["path"].split("/") if u in overrides]
+    effective = dataclasses.asdict(resolve([*chain, {"tz": unit["tz"]}]))
+    return UnitSettings(unit_id=unit["id"], own=overrides.get(unit["id"], {}), effective=effective)
+
+
+def _overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """A unit's own overrides, checked (422 ``invalid_request`` with the offending key)."""
+    if "tz" in raw:
+        raise ApiError(
+            Code.INVALID_REQUEST,
+            "tz is a property of the unit, set by the import file, not a setting",
+            details={"key": "tz"},
+        )
+    try:
+        return check_overrides(raw)
+    except PolicyError as exc:
+        raise ApiError(Code.INVALID_REQUEST, str(exc), details={"key": exc.key}) from None
+
+
+def _own_unit(path: str) -> str:
+    return [u for u in path.split("/") if u][-1]
+
+
+class UnitController(Controller):
+    path = "/v1"
+    guards = (requires_supervisor,)
+    dependencies = SUPERVISOR
+    response_class = wire.Negotiated
+
+    @get(
+        "/units/{unit_id:str}",
+        summary="One unit of the caller's subtree",
+        operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
+    )
+    async def get_unit(self, svc: Svc, subtree: Subtree, unit_id: UnitId) -> Unit:
+        unit = await read(svc.engine, lambda c: subtree_unit(c, subtree, unit_id))
+        return msgspec.convert(unit, Unit)
+
+    @get(
+        "/units/{unit_id:str}/settings",
+        summary="A unit's quota and alert settings: its own overrides and the effective values",
+        operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
+    )
+    async def get_settings(self, svc: Svc, subtree: Subtree, unit_id: UnitId) -> UnitSettings:
+        async def work(conn: Any) -> UnitSettings:
+            return await _settings(conn, await subtree_unit(conn, subtree, unit_id))
+
+        return await read(svc.engine, work)
+
+    @put(
+        "/units/{unit_id:str}/settings",
+        summary="Replace a unit's own overrides (an empty object inherits everything)",
+        operation_class=negotiated(body="SettingsOverrides", errors=(404, *BODY, *AUTH, *DB)),
+        dependencies={"raw": body(dict[str, Any])},
+        status_code=200,
+    )
+    async def put_settings(
+        self,
+        who: Who,
+        svc: Svc,
+        subtree: Subtree,
+        unit_id: UnitId,
+        raw: NamedDependency[dict[str, Any]],
+    ) -> UnitSettings:
+        values = _overrides(raw)
+
+        async def work(conn: Any) -> UnitSettings:
+            unit = await subtree_unit(conn, subtree, unit_id)
+            by = who.supervisor_id or ""
+            await quota_store.set_unit_overrides(conn, unit_id, values, by, svc.clock())
+            return await _settings(conn, unit)
+
+        return await transaction(svc.engine, work)
+
+    @get(
+        "/compliance",
+        summary="Weekly compliance of a unit, per child unit (JSON, or CSV with format=csv)",
+        operation_class=documented(
+            None, ComplianceReport, errors=(404, *AUTH, *PARAMS, *DB), also={"text/csv": str}
+        ),
+    )
+    async def get_compliance(
+        self,
+        svc: Svc,
+        subtree: Subtree,
+        unit: Annotated[str | None, QueryParameter(**id_bounds("default: your own unit"))] = None,
+        week_label: Annotated[
+            str | None, QueryParameter(name="week", **text_bounds("ISO week, e.g. 2026-W47", 64))
+        ] = None,
+        fmt: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
+    ) -> Response[Any]:
+        async def work(conn: Any) -> ComplianceReport:
+            found = await subtree_unit(conn, subtree, unit or _own_unit(subtree))
+            label = week_label or week_of(svc.clock(), found["tz"]).label
+            try:
+                week(label, found["tz"])
+            except ValueError as exc:
+                raise ApiError(Code.INVALID_REQUEST, f"week: {exc}") from None
+            return await compliance.report(conn, found, label)
+
+        rep = await read(svc.engine, work)
+        if fmt == "json":
+            return wire.Negotiated(rep)
+        name = f"compliance-{rep.unit_id}-{rep.week}.csv"
+        return Response(
+            compliance.to_csv(rep).encode(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
