@@ -60,6 +60,7 @@ from server.store import counter
 from server.store import quota as quota_store
 from server.tx import read, transaction
 from sync import cursor as cursors
+from sync.durations import DAY_MS
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
 STREAM_POLL_S = 1.0
@@ -247,7 +248,7 @@ async def _events(
             position = (row["txid"], row["seq"])
             data = _stream_json.encode(alerting.stream_event(row)).decode()
             yield ServerSentEventMessage(
-                data=data, event="alert", id=f"{position[0]}.{position[1]}"
+                data=data, event="alert", id=cursors.STREAM.encode(position)
             )
         if len(rows) < STREAM_PAGE:
             if not follow:
@@ -282,7 +283,7 @@ async def speaks_protocol(
 )
 async def my_alerts(who: Who, svc: Svc) -> MyAlerts:
     worker_id, _ = who.require_device()
-    since = svc.clock() - MY_ALERTS_DAYS * 86_400_000
+    since = svc.clock() - MY_ALERTS_DAYS * DAY_MS
 
     async def work(conn: Any) -> MyAlerts:
         rows = await store.of_subject(conn, "worker", worker_id, since, 200)
