@@ -12,12 +12,10 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import sqlalchemy as sa
-from sqlalchemy import Table, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.settings import Settings
@@ -89,9 +87,10 @@ DRIVER_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
 )
-"""What a statement run on the driver connection (``pg_driver``) raises: the driver's own
-exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``. (``InternalClientError``:
-the driver's protocol state is broken, e.g. after the server ended the session mid-statement.)"""
+"""What a statement run on the driver connection (``store.pg.driver.pg_driver``) raises: the
+driver's own exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``.
+(``InternalClientError``: the driver's protocol state is broken, e.g. after the server ended the
+session mid-statement.)"""
 
 READ_ONLY_SQLSTATE = "25006"
 _GONE = {"57P01", "57P02", "57P03"}
@@ -123,57 +122,3 @@ def read_only(exc: BaseException) -> bool:
     """The database refused a write because it is read-only (a standby, or a database set
     ``default_transaction_read_only``): nothing was written, and a retry later may succeed."""
     return sqlstate(exc) == READ_ONLY_SQLSTATE
-
-
-async def pg_driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (PostgreSQL only), for hot statements that need
-    none of SQLAlchemy's statement building or row processing (a tenth of its CPU per call).
-
-    Statements on it run in ``conn``'s transaction: SQLAlchemy begins the driver's transaction
-    lazily, at its first statement, so if none ran yet one is run here first. (A connection in
-    autocommit mode has no transaction to join.) Their errors are the driver's own
-    (``DRIVER_ERRORS``): ``tx.transaction`` retries and the app answers them like SQLAlchemy's.
-    """
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    sync = conn.sync_connection
-    options = sync.get_execution_options() if sync is not None else {}
-    autocommit = options.get("isolation_level") == "AUTOCOMMIT"
-    if not autocommit and not driver.is_in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
-    return driver
-
-
-def insert(conn: AsyncConnection, table: Table) -> Any:
-    """An INSERT for ``table`` in the connection's dialect, so ``on_conflict_do_nothing`` works."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def pg_type(column: sa.Column[Any]) -> str:
-    kind = column.type
-    if isinstance(kind, sa.Uuid):
-        return "uuid"
-    if isinstance(kind, sa.BigInteger):
-        return "int8"
-    if isinstance(kind, sa.Integer):
-        return "int4"
-    if isinstance(kind, sa.Boolean):
-        return "bool"
-    if isinstance(kind, sa.JSON):
-        return "jsonb"
-    return "text"
-
-
-def pg_json_rows(table: Table) -> str:
-    """``SELECT <columns> FROM json_to_recordset($1::json) AS x(<column types>)``: every row of
-    a PostgreSQL bulk write travels as one JSON document (one parameter, one round trip, no
-    per-row parameter processing in Python), encoded with :func:`encode_rows`."""
-    columns = ", ".join(c.name for c in table.columns)
-    types = ", ".join(f"{c.name} {pg_type(c)}" for c in table.columns)
-    return f"SELECT {columns} FROM json_to_recordset($1::json) AS x({types})"
-
-
-def encode_rows(rows: Any) -> str:
-    return _json_encoder.encode(rows).decode()

@@ -8,7 +8,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db import DRIVER_ERRORS, READ_ONLY, connection_lost, read_only, sqlstate
+from server.db import DRIVER_ERRORS, connection_lost, read_only, sqlstate
+from server.store import backend
 
 T = TypeVar("T")
 RETRYABLE = {"40P01", "40001"}
@@ -37,10 +38,7 @@ async def read(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[
     ``store.counter``). On SQLite it runs in one deferred transaction beside the writer.
     """
     async with engine.connect() as raw:
-        if raw.dialect.name == "postgresql":
-            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            conn = await raw.execution_options(**{READ_ONLY: True})
+        conn = await raw.execution_options(**backend.of(raw).read_options)
         result = await _discarding_lost(conn, work)
         await conn.rollback()
         return result
@@ -54,7 +52,8 @@ async def _discarding_lost(
     primary).
 
     SQLAlchemy discards a lost connection for its own statements; statements on the driver
-    connection (``db.pg_driver``) raise the driver's errors past it, so they are seen here.
+    connection (``store.pg.driver.pg_driver``) raise the driver's errors past it, so they are
+    seen here.
     """
     try:
         return await work(conn)

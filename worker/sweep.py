@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from rules import escalation, quality
 from rules.periods import week_of
 from rules.policy import DEFAULTS, resolve
-from server.store import alerts
+from server.store import alerts, backend
 from server.store import quota as store
 from server.tx import read, transaction
 from sync.durations import WEEK_MS
@@ -55,7 +55,7 @@ async def _chunks(
     committed if a later one fails: every evaluation is an idempotent upsert. A failure raises
     the first chunk's error itself (not a group), so callers tell a database fault from a bug."""
     parts = [items[start : start + size] for start in range(0, len(items), size)]
-    width = PARALLEL if engine.dialect.name == "postgresql" else 1
+    width = PARALLEL if backend.of(engine).parallel_writers else 1
     gate = asyncio.Semaphore(width)
 
     async def one(part: Sequence[T]) -> int:

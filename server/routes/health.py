@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.plugins.prometheus import PrometheusController
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import wire
 from server.openapi import Health, Readiness, documented
 from server.state import services
+from server.store import health as health_store
 from server.tx import read
 
 
@@ -33,22 +32,8 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
 
-    async def probe(conn: AsyncConnection) -> tuple[str | None, bool]:
-        await conn.execute(sa.text("SELECT value FROM sync_counter WHERE id = 1"))
-        if conn.dialect.name == "postgresql":
-            row = await conn.execute(
-                sa.text(
-                    "SELECT version_num, current_setting('transaction_read_only') = 'on'"
-                    " FROM alembic_version"
-                )
-            )
-            found = row.one_or_none()
-            return (found[0], bool(found[1])) if found else (None, False)
-        row = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-        return row.scalar(), False
-
     try:
-        revision, read_only = await read(svc.engine, probe)
+        revision, read_only = await read(svc.engine, health_store.probe)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         body = {"status": "unavailable", "database": type(exc).__name__}
         return wire.respond(request, body, 503, {"Retry-After": "5"})

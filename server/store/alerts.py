@@ -1,4 +1,5 @@
-"""Alerts: one per natural key ``(rule, subject_kind, subject_id, period)``, and their events.
+"""Alerts: one per natural key ``(rule, subject_kind, subject_id, period)``. Their events are
+written and read by ``store.alert_events`` (its reads are named here too, for callers).
 
 Lifecycle: ``open`` → ``acknowledged`` → ``resolved`` (by a person), or ``auto_resolved`` (the
 rule no longer holds, e.g. late data satisfied it). An auto-resolved alert whose rule breaks again
@@ -14,12 +15,12 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
-from server.models_alerts import Alert, AlertEvent
-from server.store import counter
-
-alert_t = Alert.__table__  # type: ignore[attr-defined]
-event_t = AlertEvent.__table__  # type: ignore[attr-defined]
+from server.store import backend
+from server.store.alert_events import ALERT_COLUMNS, add_events
+from server.store.alert_events import events_after as events_after  # (for callers of alerts)
+from server.store.alert_events import events_by_id as events_by_id
+from server.store.alert_events import history as history
+from server.store.tables import alert_t
 
 LIVE = ("open", "acknowledged")
 CHUNK = 500
@@ -61,18 +62,6 @@ def _key(f: FindingLike) -> Key:
     return (f.rule, f.subject_kind, f.subject_id, f.period)
 
 
-async def add_events(conn: AsyncConnection, events: Sequence[dict[str, Any]], now_ms: int) -> None:
-    """Write events (``alert_id``, ``kind``, ``unit_path``, optional ``actor``/``detail``)."""
-    if not events:
-        return
-    stamps = await counter.positions(conn, len(events))
-    rows = [
-        {"actor": "", "detail": {}, **e, "at_ms": now_ms, "txid": t, "seq": s}
-        for e, (t, s) in zip(events, stamps, strict=True)
-    ]
-    await conn.execute(sa.insert(event_t), rows)
-
-
 async def apply(
     conn: AsyncConnection,
     findings: Sequence[FindingLike],
@@ -91,33 +80,6 @@ async def apply(
     return events
 
 
-_EXISTING_PG = sa.text(
-    "SELECT a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence"
-    " FROM alert AS a JOIN unnest(CAST(:rules AS text[]), CAST(:kinds AS text[]),"
-    " CAST(:subjects AS text[]), CAST(:periods AS text[])) AS k(rule, kind, subject, period)"
-    " ON a.rule = k.rule AND a.subject_kind = k.kind AND a.subject_id = k.subject"
-    " AND a.period = k.period ORDER BY a.id FOR UPDATE OF a"
-)
-"""The alerts of these keys, locked: a join on the natural key's unique index (a long
-``(…) IN (…)`` list makes PostgreSQL test every alert of a rule against every key)."""
-
-
-async def _existing(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, Any]:
-    if conn.dialect.name == "postgresql":
-        columns = [list(c) for c in zip(*keys, strict=True)] if keys else [[], [], [], []]
-        params = dict(zip(("rules", "kinds", "subjects", "periods"), columns, strict=True))
-        rows = await conn.execute(_EXISTING_PG, params)
-    else:
-        a = alert_t.c
-        key_cols = sa.tuple_(a.rule, a.subject_kind, a.subject_id, a.period)
-        rows = await conn.execute(
-            sa.select(
-                a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence
-            ).where(key_cols.in_(list(keys)))
-        )
-    return {(r.rule, r.subject_kind, r.subject_id, r.period): r for r in rows}
-
-
 async def _apply_chunk(
     conn: AsyncConnection,
     findings: Sequence[FindingLike],
@@ -126,7 +88,8 @@ async def _apply_chunk(
 ) -> list[dict[str, Any]]:
     by_key = {_key(f): f for f in findings}
     a = alert_t.c
-    existing = await _existing(conn, sorted(by_key))
+    rows = await backend.of(conn).alerts.existing(conn, sorted(by_key))
+    existing = {(r.rule, r.subject_kind, r.subject_id, r.period): r for r in rows}
     events: list[dict[str, Any]] = []
     new_rows = []
     for key, f in sorted(by_key.items()):
@@ -177,7 +140,8 @@ async def _apply_chunk(
         events.append({"alert_id": row.id, "kind": kind, "unit_path": path, "detail": detail})
     if new_rows:
         created = await conn.execute(
-            insert(conn, alert_t)
+            backend.of(conn)
+            .insert(alert_t)
             .on_conflict_do_nothing(index_elements=["rule", "subject_kind", "subject_id", "period"])
             .returning(a.id, a.unit_path, a.evidence),
             new_rows,
@@ -197,17 +161,7 @@ async def _apply_chunk(
 async def lock_subjects(conn: AsyncConnection, keys: Iterable[str]) -> None:
     """Serialise evaluations of the same subjects across workers (PostgreSQL advisory locks,
     taken in one order; SQLite has one writer at a time already)."""
-    if conn.dialect.name != "postgresql":
-        return
-    wanted = sorted(set(keys))
-    if wanted:
-        await conn.execute(
-            sa.text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
-                " FROM unnest(CAST(:keys AS text[])) AS k ORDER BY hashtextextended(k, 0)"
-            ),
-            {"keys": wanted},
-        )
+    await backend.of(conn).alerts.lock_subjects(conn, sorted(set(keys)))
 
 
 async def open_periods(
@@ -265,29 +219,8 @@ async def escalate(
     await add_events(conn, events, now_ms)
 
 
-_ALERT_COLUMNS = (
-    "id",
-    "rule",
-    "subject_kind",
-    "subject_id",
-    "period",
-    "unit_id",
-    "severity",
-    "status",
-    "evidence",
-    "reason",
-    "level",
-    "opened_ms",
-    "updated_ms",
-    "acknowledged_ms",
-    "acknowledged_by",
-    "resolved_ms",
-    "resolved_by",
-)
-
-
 def _alert_select() -> sa.Select[Any]:
-    return sa.select(*(alert_t.c[name] for name in _ALERT_COLUMNS), alert_t.c.unit_path)
+    return sa.select(*(alert_t.c[name] for name in ALERT_COLUMNS), alert_t.c.unit_path)
 
 
 async def find(
@@ -317,20 +250,10 @@ async def find(
 
 async def get(conn: AsyncConnection, alert_id: int, *, lock: bool = False) -> dict[str, Any] | None:
     stmt = _alert_select().where(alert_t.c.id == alert_id)
-    if lock and conn.dialect.name == "postgresql":
+    if lock:  # (SQLite writes no FOR UPDATE: its one writer holds the database.)
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
     return dict(row._mapping) if row is not None else None
-
-
-async def history(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
-    e = event_t.c
-    stmt = (
-        sa.select(e.id, e.alert_id, e.kind, e.actor, e.detail, e.at_ms)
-        .where(e.alert_id == alert_id)
-        .order_by(e.txid, e.seq)
-    )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 
 async def update(
@@ -350,46 +273,6 @@ async def update(
     await add_events(
         conn, [{"alert_id": alert["id"], "unit_path": alert["unit_path"], **event}], now_ms
     )
-
-
-def _event_select() -> sa.Select[Any]:
-    e = event_t.c
-    return sa.select(
-        e.id.label("event_id"),
-        e.kind,
-        e.actor,
-        e.detail,
-        e.at_ms,
-        e.txid,
-        e.seq,
-        *(alert_t.c[name] for name in _ALERT_COLUMNS),
-    ).join(alert_t, alert_t.c.id == e.alert_id)
-
-
-async def events_after(
-    conn: AsyncConnection, path_prefix: str, after: tuple[int, int], bound: int, limit: int
-) -> list[dict[str, Any]]:
-    """Events under ``path_prefix`` positioned after ``after``, of finished transactions only
-    (below ``bound``, see ``store.counter``), in position order, each with its alert."""
-    e = event_t.c
-    stmt = (
-        _event_select()
-        .where(
-            e.unit_path.startswith(path_prefix, autoescape=True),
-            sa.tuple_(e.txid, e.seq) > sa.tuple_(*after),
-            e.txid < bound,
-        )
-        .order_by(e.txid, e.seq)
-        .limit(limit)
-    )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
-
-
-async def events_by_id(conn: AsyncConnection, event_ids: Sequence[int]) -> list[dict[str, Any]]:
-    if not event_ids:
-        return []
-    stmt = _event_select().where(event_t.c.id.in_(list(event_ids)))
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 
 async def live_counts(

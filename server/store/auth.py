@@ -8,13 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import pg_driver
-from server.models import ApiToken, Device, Enrolment, Worker
-
-token_t = ApiToken.__table__  # type: ignore[attr-defined]
-device_t = Device.__table__  # type: ignore[attr-defined]
-enrolment_t = Enrolment.__table__  # type: ignore[attr-defined]
-worker_t = Worker.__table__  # type: ignore[attr-defined]
+from server.store import backend
+from server.store.tables import device_t, enrolment_t, token_t
 
 
 def digest(secret: str) -> str:
@@ -86,26 +81,9 @@ async def add_token(
     )
 
 
-_LOOKUP_PG = (
-    "SELECT t.*, w.active AS worker_active FROM api_token AS t"
-    " LEFT JOIN worker AS w ON w.id = t.worker_id WHERE t.token_hash = $1"
-)
-
-
 async def lookup_token(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
     """The token's row, with ``worker_active`` (None when it names no existing worker)."""
-    if conn.dialect.name == "postgresql":
-        # Every request asks: on the driver connection.
-        driver = await pg_driver(conn)
-        found = await driver.fetchrow(_LOOKUP_PG, digest(token))
-        return dict(found) if found is not None else None
-    stmt = (
-        sa.select(token_t, worker_t.c.active.label("worker_active"))
-        .outerjoin(worker_t, worker_t.c.id == token_t.c.worker_id)
-        .where(token_t.c.token_hash == digest(token))
-    )
-    row = (await conn.execute(stmt)).first()
-    return dict(row._mapping) if row else None
+    return await backend.of(conn).auth.lookup_token(conn, digest(token))
 
 
 async def revoke_device(conn: AsyncConnection, device_id: str, now_ms: int) -> bool:
@@ -133,15 +111,6 @@ async def revoke_supervisor(conn: AsyncConnection, supervisor_id: str, now_ms: i
     return int((await conn.execute(stmt)).rowcount)
 
 
-_TOUCH_PG = (
-    "WITH old AS (SELECT watermark_ms FROM device WHERE id = $1 FOR UPDATE)"
-    " UPDATE device SET last_seen_ms = $2, last_skew_ms = $3,"
-    " watermark_ms = CASE WHEN $4 THEN GREATEST(COALESCE(old.watermark_ms, 0), $2)"
-    " ELSE old.watermark_ms END"
-    " FROM old WHERE device.id = $1 RETURNING old.watermark_ms"
-)
-
-
 async def touch_device(
     conn: AsyncConnection, device_id: str, *, now_ms: int, skew_ms: int, complete: bool
 ) -> int | None:
@@ -149,15 +118,4 @@ async def touch_device(
 
     Returns the watermark before this push (None if the device never completed one).
     """
-    if conn.dialect.name == "postgresql":
-        # One round trip: the CTE reads (and locks) the row before the update changes it.
-        driver = await pg_driver(conn)
-        found = await driver.fetchval(_TOUCH_PG, device_id, now_ms, skew_ms, complete)
-        return int(found) if found is not None else None
-    row = await conn.execute(sa.select(device_t.c.watermark_ms).where(device_t.c.id == device_id))
-    before = row.scalar()
-    values: dict[str, Any] = {"last_seen_ms": now_ms, "last_skew_ms": skew_ms}
-    if complete:
-        values["watermark_ms"] = max(before or 0, now_ms)
-    await conn.execute(sa.update(device_t).where(device_t.c.id == device_id).values(values))
-    return int(before) if before is not None else None
+    return await backend.of(conn).auth.touch_device(conn, device_id, now_ms, skew_ms, complete)

@@ -19,11 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import pg_driver
-from server.models import SyncCounter, SyncMeta
-
-_counter = SyncCounter.__table__  # type: ignore[attr-defined]
-_meta = SyncMeta.__table__  # type: ignore[attr-defined]
+from server.store import backend
+from server.store.tables import meta_t as _meta
 
 HORIZON_TXID = "horizon_txid"
 HORIZON_SEQ = "horizon_seq"
@@ -39,22 +36,7 @@ END = 2**62
 
 async def stamp(conn: AsyncConnection) -> int:
     """This transaction's ``txid`` (the same for every call within one transaction)."""
-    if conn.dialect.name == "postgresql":
-        driver = await pg_driver(conn)
-        return int(await driver.fetchval("SELECT pg_current_xact_id()::text::bigint"))
-    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
-    cached = conn.info.get("patrolsync_stamp")
-    if cached is not None and transaction is not None and cached[0] is transaction:
-        return int(cached[1])
-    bump = (
-        sa.update(_counter)
-        .where(_counter.c.id == 1)
-        .values(value=_counter.c.value + 1)
-        .returning(_counter.c.value)
-    )
-    txid = int((await conn.execute(bump)).scalar_one())
-    conn.info["patrolsync_stamp"] = (transaction, txid)
-    return txid
+    return await backend.of(conn).counter.stamp(conn)
 
 
 async def positions(conn: AsyncConnection, n: int) -> list[tuple[int, int]]:
@@ -71,11 +53,8 @@ async def positions(conn: AsyncConnection, n: int) -> list[tuple[int, int]]:
 
 async def bound(conn: AsyncConnection) -> int:
     """Every transaction numbered below this has finished, and none will be numbered below it."""
-    if conn.dialect.name == "postgresql":
-        stmt = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        return int((await conn.execute(stmt)).scalar_one())
-    value = (await conn.execute(sa.select(_counter.c.value).where(_counter.c.id == 1))).scalar_one()
-    return int(value) + 1
+    stmt = sa.text(f"SELECT {backend.of(conn).counter.BOUND}")
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
@@ -85,13 +64,9 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
 
 
 async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
-    """:func:`bound` and :func:`horizon` together (one round trip on PostgreSQL): every pull
-    reads them."""
-    if conn.dialect.name != "postgresql":
-        position, epoch = await horizon(conn)
-        return await bound(conn), position, epoch
+    """:func:`bound` and :func:`horizon` together, in one statement: every pull reads them."""
     stmt = sa.text(
-        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+        f"SELECT {backend.of(conn).counter.BOUND},"
         " coalesce(max(value) FILTER (WHERE key = :t), 0),"
         " coalesce(max(value) FILTER (WHERE key = :s), 0),"
         " coalesce(max(value) FILTER (WHERE key = :e), 0) FROM sync_meta"

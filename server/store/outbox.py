@@ -21,10 +21,8 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert, pg_driver
-from server.models_alerts import EvalRequest
-
-outbox_t = EvalRequest.__table__  # type: ignore[attr-defined]
+from server.store import backend
+from server.store.tables import outbox_t
 
 
 class Request(NamedTuple):
@@ -35,44 +33,12 @@ class Request(NamedTuple):
     version: int
 
 
-_REQUEST_PG = (
-    "INSERT INTO eval_request (kind, subject, period, version, created_ms, updated_ms)"
-    " SELECT kind, subject, period, 1, $4, $4"
-    " FROM unnest($1::text[], $2::text[], $3::text[]) AS x(kind, subject, period)"
-    " ORDER BY kind, subject, period"
-    " ON CONFLICT (kind, subject, period)"
-    " DO UPDATE SET version = eval_request.version + 1, updated_ms = excluded.updated_ms"
-)
-"""Every push writes one: on the driver connection, the keys as three arrays."""
-
-
 async def request(conn: AsyncConnection, keys: Iterable[tuple[str, str, str]], now_ms: int) -> None:
     """Record that each ``(kind, subject, period)`` must be evaluated again."""
     # Sorted, so two transactions bumping the same rows lock them in the same order.
-    rows = [
-        {
-            "kind": k,
-            "subject": s,
-            "period": p,
-            "version": 1,
-            "created_ms": now_ms,
-            "updated_ms": now_ms,
-        }
-        for k, s, p in sorted(set(keys))
-    ]
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        driver = await pg_driver(conn)
-        columns = [[r[c] for r in rows] for c in ("kind", "subject", "period")]
-        await driver.execute(_REQUEST_PG, *columns, now_ms)
-        return
-    stmt = insert(conn, outbox_t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "subject", "period"],
-        set_={"version": outbox_t.c.version + 1, "updated_ms": stmt.excluded.updated_ms},
-    )
-    await conn.execute(stmt, rows)
+    wanted = sorted(set(keys))
+    if wanted:
+        await backend.of(conn).outbox.request(conn, wanted, now_ms)
 
 
 async def due(conn: AsyncConnection, now_ms: int, retry_ms: int, limit: int) -> list[Request]:

@@ -15,9 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import pg_driver
-from server.store.push import checkin_t, conflict_t, note_t
-from server.store.units import household_t
+from server.store import backend
+from server.store.tables import checkin_t, conflict_t, household_t, note_t
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,42 +50,6 @@ class _Source:
     """A grid list (``key = ANY``) or one worker id (``key =``)."""
 
 
-async def _page(
-    conn: AsyncConnection,
-    src: _Source,
-    after: tuple[int, int],
-    bound: int,
-    limit: int,
-    columns: Sequence[str],
-) -> list[Sequence[Any]]:
-    table = src.table
-    if conn.dialect.name == "postgresql":
-        # The hot read path: one prepared statement on the driver connection of this same
-        # transaction, rows as the driver returns them (SQLAlchemy's row layer costs more than
-        # the query here).
-        match = (
-            f"{src.key} = ANY($1::text[])" if isinstance(src.value, tuple) else f"{src.key} = $1"
-        )
-        sql = (
-            f"SELECT {', '.join(columns)}, txid, seq FROM {table.name} WHERE {match}"
-            " AND (txid, seq) > ($2, $3) AND txid < $4 ORDER BY txid, seq LIMIT $5"
-        )
-        driver = await pg_driver(conn)
-        value = list(src.value) if isinstance(src.value, tuple) else src.value
-        return list(await driver.fetch(sql, value, after[0], after[1], bound, limit))
-    column = table.c[src.key]
-    where = column.in_(src.value) if isinstance(src.value, tuple) else column == src.value
-    stmt = (
-        sa.select(*(table.c[name] for name in columns), table.c.txid, table.c.seq)
-        .where(
-            where, sa.tuple_(table.c.txid, table.c.seq) > sa.tuple_(*after), table.c.txid < bound
-        )
-        .order_by(table.c.txid, table.c.seq)
-        .limit(limit)
-    )
-    return [tuple(r) for r in await conn.execute(stmt)]
-
-
 async def changes(
     conn: AsyncConnection,
     scope: Scope,
@@ -110,9 +73,12 @@ async def changes(
         sources.append(_Source("conflict", conflict_t, "losing_worker_id", scope.worker_id))
     else:
         sources.append(_Source("checkin", checkin_t, "grid_id", grids))
+    page = backend.of(conn).pull.page
     pages: list[list[Row]] = []
     for src in sources:
-        rows = await _page(conn, src, after, bound, limit + 1, columns[src.kind])
+        rows = await page(
+            conn, src.table, src.key, src.value, after, bound, limit + 1, columns[src.kind]
+        )
         pages.append([Row(src.kind, r) for r in rows])
     filled = [page for page in pages if page]
     # Most stretches hold one kind of change only: no merge needed then.

@@ -8,14 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert, pg_driver
-from server.models import Household, Supervisor, Unit, Worker, WorkerGrid
-
-unit_t = Unit.__table__  # type: ignore[attr-defined]
-household_t = Household.__table__  # type: ignore[attr-defined]
-worker_t = Worker.__table__  # type: ignore[attr-defined]
-worker_grid_t = WorkerGrid.__table__  # type: ignore[attr-defined]
-supervisor_t = Supervisor.__table__  # type: ignore[attr-defined]
+from server.store import backend
+from server.store.tables import household_t, supervisor_t, unit_t, worker_grid_t, worker_t
 
 
 async def _upsert(
@@ -28,7 +22,7 @@ async def _upsert(
     """Insert or update; columns in ``keep`` are only filled where still empty."""
     if not rows:
         return
-    stmt = insert(conn, table)
+    stmt = backend.of(conn).insert(table)
     updates = {
         c: sa.func.coalesce(table.c[c], stmt.excluded[c]) if c in keep else stmt.excluded[c]
         for c in rows[0]
@@ -96,24 +90,7 @@ async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
 
 async def worker_grid_zones(conn: AsyncConnection, worker_id: str) -> list[tuple[str, str]]:
     """The worker's grids, by id, each with its time zone."""
-    if conn.dialect.name == "postgresql":
-        # Every device request asks: on the driver connection.
-        driver = await pg_driver(conn)
-        return [
-            (grid, tz)
-            for grid, tz in await driver.fetch(
-                "SELECT g.grid_id, u.tz FROM worker_grid AS g JOIN unit AS u ON u.id = g.grid_id"
-                " WHERE g.worker_id = $1 ORDER BY g.grid_id",
-                worker_id,
-            )
-        ]
-    stmt = (
-        sa.select(worker_grid_t.c.grid_id, unit_t.c.tz)
-        .join(unit_t, unit_t.c.id == worker_grid_t.c.grid_id)
-        .where(worker_grid_t.c.worker_id == worker_id)
-        .order_by(worker_grid_t.c.grid_id)
-    )
-    return [(row.grid_id, row.tz) for row in await conn.execute(stmt)]
+    return await backend.of(conn).units.worker_grid_zones(conn, worker_id)
 
 
 async def subtree_grids(conn: AsyncConnection, unit_path: str) -> list[str]:

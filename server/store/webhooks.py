@@ -14,12 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db import insert
-from server.models_alerts import Webhook, WebhookDelivery
-from server.store import alerts, counter
-
-webhook_t = Webhook.__table__  # type: ignore[attr-defined]
-delivery_t = WebhookDelivery.__table__  # type: ignore[attr-defined]
+from server.store import alert_events, backend, counter
+from server.store.tables import delivery_t, webhook_t
 
 _PUBLIC = ("id", "unit_id", "url", "active", "created_ms", "created_by")
 
@@ -60,7 +56,7 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
     made = 0
     for hook in hooks.all():
         after = (int(hook.position_txid), int(hook.position_seq))
-        events = await alerts.events_after(conn, hook.unit_path, after, bound, limit)
+        events = await alert_events.events_after(conn, hook.unit_path, after, bound, limit)
         if not events:
             continue
         rows = [
@@ -75,9 +71,9 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
             for e in events
         ]
         await conn.execute(
-            insert(conn, delivery_t).on_conflict_do_nothing(
-                index_elements=["webhook_id", "event_id"]
-            ),
+            backend.of(conn)
+            .insert(delivery_t)
+            .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"]),
             rows,
         )
         last = events[-1]
@@ -114,8 +110,8 @@ async def claim(
     )
     if busy:
         stmt = stmt.where(d.webhook_id.not_in(sorted(busy)))
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=delivery_t, skip_locked=True)
+    # (SQLite writes no FOR UPDATE: its one writer holds the database.)
+    stmt = stmt.with_for_update(of=delivery_t, skip_locked=True)
     rows = [dict(r._mapping) for r in await conn.execute(stmt)]
     if per_hook is not None:
         taken: dict[int, int] = {}
@@ -180,5 +176,5 @@ async def deliveries(
 
 async def event_rows(conn: AsyncConnection, event_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Events with their alerts, by event id (what a delivery sends)."""
-    rows = await alerts.events_by_id(conn, event_ids)
+    rows = await alert_events.events_by_id(conn, event_ids)
     return {int(r["event_id"]): r for r in rows}

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.db import pg_driver
 from server.settings import Settings
 from server.store import outbox
+from server.store.pg.driver import pg_driver
 from server.tx import read, transaction
 from tests.support import Fleet, new_id
 from worker import jobs, payloads, sweep, webhooks

@@ -1,0 +1,30 @@
+"""The outbox's write on SQLite (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.store.tables import outbox_t
+
+
+async def request(conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], now_ms: int) -> None:
+    rows = [
+        {
+            "kind": k,
+            "subject": s,
+            "period": p,
+            "version": 1,
+            "created_ms": now_ms,
+            "updated_ms": now_ms,
+        }
+        for k, s, p in keys
+    ]
+    stmt = insert(outbox_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kind", "subject", "period"],
+        set_={"version": outbox_t.c.version + 1, "updated_ms": stmt.excluded.updated_ms},
+    )
+    await conn.execute(stmt, rows)

@@ -1,0 +1,79 @@
+"""The quota worker's bulk reads and writes on SQLite (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.store.effective import latest
+from server.store.tables import checkin_t, device_t, unit_t, verdict_t, worker_grid_t, worker_t
+
+VERDICT_KEY = ("worker_id", "period")
+
+
+async def worker_places(
+    conn: AsyncConnection, worker_ids: Iterable[str] | None
+) -> Sequence[Sequence[Any]]:
+    first = (
+        sa.select(sa.func.min(worker_grid_t.c.grid_id))
+        .where(worker_grid_t.c.worker_id == worker_t.c.id)
+        .scalar_subquery()
+    )
+    stmt = sa.select(worker_t.c.id, worker_t.c.since_ms, first.label("grid_id")).where(
+        worker_t.c.active.is_(True)
+    )
+    if worker_ids is not None:
+        stmt = stmt.where(worker_t.c.id.in_(sorted(set(worker_ids))))
+    rows = [r for r in await conn.execute(stmt) if r.grid_id is not None]
+    units = {}
+    wanted = sorted({r.grid_id for r in rows})
+    for start in range(0, len(wanted), 1000):
+        part = wanted[start : start + 1000]
+        stmt_u = sa.select(unit_t.c.id, unit_t.c.path, unit_t.c.tz).where(unit_t.c.id.in_(part))
+        units.update({r.id: (r.path, r.tz) for r in await conn.execute(stmt_u)})
+    return [(r.id, r.since_ms, r.grid_id, *units[r.grid_id]) for r in rows if r.grid_id in units]
+
+
+async def week_durations(
+    conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
+) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {w: [] for w in worker_ids}
+    c = checkin_t.c
+    stmt = sa.select(c.worker_id, c.duration_ms).where(
+        c.worker_id.in_(list(worker_ids)),
+        c.started_ms >= start_ms,
+        c.started_ms < end_ms,
+        latest(c),
+    )
+    for worker_id, duration in await conn.execute(stmt):
+        found[worker_id].append(int(duration))
+    return found
+
+
+async def watermarks(
+    conn: AsyncConnection, worker_ids: Sequence[str], week_end_ms: int
+) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {w: [] for w in worker_ids}
+    stmt = sa.select(device_t.c.worker_id, device_t.c.watermark_ms).where(
+        device_t.c.worker_id.in_(list(worker_ids)),
+        device_t.c.revoked_ms.is_(None),
+        device_t.c.created_ms < week_end_ms,
+    )
+    for worker_id, mark in await conn.execute(stmt):
+        found[worker_id].append(int(mark or 0))
+    return found
+
+
+async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    stmt = insert(verdict_t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(VERDICT_KEY),
+        set_={
+            c.name: stmt.excluded[c.name] for c in verdict_t.columns if c.name not in VERDICT_KEY
+        },
+    )
+    await conn.execute(stmt, list(rows))

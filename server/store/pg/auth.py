@@ -1,0 +1,37 @@
+"""Every request's token lookup and every push's device touch, on PostgreSQL's driver
+connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.store.pg.driver import pg_driver
+
+_LOOKUP = (
+    "SELECT t.*, w.active AS worker_active FROM api_token AS t"
+    " LEFT JOIN worker AS w ON w.id = t.worker_id WHERE t.token_hash = $1"
+)
+_TOUCH = (
+    "WITH old AS (SELECT watermark_ms FROM device WHERE id = $1 FOR UPDATE)"
+    " UPDATE device SET last_seen_ms = $2, last_skew_ms = $3,"
+    " watermark_ms = CASE WHEN $4 THEN GREATEST(COALESCE(old.watermark_ms, 0), $2)"
+    " ELSE old.watermark_ms END"
+    " FROM old WHERE device.id = $1 RETURNING old.watermark_ms"
+)
+"""One round trip: the CTE reads (and locks) the row before the update changes it."""
+
+
+async def lookup_token(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+    driver = await pg_driver(conn)
+    found = await driver.fetchrow(_LOOKUP, token_hash)
+    return dict(found) if found is not None else None
+
+
+async def touch_device(
+    conn: AsyncConnection, device_id: str, now_ms: int, skew_ms: int, complete: bool
+) -> int | None:
+    driver = await pg_driver(conn)
+    found = await driver.fetchval(_TOUCH, device_id, now_ms, skew_ms, complete)
+    return int(found) if found is not None else None
