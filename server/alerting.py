@@ -8,11 +8,12 @@ harmless: it is already closed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules import lifecycle
 from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
 from server.auth import Principal
 from server.errors import ApiError, Code
@@ -86,28 +87,21 @@ async def act(
     row = await _visible(conn, who, alert_id, lock=True)
     await require_alert_subject(conn, who, row)
     actor = who.supervisor_id or ""
-    status = row["status"]
-    changes: dict[str, Any]
-    if action == "acknowledge":
-        if status == "acknowledged":
-            return to_alert(row)
-        if status != "open":
-            raise ApiError(
-                Code.CONFLICT, f"alert {alert_id} is {status}: only an open alert is acknowledged"
-            )
-        changes = {"status": "acknowledged", "acknowledged_ms": now_ms, "acknowledged_by": actor}
-    else:
-        if status in ("resolved", "auto_resolved"):
-            return to_alert(row)
-        changes = {
-            "status": "resolved",
-            "resolved_ms": now_ms,
-            "resolved_by": actor,
-            "reason": note,
-        }
-    kind = "acknowledged" if action == "acknowledge" else "resolved"
+    try:
+        what: Literal["acknowledge", "resolve"] = (
+            "acknowledge" if action == "acknowledge" else "resolve"
+        )
+        change = lifecycle.by_person(row["status"], what, actor, note, now_ms)
+    except lifecycle.Refused:
+        raise ApiError(
+            Code.CONFLICT,
+            f"alert {alert_id} is {row['status']}: only an open alert is acknowledged",
+        ) from None
+    if change is None:
+        return to_alert(row)
+    changes = change.values
     await store.update(
-        conn, row, changes, {"kind": kind, "actor": actor, "detail": {"note": note}}, now_ms
+        conn, row, changes, {"kind": change.event, "actor": actor, "detail": {"note": note}}, now_ms
     )
     return to_alert({**row, **changes, "updated_ms": now_ms})
 

@@ -1,10 +1,9 @@
 """Alerts: one per natural key ``(rule, subject_kind, subject_id, period)``. Their events are
 written and read by ``store.alert_events`` (its reads are named here too, for callers).
 
-Lifecycle: ``open`` → ``acknowledged`` → ``resolved`` (by a person), or ``auto_resolved`` (the
-rule no longer holds, e.g. late data satisfied it). An auto-resolved alert whose rule breaks again
-is reopened; one a person resolved stays resolved. Every change writes an ``alert_event`` stamped
-with a change position, in the same transaction.
+The lifecycle is decided by ``rules.lifecycle`` (pure); this module reads the alerts of a batch
+of findings, writes what it decided, and records every change that is an event as an
+``alert_event`` stamped with a change position, in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules import lifecycle
 from server.store import backend
 from server.store.alert_events import ALERT_COLUMNS, add_events
 from server.store.alert_events import events_after as events_after  # (for callers of alerts)
@@ -22,7 +22,7 @@ from server.store.alert_events import events_by_id as events_by_id
 from server.store.alert_events import history as history
 from server.store.tables import alert_t
 
-LIVE = ("open", "acknowledged")
+LIVE = lifecycle.LIVE
 CHUNK = 500
 
 
@@ -48,14 +48,6 @@ class FindingLike(Protocol):
 Key = tuple[str, str, str, str]
 Where = tuple[str, str]
 """The unit an alert belongs to: ``(grid id, grid path)``."""
-
-
-VOLATILE = frozenset({"days_overdue", "days_open", "silent_hours"})
-"""Evidence keys that grow with the clock alone."""
-
-
-def _stable(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in evidence.items() if k not in VOLATILE}
 
 
 def _key(f: FindingLike) -> Key:
@@ -95,49 +87,41 @@ async def _apply_chunk(
     for key, f in sorted(by_key.items()):
         row = existing.get(key)
         grid, path = where[(f.subject_kind, f.subject_id)]
-        evidence = dict(f.evidence)
-        if row is None:
-            if f.breached:
-                new_rows.append(
-                    {
-                        "rule": f.rule,
-                        "subject_kind": f.subject_kind,
-                        "subject_id": f.subject_id,
-                        "period": f.period,
-                        "unit_id": grid,
-                        "unit_path": path,
-                        "severity": f.severity,
-                        "status": "open",
-                        "evidence": evidence,
-                        "reason": "",
-                        "level": 0,
-                        "opened_ms": now_ms,
-                        "updated_ms": now_ms,
-                    }
-                )
-            continue
-        change: dict[str, Any] | None = None
-        kind = ""
-        if f.breached and row.status in LIVE and row.evidence != evidence:
-            change = {"evidence": evidence, "severity": f.severity}
-            # Figures that only count time passing (days overdue…) are refreshed silently: an
-            # event (and a webhook delivery) only when something else changed.
-            kind = "updated" if _stable(row.evidence) != _stable(evidence) else ""
-        elif f.breached and row.status == "auto_resolved":
-            change = {"status": "open", "evidence": evidence, "reason": "", "resolved_ms": None}
-            kind = "reopened"
-        elif not f.breached and row.status in LIVE:
-            change = {"status": "auto_resolved", "reason": f.reason[:500], "resolved_ms": now_ms}
-            kind = "auto_resolved"
+        change = lifecycle.transition(
+            None if row is None else row.status,
+            None if row is None else row.evidence,
+            f,
+            now_ms,
+        )
         if change is None:
             continue
-        await conn.execute(
-            sa.update(alert_t).where(a.id == row.id).values(**change, updated_ms=now_ms)
-        )
-        if not kind:
+        if row is None:
+            new_rows.append(
+                {
+                    "rule": f.rule,
+                    "subject_kind": f.subject_kind,
+                    "subject_id": f.subject_id,
+                    "period": f.period,
+                    "unit_id": grid,
+                    "unit_path": path,
+                    **change.values,
+                    "updated_ms": now_ms,
+                }
+            )
             continue
-        detail = {"reason": f.reason} if kind == "auto_resolved" else {"evidence": evidence}
-        events.append({"alert_id": row.id, "kind": kind, "unit_path": path, "detail": detail})
+        await conn.execute(
+            sa.update(alert_t).where(a.id == row.id).values(**change.values, updated_ms=now_ms)
+        )
+        if not change.event:
+            continue
+        detail = (
+            {"reason": f.reason}
+            if change.event == "auto_resolved"
+            else {"evidence": change.values["evidence"]}
+        )
+        events.append(
+            {"alert_id": row.id, "kind": change.event, "unit_path": path, "detail": detail}
+        )
     if new_rows:
         created = await conn.execute(
             backend.of(conn)
