@@ -268,6 +268,10 @@ class Result:
     conflicts_merged: int = 0
 
 
+ENROL_CONCURRENCY = 4
+"""Phones enrolling at once: below the server's per-address limit of attempts in progress."""
+
+
 async def play(
     transport: httpx.AsyncBaseTransport,
     base_url: str,
@@ -285,6 +289,9 @@ async def play(
     rng = random.Random(fault_seed)
     result = Result(phones=len(phones))
     gate = asyncio.Semaphore(concurrency)
+    # Enrolments from one address stay under the server's guessing limit, which counts the
+    # attempts in progress (PATROLSYNC_ENROL_FAILURES_PER_CLIENT, 10 by default).
+    enrolling = asyncio.Semaphore(ENROL_CONCURRENCY)
     supervisor = {"Authorization": f"Bearer {supervisor_token}", "Patrolsync-Protocol": "1"}
     seeds = {p.worker_id: rng.randrange(2**32) for p in phones}
 
@@ -311,7 +318,8 @@ async def play(
                     rng=random.Random(seeds[phone.worker_id]),
                     backoff=Backoff(attempts=12),
                 )
-                await device.enrol(code.json()["code"])
+                async with enrolling:
+                    await device.enrol(code.json()["code"])
                 await device.handshake()
                 faults.rate = fault_rate
                 for start, duration in phone.patrols:

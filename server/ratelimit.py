@@ -19,7 +19,7 @@ Time is an argument (milliseconds), never read here.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
@@ -73,6 +73,11 @@ class FailureWindow:
             self._failures.move_to_end(key)
         found.append(now_ms)
 
+    def count(self, key: Hashable, now_ms: int) -> int:
+        """Failures (and attempts counted as such) of ``key`` in the window at ``now_ms``."""
+        found = self._recent(key, now_ms)
+        return 0 if found is None else len(found)
+
     def discard(self, key: Hashable, at_ms: int) -> None:
         """Take back one failure of ``key`` recorded at ``at_ms`` (if still kept)."""
         found = self._failures.get(key)
@@ -93,6 +98,8 @@ class Guard:
         self.action = action
         self.per_client = per_client
         self.overall = overall
+        self._pending: Counter[tuple[str, str]] = Counter()
+        """Attempts begun and not ended yet, per key (they sit in the windows meanwhile)."""
 
     def _keys(self, client: str) -> tuple[tuple[FailureWindow, tuple[str, str]], ...]:
         return (
@@ -103,7 +110,7 @@ class Guard:
     def begin(self, client: str, now_ms: int) -> None:
         """Start an attempt at ``now_ms``, counted as a failure until :meth:`forgive`; 429
         while locked out."""
-        wait = max(window.wait_ms(key, now_ms) for window, key in self._keys(client))
+        wait = max(self._wait_ms(window, key, now_ms) for window, key in self._keys(client))
         if wait:
             retry_after_s = -(-wait // SECOND_MS)
             log.warning(
@@ -120,11 +127,29 @@ class Guard:
             )
         for window, key in self._keys(client):
             window.add(key, now_ms)
+            self._pending[key] += 1
+
+    def _wait_ms(self, window: FailureWindow, key: tuple[str, str], now_ms: int) -> int:
+        """How long an attempt of ``key`` must wait: until the oldest failure leaves the window
+        when real failures fill it; a second when attempts in progress fill it (they end in
+        milliseconds: many phones enrolling at once from one address are slowed, not locked
+        out for the whole window)."""
+        wait = window.wait_ms(key, now_ms)
+        if wait and window.count(key, now_ms) - self._pending[key] < window.limit:
+            return min(wait, 1000)
+        return wait
+
+    def _end(self, client: str) -> None:
+        for _, key in self._keys(client):
+            self._pending[key] -= 1
+            if self._pending[key] <= 0:
+                del self._pending[key]
 
     def forgive(self, client: str, at_ms: int) -> None:
         """Take back the attempt begun at ``at_ms``: it did not fail."""
         for window, key in self._keys(client):
             window.discard(key, at_ms)
+        self._end(client)
 
     @contextmanager
     def attempt(self, client: str, now_ms: int, failure: Code) -> Iterator[None]:
@@ -138,6 +163,7 @@ class Guard:
             if exc.code is not failure:
                 self.forgive(client, now_ms)
             else:
+                self._end(client)
                 log.info("failed attempt", action=self.action, client=client)
             raise
         except BaseException:

@@ -140,3 +140,21 @@ def test_the_limits_are_settings() -> None:
     assert guard.per_client.window_ms == guard.overall.window_ms == 30_000
     with pytest.raises(SettingsError, match="PATROLSYNC_ENROL_FAILURE_WINDOW_S"):
         load({"PATROLSYNC_ENROL_FAILURE_WINDOW_S": "0"})
+
+
+def test_attempts_in_progress_slow_others_for_a_second_not_the_whole_window() -> None:
+    """Many phones enrolling at once from one address: once the attempts in progress fill the
+    limit, the next one waits a second (they end in milliseconds), not the window's length."""
+    guard = _guard(per_client=2)
+    guard.begin("10.0.0.1", 0)
+    guard.begin("10.0.0.1", 0)
+    with pytest.raises(ApiError) as caught:
+        guard.begin("10.0.0.1", 0)
+    assert caught.value.headers["Retry-After"] == "1"
+    guard.forgive("10.0.0.1", 0)
+    guard.forgive("10.0.0.1", 0)
+    _fail(guard, "10.0.0.1", 0)
+    _fail(guard, "10.0.0.1", 0)
+    with pytest.raises(ApiError) as locked:
+        guard.begin("10.0.0.1", 0)
+    assert int(locked.value.headers["Retry-After"]) > 1  # real failures: the window's wait
