@@ -26,7 +26,9 @@ LIVE = lifecycle.LIVE
 CHUNK = 500
 
 
-class FindingLike(Protocol):
+class FindingLike(lifecycle.FindingLike, Protocol):
+    """A finding with its alert's natural key (``rules.findings.Finding`` is one)."""
+
     @property
     def rule(self) -> str: ...
     @property
@@ -35,14 +37,6 @@ class FindingLike(Protocol):
     def subject_id(self) -> str: ...
     @property
     def period(self) -> str: ...
-    @property
-    def breached(self) -> bool: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def evidence(self) -> Mapping[str, Any]: ...
-    @property
-    def reason(self) -> str: ...
 
 
 Key = tuple[str, str, str, str]
