@@ -12,8 +12,12 @@ from typing import Annotated
 
 from msgspec import Meta
 
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*\Z"
-FREE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*\Z"
+CONTROL = r"\x00-\x1f\x7f"
+"""The characters no id holds (a regular-expression class body): C0 controls and DEL."""
+TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+"""The characters no free text holds: C0 controls other than tab, line feed, carriage return."""
+NO_CONTROL = rf"^[^{CONTROL}]*\Z"
+FREE_TEXT = rf"^[^{TEXT_CONTROL}]*\Z"
 r"""Patterns end in ``\Z``: Python's ``$`` also matches before a final line break. (The OpenAPI
 document shows them with ``$``, which means the end of the string in ECMA regular expressions.)"""
 

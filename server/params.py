@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 from litestar.params import PathParameter
 
+from schemas.text import CONTROL, NO_CONTROL
 from sync.cursor import BIGINT_MAX
 
 ID_MAX_LENGTH = 64
-ID_PATTERN = r"^[^\x00-\x1f\x7f]+\Z"
+ID_PATTERN = rf"^[^{CONTROL}]+\Z"
 """An id: at least one character, no control character."""
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*\Z"
+TEXT_PATTERN = NO_CONTROL
 """A filter text: possibly empty, no control character."""
 DEVICE_PATTERN = r"^[\x21-\x7e]+\Z"
 """A device id: printable ASCII without spaces, as enrolment accepts it."""

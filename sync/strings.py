@@ -21,9 +21,10 @@ import re
 from collections.abc import Sequence
 
 from schemas.sync import AmendOp, CheckinOp, NoteDeleteOp, NoteEditOp
+from schemas.text import CONTROL, TEXT_CONTROL
 
-ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
-TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+ID_FORBIDDEN = re.compile(f"[{CONTROL}]")
+TEXT_FORBIDDEN = re.compile(f"[{TEXT_CONTROL}]")
 
 
 def _fields(item: object) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
