@@ -8,24 +8,28 @@ harmless: it is already closed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import operator
+from typing import Literal, cast
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules import lifecycle
-from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, StreamEvent
+from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, EventKind, StreamEvent
 from server.auth import Principal
 from server.errors import ApiError, Code
 from server.scope import require_alert_subject, within
 from server.store import alerts as store
+from server.store.rows import AlertRow, FeedRow
 from sync import cursor as cursors
 
-_alert_fields = set(Alert.__struct_fields__)
+_ALERT_FIELDS = Alert.__struct_fields__
+_alert_values = operator.attrgetter(*_ALERT_FIELDS)
 
 
-def to_alert(row: dict[str, Any]) -> Alert:
-    return Alert(**{k: v for k, v in row.items() if k in _alert_fields})
+def to_alert(row: AlertRow | FeedRow) -> Alert:
+    """The wire alert of a row (an alert's, or an event's with its alert)."""
+    return Alert(**dict(zip(_ALERT_FIELDS, _alert_values(row), strict=True)))
 
 
 def _before(cursor: str | None) -> int | None:
@@ -60,23 +64,23 @@ async def page(
     rows = rows[:limit]
     return AlertPage(
         alerts=[to_alert(r) for r in rows],
-        cursor=cursors.ALERT_PAGE.encode(rows[-1]["id"]) if more else None,
+        cursor=cursors.ALERT_PAGE.encode(rows[-1].id) if more else None,
     )
 
 
 async def _visible(
     conn: AsyncConnection, who: Principal, alert_id: int, *, lock: bool = False
-) -> dict[str, Any]:
+) -> AlertRow:
     path = who.require_supervisor()
     row = await store.get(conn, alert_id, lock=lock)
-    if row is None or not within(row["unit_path"], path):
+    if row is None or not within(row.unit_path, path):
         raise ApiError(Code.NOT_FOUND, f"no alert {alert_id} in your subtree")
     return row
 
 
 async def detail(conn: AsyncConnection, who: Principal, alert_id: int) -> AlertDetail:
     row = await _visible(conn, who, alert_id)
-    events = [msgspec.convert(e, AlertEvent) for e in await store.history(conn, alert_id)]
+    events = [msgspec.convert(e._asdict(), AlertEvent) for e in await store.history(conn, alert_id)]
     return AlertDetail(alert=to_alert(row), events=events)
 
 
@@ -91,11 +95,11 @@ async def act(
         what: Literal["acknowledge", "resolve"] = (
             "acknowledge" if action == "acknowledge" else "resolve"
         )
-        change = lifecycle.by_person(row["status"], what, actor, note, now_ms)
+        change = lifecycle.by_person(row.status, what, actor, note, now_ms)
     except lifecycle.Refused:
         raise ApiError(
             Code.CONFLICT,
-            f"alert {alert_id} is {row['status']}: only an open alert is acknowledged",
+            f"alert {alert_id} is {row.status}: only an open alert is acknowledged",
         ) from None
     if change is None:
         return to_alert(row)
@@ -103,7 +107,7 @@ async def act(
     await store.update(
         conn, row, changes, {"kind": change.event, "actor": actor, "detail": {"note": note}}, now_ms
     )
-    return to_alert({**row, **changes, "updated_ms": now_ms})
+    return to_alert(row._replace(**changes, updated_ms=now_ms))
 
 
 async def comment(
@@ -117,14 +121,14 @@ async def comment(
     )
 
 
-def stream_event(row: dict[str, Any]) -> StreamEvent:
+def stream_event(row: FeedRow) -> StreamEvent:
     """A row of ``store.events_after`` as the stream (and webhooks) send it."""
     event = AlertEvent(
-        id=row["event_id"],
-        alert_id=row["id"],
-        kind=row["kind"],
-        actor=row["actor"],
-        detail=row["detail"],
-        at_ms=row["at_ms"],
+        id=row.event_id,
+        alert_id=row.id,
+        kind=cast("EventKind", row.kind),  # (the store writes only the wire's kinds)
+        actor=row.actor,
+        detail=row.detail,
+        at_ms=row.at_ms,
     )
     return StreamEvent(event=event, alert=to_alert(row))

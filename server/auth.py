@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,39 +64,40 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
     row = await auth_store.lookup_token(conn, token)
     if row is None:
         raise ApiError(Code.UNAUTHORIZED, "unknown token")
-    if row["revoked_ms"] is not None:
+    if row.revoked_ms is not None:
         raise ApiError(
             Code.TOKEN_REVOKED,
             "this token was revoked; enrol again with a new code and a new device id",
         )
-    if row["role"] == "device":
-        if not row["worker_active"]:
+    if row.role == "device":
+        # (An active worker is a joined one: its id is there.)
+        if not row.worker_active or row.worker_id is None:
             raise ApiError(Code.TOKEN_REVOKED, "the worker of this token is not active")
-        zones = await units.worker_grid_zones(conn, row["worker_id"])
+        zones = await units.worker_grid_zones(conn, row.worker_id)
         return Principal(
             role="device",
             grids=tuple(grid for grid, _ in zones),
-            worker_id=row["worker_id"],
-            device_id=row["device_id"],
+            worker_id=row.worker_id,
+            device_id=row.device_id,
             tz=zones[0][1] if zones else "UTC",
         )
-    supervisor = await units.get_supervisor(conn, row["supervisor_id"])
-    unit = await units.get_unit(conn, supervisor["unit_id"]) if supervisor else None
+    supervisor = await units.get_supervisor(conn, row.supervisor_id) if row.supervisor_id else None
+    unit = await units.get_unit(conn, supervisor.unit_id) if supervisor else None
     if supervisor is None or unit is None:
         raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")
-    grids = await units.subtree_grids(conn, unit["path"])
+    grids = await units.subtree_grids(conn, unit.path)
     return Principal(
         role="supervisor",
         grids=tuple(grids),
-        supervisor_id=supervisor["id"],
-        unit_path=unit["path"],
+        supervisor_id=supervisor.id,
+        unit_path=unit.path,
     )
 
 
-async def subtree_unit(conn: AsyncConnection, path: str, unit_id: str) -> dict[str, Any]:
+async def subtree_unit(conn: AsyncConnection, path: str, unit_id: str) -> units.UnitRow:
     """The unit ``unit_id`` if it lies in the subtree ``path`` (a supervisor's), else 404: a
     unit outside the subtree is indistinguishable from one that does not exist."""
     found = await units.get_unit(conn, unit_id)
-    if found is None or not within(str(found["path"]), path):
+    if found is None or not within(found.path, path):
         raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")
     return found

@@ -44,26 +44,26 @@ async def decide_checkins(
                 continue
             stored = known.get(key)
             if stored is not None:
-                if stored["worker_id"] != ctx.worker_id:
+                if stored.worker_id != ctx.worker_id:
                     raise ItemError(ItemCode.ID_REUSED, "this id belongs to another record")
                 plan.results.append(ItemResult(index=index, status="duplicate", id=rid))
                 continue
             row = _checkin_row(ctx, op, known_grids, household_grid)
             if isinstance(op, AmendOp):
-                target = in_batch.get(op.amends.int)
-                if target is None:
+                # The amended check-in: one of this batch (a row to insert), or a stored one.
+                pending = in_batch.get(op.amends.int)
+                if pending is not None:
+                    started, root = pending["started_ms"], pending["root_id"]
+                else:
                     target = known.get(op.amends.int)
-                    if target is not None and target["worker_id"] != ctx.worker_id:
-                        target = None
-                if target is None:
-                    raise ItemError(
-                        ItemCode.UNKNOWN_CHECKIN, f"no check-in {op.amends} of this worker"
-                    )
+                    if target is None or target.worker_id != ctx.worker_id:
+                        raise ItemError(
+                            ItemCode.UNKNOWN_CHECKIN, f"no check-in {op.amends} of this worker"
+                        )
+                    started, root = target.started_ms, target.root_id
                 check_clock(ctx, op.clock)
-                plan.amended_starts.append(int(target["started_ms"]))
-                row.update(
-                    amends=op.amends, root_id=target["root_id"], clock=op.clock, reason=op.reason
-                )
+                plan.amended_starts.append(int(started))
+                row.update(amends=op.amends, root_id=root, clock=op.clock, reason=op.reason)
         except ItemError as exc:
             plan.results.append(rejected(index, rid, exc.code, exc.reason))
             continue

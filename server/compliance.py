@@ -21,15 +21,13 @@ def _child(base: str, path: str) -> str | None:
     return rest.split("/", 1)[0] if rest else None
 
 
-async def report(conn: AsyncConnection, unit: dict[str, Any], week: str) -> ComplianceReport:
-    base = str(unit["path"])
-    kids = await units.children(conn, unit["id"])
-    if unit["kind"] == "grid" or not kids:
+async def report(conn: AsyncConnection, unit: units.UnitRow, week: str) -> ComplianceReport:
+    base = unit.path
+    kids = await units.children(conn, unit.id)
+    if unit.kind == "grid" or not kids:
         kids = []
-    rows: dict[str, dict[str, Any]] = {
-        k["id"]: {"unit_id": k["id"], "name": k["name"]} for k in kids
-    }
-    total: dict[str, Any] = {"unit_id": unit["id"], "name": unit["name"]}
+    rows: dict[str, dict[str, Any]] = {k.id: {"unit_id": k.id, "name": k.name} for k in kids}
+    total: dict[str, Any] = {"unit_id": unit.id, "name": unit.name}
     counters = (
         "workers",
         "workers_meeting_quota",
@@ -49,11 +47,11 @@ async def report(conn: AsyncConnection, unit: dict[str, Any], week: str) -> Comp
                 row[key] += n
 
     for v in await quota_store.verdicts(conn, week, base):
-        add(v["unit_path"], "workers", 1)
-        add(v["unit_path"], "workers_meeting_quota", int(v["counted"] >= v["required"]))
-        add(v["unit_path"], "patrols", v["counted"])
-        add(v["unit_path"], "short_patrols", v["short"])
-        add(v["unit_path"], "patrol_ms", v["counted_ms"])
+        add(v.unit_path, "workers", 1)
+        add(v.unit_path, "workers_meeting_quota", int(v.counted >= v.required))
+        add(v.unit_path, "patrols", v.counted)
+        add(v.unit_path, "short_patrols", v.short)
+        add(v.unit_path, "patrol_ms", v.counted_ms)
     for path, n in (await alerts.live_counts(conn, base, ["visit_overdue"])).items():
         add(path, "overdue_households", n)
     for path, n in (await alerts.live_counts(conn, base)).items():
@@ -62,7 +60,7 @@ async def report(conn: AsyncConnection, unit: dict[str, Any], week: str) -> Comp
     for row in [*rows.values(), total]:
         hours = round(row.pop("patrol_ms") / HOUR_MS, 2)
         out.append(ComplianceRow(**row, patrol_hours=hours))
-    return ComplianceReport(week=week, unit_id=unit["id"], rows=out)
+    return ComplianceReport(week=week, unit_id=unit.id, rows=out)
 
 
 def to_csv(rep: ComplianceReport) -> str:

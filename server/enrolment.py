@@ -28,7 +28,7 @@ async def issue_code(
     active (409 otherwise: an inactive worker's token would be refused anyway)."""
     await scope.require_worker(conn, who, worker_id)
     worker = await units.get_worker(conn, worker_id)
-    if worker is None or not worker["active"]:
+    if worker is None or not worker.active:
         raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     code = new_code()
     expires = now_ms + ttl_s * SECOND_MS
@@ -47,7 +47,7 @@ async def enrol(
     if worker_id is None:
         raise ApiError(Code.ENROLMENT_INVALID, "the code is unknown, used or expired")
     worker = await units.get_worker(conn, worker_id)
-    if worker is None or not worker["active"]:
+    if worker is None or not worker.active:
         # Refused before a device or token is written; the code stays unused (rolled back).
         raise ApiError(Code.CONFLICT, f"worker {worker_id!r} is not active")
     device = await auth_store.get_device(conn, device_id)
@@ -55,7 +55,7 @@ async def enrol(
         await auth_store.add_device(
             conn, device_id=device_id, worker_id=worker_id, platform=platform, now_ms=now_ms
         )
-    elif device["worker_id"] != worker_id or device["revoked_ms"] is not None:
+    elif device.worker_id != worker_id or device.revoked_ms is not None:
         raise ApiError(
             Code.CONFLICT,
             f"device {device_id!r} is enrolled for another worker or revoked; use a new device id",
@@ -74,7 +74,7 @@ async def revoke_device(
     device = await auth_store.get_device(conn, device_id)
     if device is None:
         raise ApiError(Code.NOT_FOUND, f"no device {device_id!r}")
-    await scope.require_worker(conn, who, device["worker_id"])
+    await scope.require_worker(conn, who, device.worker_id)
     await auth_store.revoke_device(conn, device_id, now_ms)
 
 

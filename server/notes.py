@@ -81,8 +81,8 @@ async def decide_notes(
     for index, op, edits in valid:
         note = notes[op.note_id]
         rid = op.note_id
-        if note["household_id"] != op.household_id:
-            reason = f"note {rid} belongs to household {note['household_id']!r}"
+        if note.household_id != op.household_id:
+            reason = f"note {rid} belongs to household {note.household_id!r}"
             plan.results.append(rejected(index, rid, ItemCode.NOTE_MISMATCH, reason))
             continue
         outcome = merge.merge(history[op.note_id], edits)
@@ -100,7 +100,7 @@ async def decide_notes(
         if _clean_win(outcome, edits):
             plan.results.append(ItemResult(index=index, status="applied", id=rid))
         else:
-            record = note_record({**note, **state_row})
+            record = note_record(note._replace(**state_row))
             plan.results.append(
                 ItemResult(index=index, status="merged", id=rid, record=msgspec.to_builtins(record))
             )
@@ -139,14 +139,14 @@ def _placeholder(ctx: PushContext, op: NoteEditOp | NoteDeleteOp, grid: str) -> 
     }
 
 
-def _edit_from_row(row: dict[str, Any]) -> merge.FieldEdit:
+def _edit_from_row(row: store.EditRow) -> merge.FieldEdit:
     return merge.FieldEdit(
-        field=row["field"],
-        value=row["value"],
-        clock=row["clock"],
-        base=row["base"],
-        device_id=row["device_id"],
-        worker_id=row["worker_id"],
+        field=row.field,
+        value=row.value,
+        clock=row.clock,
+        base=row.base,
+        device_id=row.device_id,
+        worker_id=row.worker_id,
     )
 
 
@@ -197,6 +197,6 @@ def _alt(a: merge.Alternative) -> dict[str, Any]:
     return {"value": a.value, "clock": a.clock, "device_id": a.device_id, "worker_id": a.worker_id}
 
 
-def note_record(row: dict[str, Any]) -> NoteRecord:
-    """A note row (or row-like dict) as its wire record."""
-    return msgspec.convert(row, NoteRecord, from_attributes=False, strict=False)
+def note_record(row: store.NoteRow) -> NoteRecord:
+    """A note row as its wire record."""
+    return msgspec.convert(row._asdict(), NoteRecord, from_attributes=False, strict=False)

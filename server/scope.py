@@ -15,13 +15,14 @@ outside), ``forbidden`` (403) for what they see but may not act on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.errors import ApiError, Code
 from server.store import auth as auth_store
 from server.store import units
+from server.store.rows import AlertRow
 
 if TYPE_CHECKING:
     from server.auth import Principal
@@ -61,22 +62,20 @@ async def require_worker(conn: AsyncConnection, who: Principal | None, worker_id
         )
 
 
-async def require_alert_subject(
-    conn: AsyncConnection, who: Principal, alert: dict[str, Any]
-) -> None:
+async def require_alert_subject(conn: AsyncConnection, who: Principal, alert: AlertRow) -> None:
     """403 unless the subject of a visible alert lies wholly in the caller's subtree."""
-    kind, subject = alert["subject_kind"], alert["subject_id"]
+    kind, subject = alert.subject_kind, alert.subject_id
     worker_id: str | None = None
     if kind == "worker":
         worker_id = subject
     elif kind == "device":
         device = await auth_store.get_device(conn, subject)
-        worker_id = device["worker_id"] if device is not None else None
+        worker_id = device.worker_id if device is not None else None
     else:
         return  # a household or note: its grid is the alert's unit, inside
     if worker_id is None or not await worker_inside(conn, who, worker_id, gridless=True):
         raise ApiError(
             Code.FORBIDDEN,
-            f"alert {alert['id']} is about {kind} {subject!r}, who also works outside your"
+            f"alert {alert.id} is about {kind} {subject!r}, who also works outside your"
             " units: a supervisor of a unit holding all their grids must act",
         )

@@ -94,17 +94,17 @@ async def evaluate_weeks(
     return len(await alerts.apply(conn, findings, where, now_ms))
 
 
-def _patrol(row: Mapping[str, Any]) -> quality.Patrol:
-    route = row["route"] or {}
+def _patrol(row: store.PatrolRow) -> quality.Patrol:
+    route = row.route or {}
     return quality.Patrol(
-        id=str(row["id"]),
-        worker_id=row["worker_id"],
-        device_id=row["device_id"],
-        grid_id=row["grid_id"],
-        started_ms=int(row["started_ms"]),
-        ended_ms=int(row["ended_ms"]),
-        duration_ms=int(row["duration_ms"]),
-        flags=tuple(row["flags"] or ()),
+        id=str(row.id),
+        worker_id=row.worker_id,
+        device_id=row.device_id,
+        grid_id=row.grid_id,
+        started_ms=int(row.started_ms),
+        ended_ms=int(row.ended_ms),
+        duration_ms=int(row.duration_ms),
+        flags=tuple(row.flags or ()),
         inside_share=route.get("inside_share"),
         distance_m=route.get("distance_m") if route else None,
         max_speed_mps=route.get("max_speed_mps"),
@@ -126,7 +126,7 @@ async def evaluate_quality(
         if quota.phase(wk, now_ms, [], pol) is quota.WeekPhase.CLOSED:
             continue
         rows = await store.week_patrols(conn, worker_id, wk.start_ms, wk.end_ms)
-        mine = [_patrol(r) for r in rows if wk.start_ms <= r["started_ms"] < wk.end_ms]
+        mine = [_patrol(r) for r in rows if wk.start_ms <= r.started_ms < wk.end_ms]
         devices = sorted({p.device_id for p in mine})
         others = [
             _patrol(r)
@@ -154,7 +154,7 @@ async def evaluate_households(
     notes = await store.household_notes(conn, ids)
     policy = Policies(await store.unit_overrides(conn))
     open_due = await alerts.open_periods(conn, "visit_overdue", "household", ids)
-    note_ids = [str(n["id"]) for h in ids for n in notes[h]]
+    note_ids = [str(n.id) for h in ids for n in notes[h]]
     open_follow = await alerts.open_periods(conn, "follow_up_open", "note", note_ids)
     findings: list[Finding] = []
     where: dict[tuple[str, str], tuple[str, str]] = {}
@@ -165,16 +165,16 @@ async def evaluate_households(
         visits = []
         follow: list[cadence.FollowUp] = []
         for note in notes[household_id]:
-            fields = note["fields"] or {}
-            note_id = str(note["id"])
+            fields = note.fields or {}
+            note_id = str(note.id)
             where[("note", note_id)] = where[("household", household_id)]
-            if note["deleted"]:
+            if note.deleted:
                 if open_follow.get(note_id):
                     follow.append(cadence.FollowUp(note_id, household_id, 0, False, True))
                 continue
-            visited = fields.get("visited_ms", note["created_ms"])
+            visited = fields.get("visited_ms", note.created_ms)
             visits.append((int(visited), str(fields.get("outcome", "met"))))
-            opened = _wall((note["clocks"] or {}).get("follow_up"), int(note["created_ms"]))
+            opened = _wall((note.clocks or {}).get("follow_up"), int(note.created_ms))
             if fields.get("follow_up") or open_follow.get(note_id):
                 follow.append(
                     cadence.FollowUp(

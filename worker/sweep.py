@@ -113,23 +113,23 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
 
     async def work(conn: AsyncConnection) -> int:
         rows = await store.devices(conn)
-        places = await store.worker_places(conn, {r["worker_id"] for r in rows})
+        places = await store.worker_places(conn, {r.worker_id for r in rows})
         policy = Policies(await store.unit_overrides(conn))
-        ids = [r["id"] for r in rows if r["worker_id"] in places]
+        ids = [r.id for r in rows if r.worker_id in places]
         open_periods = await alerts.open_periods(conn, "device_silent", "device", ids)
         findings = []
         where = {}
         for row in rows:
-            place = places.get(row["worker_id"])
+            place = places.get(row.worker_id)
             if place is None:
                 continue
-            where[("device", row["id"])] = (place.grid_id, place.path)
+            where[("device", row.id)] = (place.grid_id, place.path)
             findings.extend(
                 quality.device_silence(
-                    row["id"],
-                    row["last_seen_ms"],
-                    row["created_ms"],
-                    open_periods[row["id"]],
+                    row.id,
+                    row.last_seen_ms,
+                    row.created_ms,
+                    open_periods[row.id],
                     now_ms,
                     policy(place),
                 )
@@ -140,28 +140,27 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
 
 
 def _moves(
-    rows: Sequence[dict[str, object]], overrides: Overrides, now_ms: int
+    rows: Sequence[alerts.LiveAlert], overrides: Overrides, now_ms: int
 ) -> list[tuple[int, int, str, str]]:
     moves = []
     policy = Policies(overrides)
     for row in rows:
-        path = str(row["unit_path"])
+        path = row.unit_path
         units = [u for u in path.split("/") if u]
         pol = policy(store.Place(units[-1], path, "UTC"))
-        acked = row["acknowledged_ms"]
         level = escalation.escalation_level(
-            int(str(row["opened_ms"])),
-            int(str(acked)) if acked is not None else None,
+            row.opened_ms,
+            row.acknowledged_ms,
             now_ms,
             pol,
             max_level=len(units) - 1,
         )
-        if level > int(str(row["level"])):
-            moves.append((int(str(row["id"])), level, units[-1 - level], path))
+        if level > row.level:
+            moves.append((row.id, level, units[-1 - level], path))
     return moves
 
 
-async def _live(after: int, conn: AsyncConnection) -> list[dict[str, object]]:
+async def _live(after: int, conn: AsyncConnection) -> list[alerts.LiveAlert]:
     return await alerts.live(conn, after, CHUNK)
 
 
@@ -179,7 +178,7 @@ async def escalations(engine: AsyncEngine, now_ms: int) -> int:
         rows = await read(engine, functools.partial(_live, after))
         if not rows:
             return moved
-        after = int(str(rows[-1]["id"]))
+        after = rows[-1].id
         overrides = await read(engine, store.unit_overrides)
         moves = _moves(rows, overrides, now_ms)
         if moves:

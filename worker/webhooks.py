@@ -60,6 +60,7 @@ from server import alerting
 from server import webhook_targets as targets
 from server.settings import Settings
 from server.store import webhooks as store
+from server.store.rows import FeedRow
 from server.tx import read, transaction
 from sync.durations import SECOND_MS
 
@@ -192,12 +193,10 @@ class Courier:
         )
         if not due:
             return
-        events = await read(
-            self.engine, lambda c: store.event_rows(c, [d["event_id"] for d in due])
-        )
-        batches: dict[int, list[dict[str, Any]]] = {}
+        events = await read(self.engine, lambda c: store.event_rows(c, [d.event_id for d in due]))
+        batches: dict[int, list[store.Claimed]] = {}
         for delivery in due:
-            batches.setdefault(int(delivery["webhook_id"]), []).append(delivery)
+            batches.setdefault(delivery.webhook_id, []).append(delivery)
         for hook_id, batch in batches.items():
             task = asyncio.create_task(self._lane(batch, events))
             self._lanes[hook_id] = task
@@ -224,27 +223,27 @@ class Courier:
             task.cancel()
         await self.drain()
 
-    async def _lane(self, batch: list[dict[str, Any]], events: dict[int, dict[str, Any]]) -> None:
+    async def _lane(self, batch: list[store.Claimed], events: dict[int, FeedRow]) -> None:
         try:
             for index, delivery in enumerate(batch):
-                row = events[delivery["event_id"]]
+                row = events[delivery.event_id]
                 body = _json.encode(alerting.stream_event(row))
-                message_id = f"{delivery['webhook_id']}:{delivery['event_id']}"
+                message_id = f"{delivery.webhook_id}:{delivery.event_id}"
                 async with self._slots:
                     headers = headers_for(
-                        delivery["secret"], message_id, self.clock() // SECOND_MS, body
+                        delivery.secret, message_id, self.clock() // SECOND_MS, body
                     )
-                    headers["Patrolsync-Event"] = str(row["kind"])
-                    outcome = await self.attempt(delivery["url"], body, headers)
+                    headers["Patrolsync-Event"] = str(row.kind)
+                    outcome = await self.attempt(delivery.url, body, headers)
                 await self._record(delivery, outcome)
                 if outcome.error:
                     log.info(
                         "webhook try failed",
-                        webhook_id=delivery["webhook_id"],
-                        delivery_id=delivery["id"],
+                        webhook_id=delivery.webhook_id,
+                        delivery_id=delivery.id,
                         error=outcome.error,
                     )
-                    await self._release([int(d["id"]) for d in batch[index + 1 :]])
+                    await self._release([d.id for d in batch[index + 1 :]])
                     return
         except Exception as exc:  # the database: the lease brings the deliveries back
             log.warning("webhooks: lane failed", error=type(exc).__name__)
@@ -254,9 +253,9 @@ class Courier:
             now_ms = self.clock()
             await transaction(self.engine, lambda c: store.release(c, ids, now_ms))
 
-    async def _record(self, delivery: dict[str, Any], outcome: Outcome) -> None:
+    async def _record(self, delivery: store.Claimed, outcome: Outcome) -> None:
         now_ms = self.clock()
-        tries = delivery["attempts"] + 1
+        tries = delivery.attempts + 1
         if not outcome.error:
             status, next_ms = "delivered", now_ms
         elif tries >= MAX_TRIES:
@@ -268,7 +267,7 @@ class Courier:
             self.engine,
             lambda c: store.record(
                 c,
-                delivery["id"],
+                delivery.id,
                 status=status,
                 attempts=tries,
                 next_ms=next_ms,

@@ -58,6 +58,7 @@ from server.state import services
 from server.store import alerts as store
 from server.store import counter
 from server.store import quota as quota_store
+from server.store.rows import FeedRow
 from server.tx import read, transaction
 from sync import cursor as cursors
 from sync.durations import DAY_MS
@@ -93,7 +94,7 @@ ACT_ERRORS = (400, 404, 408, 413, *AUTH, *PARAMS, *DB)
 """An acknowledgement's or resolution's errors (a body's, but no 415: it is read as JSON)."""
 
 
-async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str, Any]]:
+async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[FeedRow]:
     bound = await counter.bound(conn)
     return await store.events_after(conn, path, after, bound, STREAM_PAGE)
 
@@ -143,7 +144,7 @@ class AlertController(Controller):
         async def work(conn: Any) -> AlertPage:
             scope = subtree
             if unit is not None:
-                scope = str((await subtree_unit(conn, subtree, unit))["path"])
+                scope = (await subtree_unit(conn, subtree, unit)).path
             return await alerting.page(
                 conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
             )
@@ -245,7 +246,7 @@ async def _events(
     while True:
         rows = await read(engine, functools.partial(_batch, path, position))
         for row in rows:
-            position = (row["txid"], row["seq"])
+            position = (row.txid, row.seq)
             data = _stream_json.encode(alerting.stream_event(row)).decode()
             yield ServerSentEventMessage(
                 data=data, event="alert", id=cursors.STREAM.encode(position)
@@ -292,12 +293,12 @@ async def my_alerts(who: Who, svc: Svc) -> MyAlerts:
             alerts=[alerting.to_alert(r) for r in rows],
             weeks=[
                 WeekTally(
-                    week=w["period"],
-                    phase=w["phase"],
-                    counted=w["counted"],
-                    short=w["short"],
-                    required=w["required"],
-                    evaluated_ms=w["evaluated_ms"],
+                    week=w.period,
+                    phase=w.phase,
+                    counted=w.counted,
+                    short=w.short,
+                    required=w.required,
+                    evaluated_ms=w.evaluated_ms,
                 )
                 for w in weeks
             ],

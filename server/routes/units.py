@@ -23,14 +23,15 @@ from server.openapi import AUTH, BODY, DB, PARAMS, documented, negotiated
 from server.params import UnitId, id_bounds, text_bounds
 from server.routes.deps import SUPERVISOR, Subtree, Svc, Who, body, requires_supervisor
 from server.store import quota as quota_store
+from server.store.units import UnitRow
 from server.tx import read, transaction
 
 
-async def _settings(conn: Any, unit: dict[str, Any]) -> UnitSettings:
+async def _settings(conn: Any, unit: UnitRow) -> UnitSettings:
     overrides = await quota_store.unit_overrides(conn)
-    chain = [overrides[u] for u in unit["path"].split("/") if u in overrides]
-    effective = dataclasses.asdict(resolve([*chain, {"tz": unit["tz"]}]))
-    return UnitSettings(unit_id=unit["id"], own=overrides.get(unit["id"], {}), effective=effective)
+    chain = [overrides[u] for u in unit.path.split("/") if u in overrides]
+    effective = dataclasses.asdict(resolve([*chain, {"tz": unit.tz}]))
+    return UnitSettings(unit_id=unit.id, own=overrides.get(unit.id, {}), effective=effective)
 
 
 def _overrides(raw: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class UnitController(Controller):
     )
     async def get_unit(self, svc: Svc, subtree: Subtree, unit_id: UnitId) -> Unit:
         unit = await read(svc.engine, lambda c: subtree_unit(c, subtree, unit_id))
-        return msgspec.convert(unit, Unit)
+        return msgspec.convert(unit._asdict(), Unit)
 
     @get(
         "/units/{unit_id:str}/settings",
@@ -121,9 +122,9 @@ class UnitController(Controller):
     ) -> Response[Any]:
         async def work(conn: Any) -> ComplianceReport:
             found = await subtree_unit(conn, subtree, unit or _own_unit(subtree))
-            label = week_label or week_of(svc.clock(), found["tz"]).label
+            label = week_label or week_of(svc.clock(), found.tz).label
             try:
-                week(label, found["tz"])
+                week(label, found.tz)
             except ValueError as exc:
                 raise ApiError(Code.INVALID_REQUEST, f"week: {exc}") from None
             return await compliance.report(conn, found, label)

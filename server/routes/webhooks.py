@@ -30,9 +30,9 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _owned(conn: Any, path: str, webhook_id: int) -> dict[str, Any]:
+async def _owned(conn: Any, path: str, webhook_id: int) -> store.WebhookFull:
     hook = await store.get(conn, webhook_id)
-    if hook is None or not within(hook["unit_path"], path):
+    if hook is None or not within(hook.unit_path, path):
         raise ApiError(Code.NOT_FOUND, f"no webhook {webhook_id} in your subtree")
     return hook
 
@@ -76,7 +76,7 @@ class WebhookController(Controller):
             unit = await subtree_unit(conn, subtree, unit_id)
             row = {
                 "unit_id": unit_id,
-                "unit_path": unit["path"],
+                "unit_path": unit.path,
                 "url": hook.url,
                 "secret": out.secret,
                 "active": True,
@@ -93,7 +93,7 @@ class WebhookController(Controller):
     )
     async def list_webhooks(self, svc: Svc, subtree: Subtree) -> list[WebhookOut]:
         rows = await read(svc.engine, lambda c: store.in_scope(c, subtree))
-        return [msgspec.convert(r, WebhookOut) for r in rows]
+        return [msgspec.convert(r._asdict(), WebhookOut) for r in rows]
 
     @delete(
         "/{webhook_id:int}",
@@ -126,6 +126,6 @@ class WebhookController(Controller):
         async def work(conn: Any) -> list[DeliveryOut]:
             await _owned(conn, subtree, webhook_id)
             rows = await store.deliveries(conn, webhook_id, status, limit)
-            return [msgspec.convert(r, DeliveryOut, from_attributes=False) for r in rows]
+            return [msgspec.convert(r._asdict(), DeliveryOut) for r in rows]
 
         return await read(svc.engine, work)

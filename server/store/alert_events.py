@@ -5,74 +5,83 @@ alert."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import counter
+from server.store.rows import AlertRow, FeedRow, select_of
 from server.store.tables import alert_t, event_t
 
-ALERT_COLUMNS = (
-    "id",
-    "rule",
-    "subject_kind",
-    "subject_id",
-    "period",
-    "unit_id",
-    "severity",
-    "status",
-    "evidence",
-    "reason",
-    "level",
-    "opened_ms",
-    "updated_ms",
-    "acknowledged_ms",
-    "acknowledged_by",
-    "resolved_ms",
-    "resolved_by",
-)
+ALERT_COLUMNS: tuple[str, ...] = AlertRow._fields[:-1]
+"""The wire ``Alert``'s columns (``AlertRow`` without ``unit_path``)."""
+_FEED_EVENT = FeedRow._fields[: -len(ALERT_COLUMNS)]
 
 
-async def add_events(conn: AsyncConnection, events: Sequence[dict[str, Any]], now_ms: int) -> None:
-    """Write events (``alert_id``, ``kind``, ``unit_path``, optional ``actor``/``detail``)."""
+class NewEvent(NamedTuple):
+    """An event to write (``add_events`` stamps its time and change position)."""
+
+    alert_id: int
+    kind: str
+    unit_path: str
+    detail: dict[str, Any]
+    """JSON: what the event carries (its keys depend on ``kind``)."""
+    actor: str = ""
+
+
+class EventRow(NamedTuple):
+    """One event of an alert's history."""
+
+    id: int
+    alert_id: int
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+    """JSON: what the event carries (its keys depend on ``kind``)."""
+    at_ms: int
+
+
+async def add_events(conn: AsyncConnection, events: Sequence[NewEvent], now_ms: int) -> None:
+    """Write events, each stamped with ``now_ms`` and a change position."""
     if not events:
         return
     stamps = await counter.positions(conn, len(events))
     rows = [
-        {"actor": "", "detail": {}, **e, "at_ms": now_ms, "txid": t, "seq": s}
+        {
+            "alert_id": e.alert_id,
+            "kind": e.kind,
+            "unit_path": e.unit_path,
+            "actor": e.actor,
+            "detail": e.detail,
+            "at_ms": now_ms,
+            "txid": t,
+            "seq": s,
+        }
         for e, (t, s) in zip(events, stamps, strict=True)
     ]
     await conn.execute(sa.insert(event_t), rows)
 
 
-async def history(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
+async def history(conn: AsyncConnection, alert_id: int) -> list[EventRow]:
     e = event_t.c
-    stmt = (
-        sa.select(e.id, e.alert_id, e.kind, e.actor, e.detail, e.at_ms)
-        .where(e.alert_id == alert_id)
-        .order_by(e.txid, e.seq)
-    )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    stmt = select_of(event_t, EventRow).where(e.alert_id == alert_id).order_by(e.txid, e.seq)
+    return [EventRow._make(r) for r in await conn.execute(stmt)]
 
 
 def _event_select() -> sa.Select[Any]:
+    """The columns of ``FeedRow``, in its order."""
     e = event_t.c
     return sa.select(
         e.id.label("event_id"),
-        e.kind,
-        e.actor,
-        e.detail,
-        e.at_ms,
-        e.txid,
-        e.seq,
+        *(e[name] for name in _FEED_EVENT[1:]),
         *(alert_t.c[name] for name in ALERT_COLUMNS),
     ).join(alert_t, alert_t.c.id == e.alert_id)
 
 
 async def events_after(
     conn: AsyncConnection, path_prefix: str, after: tuple[int, int], bound: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[FeedRow]:
     """Events under ``path_prefix`` positioned after ``after``, of finished transactions only
     (below ``bound``, see ``store.counter``), in position order, each with its alert."""
     e = event_t.c
@@ -86,11 +95,11 @@ async def events_after(
         .order_by(e.txid, e.seq)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [FeedRow._make(r) for r in await conn.execute(stmt)]
 
 
-async def events_by_id(conn: AsyncConnection, event_ids: Sequence[int]) -> list[dict[str, Any]]:
+async def events_by_id(conn: AsyncConnection, event_ids: Sequence[int]) -> list[FeedRow]:
     if not event_ids:
         return []
     stmt = _event_select().where(event_t.c.id.in_(list(event_ids)))
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [FeedRow._make(r) for r in await conn.execute(stmt)]

@@ -9,17 +9,18 @@ of findings, writes what it decided, and records every change that is an event a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules import lifecycle
 from server.store import backend
-from server.store.alert_events import ALERT_COLUMNS, add_events
+from server.store.alert_events import NewEvent, add_events
 from server.store.alert_events import events_after as events_after  # (for callers of alerts)
 from server.store.alert_events import events_by_id as events_by_id
 from server.store.alert_events import history as history
+from server.store.rows import AlertRow, select_of
 from server.store.tables import alert_t
 
 LIVE = lifecycle.LIVE
@@ -39,6 +40,16 @@ class FindingLike(lifecycle.FindingLike, Protocol):
     def period(self) -> str: ...
 
 
+class LiveAlert(NamedTuple):
+    """What the escalation sweep reads of a live alert."""
+
+    id: int
+    unit_path: str
+    opened_ms: int
+    acknowledged_ms: int | None
+    level: int
+
+
 Key = tuple[str, str, str, str]
 Where = tuple[str, str]
 """The unit an alert belongs to: ``(grid id, grid path)``."""
@@ -53,13 +64,13 @@ async def apply(
     findings: Sequence[FindingLike],
     where: Mapping[tuple[str, str], Where],
     now_ms: int,
-) -> list[dict[str, Any]]:
+) -> list[NewEvent]:
     """Bring alerts in line with ``findings``; return the events written.
 
     ``where`` maps ``(subject_kind, subject_id)`` to the subject's unit. The caller serialises
     evaluations of one subject (see ``lock_subjects``), so no two transactions decide one key.
     """
-    events: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
     for start in range(0, len(findings), CHUNK):
         events.extend(await _apply_chunk(conn, findings[start : start + CHUNK], where, now_ms))
     await add_events(conn, events, now_ms)
@@ -71,12 +82,12 @@ async def _apply_chunk(
     findings: Sequence[FindingLike],
     where: Mapping[tuple[str, str], Where],
     now_ms: int,
-) -> list[dict[str, Any]]:
+) -> list[NewEvent]:
     by_key = {_key(f): f for f in findings}
     a = alert_t.c
     rows = await backend.of(conn).alerts.existing(conn, sorted(by_key))
     existing = {(r.rule, r.subject_kind, r.subject_id, r.period): r for r in rows}
-    events: list[dict[str, Any]] = []
+    events: list[NewEvent] = []
     new_rows = []
     for key, f in sorted(by_key.items()):
         row = existing.get(key)
@@ -113,9 +124,7 @@ async def _apply_chunk(
             if change.event == "auto_resolved"
             else {"evidence": change.values["evidence"]}
         )
-        events.append(
-            {"alert_id": row.id, "kind": change.event, "unit_path": path, "detail": detail}
-        )
+        events.append(NewEvent(row.id, change.event, path, detail))
     if new_rows:
         created = await conn.execute(
             backend.of(conn)
@@ -125,13 +134,7 @@ async def _apply_chunk(
             new_rows,
         )
         events.extend(
-            {
-                "alert_id": r.id,
-                "kind": "opened",
-                "unit_path": r.unit_path,
-                "detail": {"evidence": r.evidence},
-            }
-            for r in created
+            NewEvent(r.id, "opened", r.unit_path, {"evidence": r.evidence}) for r in created
         )
     return events
 
@@ -161,16 +164,16 @@ async def open_periods(
     return found
 
 
-async def live(conn: AsyncConnection, after_id: int, limit: int) -> list[dict[str, Any]]:
+async def live(conn: AsyncConnection, after_id: int, limit: int) -> list[LiveAlert]:
     """Open and acknowledged alerts, by id (for the escalation sweep)."""
     a = alert_t.c
     stmt = (
-        sa.select(a.id, a.unit_path, a.opened_ms, a.acknowledged_ms, a.level)
+        select_of(alert_t, LiveAlert)
         .where(a.status.in_(LIVE), a.id > after_id)
         .order_by(a.id)
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [LiveAlert._make(r) for r in await conn.execute(stmt)]
 
 
 async def escalate(
@@ -187,18 +190,13 @@ async def escalate(
         )
         if moved.rowcount:
             events.append(
-                {
-                    "alert_id": alert_id,
-                    "kind": "escalated",
-                    "unit_path": path,
-                    "detail": {"level": level, "unit_id": unit_id},
-                }
+                NewEvent(alert_id, "escalated", path, {"level": level, "unit_id": unit_id})
             )
     await add_events(conn, events, now_ms)
 
 
 def _alert_select() -> sa.Select[Any]:
-    return sa.select(*(alert_t.c[name] for name in ALERT_COLUMNS), alert_t.c.unit_path)
+    return select_of(alert_t, AlertRow)
 
 
 async def find(
@@ -210,7 +208,7 @@ async def find(
     period: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
+) -> list[AlertRow]:
     """Alerts under ``path_prefix``, newest first, after the cursor ``before_id``."""
     a = alert_t.c
     stmt = _alert_select().where(a.unit_path.startswith(path_prefix, autoescape=True))
@@ -223,33 +221,32 @@ async def find(
     if before_id is not None:
         stmt = stmt.where(a.id < before_id)
     stmt = stmt.order_by(a.id.desc()).limit(limit)
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [AlertRow._make(r) for r in await conn.execute(stmt)]
 
 
-async def get(conn: AsyncConnection, alert_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+async def get(conn: AsyncConnection, alert_id: int, *, lock: bool = False) -> AlertRow | None:
     stmt = _alert_select().where(alert_t.c.id == alert_id)
     if lock:  # (SQLite writes no FOR UPDATE: its one writer holds the database.)
         stmt = stmt.with_for_update()
     row = (await conn.execute(stmt)).first()
-    return dict(row._mapping) if row is not None else None
+    return AlertRow._make(row) if row is not None else None
 
 
 async def update(
     conn: AsyncConnection,
-    alert: dict[str, Any],
+    alert: AlertRow,
     changes: dict[str, Any],
     event: dict[str, Any],
     now_ms: int,
 ) -> None:
-    """Apply a supervisor's change to a (locked) alert and record its event."""
+    """Apply a supervisor's change to a (locked) alert and record its event (``changes``: the
+    columns to set; ``event``: the event's ``kind``, ``actor`` and ``detail``)."""
     if changes:
         await conn.execute(
-            sa.update(alert_t)
-            .where(alert_t.c.id == alert["id"])
-            .values(**changes, updated_ms=now_ms)
+            sa.update(alert_t).where(alert_t.c.id == alert.id).values(**changes, updated_ms=now_ms)
         )
     await add_events(
-        conn, [{"alert_id": alert["id"], "unit_path": alert["unit_path"], **event}], now_ms
+        conn, [NewEvent(alert_id=alert.id, unit_path=alert.unit_path, **event)], now_ms
     )
 
 
@@ -270,7 +267,7 @@ async def live_counts(
 
 async def of_subject(
     conn: AsyncConnection, subject_kind: str, subject_id: str, since_ms: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[AlertRow]:
     """A subject's live alerts and those changed since ``since_ms``, newest first."""
     a = alert_t.c
     stmt = (
@@ -283,4 +280,4 @@ async def of_subject(
         .order_by(a.id.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [AlertRow._make(r) for r in await conn.execute(stmt)]

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
+from server.store.rows import TokenRow, select_of
 from server.store.tables import device_t, enrolment_t, token_t
+
+
+class DeviceRow(NamedTuple):
+    id: str
+    worker_id: str
+    platform: str
+    created_ms: int
+    last_seen_ms: int | None
+    last_skew_ms: int | None
+    revoked_ms: int | None
+    watermark_ms: int | None
 
 
 def digest(secret: str) -> str:
@@ -44,9 +56,10 @@ async def redeem_enrolment(
     return str(worker_id) if worker_id is not None else None
 
 
-async def get_device(conn: AsyncConnection, device_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(device_t).where(device_t.c.id == device_id))).first()
-    return dict(row._mapping) if row else None
+async def get_device(conn: AsyncConnection, device_id: str) -> DeviceRow | None:
+    stmt = select_of(device_t, DeviceRow).where(device_t.c.id == device_id)
+    row = (await conn.execute(stmt)).first()
+    return DeviceRow._make(row) if row else None
 
 
 async def add_device(
@@ -81,7 +94,7 @@ async def add_token(
     )
 
 
-async def lookup_token(conn: AsyncConnection, token: str) -> dict[str, Any] | None:
+async def lookup_token(conn: AsyncConnection, token: str) -> TokenRow | None:
     """The token's row, with ``worker_active`` (None when it names no existing worker)."""
     return await backend.of(conn).auth.lookup_token(conn, digest(token))
 

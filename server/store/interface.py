@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.rows import TokenRow
+
 
 class PushStatements(Protocol):
     async def claim_receipt(
@@ -67,7 +69,7 @@ class CounterStatements(Protocol):
 
 
 class AuthStatements(Protocol):
-    async def lookup_token(self, conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+    async def lookup_token(self, conn: AsyncConnection, token_hash: str) -> TokenRow | None:
         """The token's row with ``worker_active`` (None when it names no existing worker)."""
 
     async def touch_device(

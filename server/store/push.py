@@ -7,16 +7,52 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
+from server.store.rows import CheckinRef, select_of
 from server.store.tables import CHECKIN_SHARED, conflict_t, edit_t, note_t
 
 SHARED = CHECKIN_SHARED
 """Columns every check-in of one push shares: sent once per batch, not once per row."""
+
+
+class NoteRow(NamedTuple):
+    """A note's whole row."""
+
+    id: uuid.UUID
+    household_id: str
+    grid_id: str
+    author_id: str
+    fields: dict[str, Any]
+    """JSON: the note's fields (free form, written by devices)."""
+    clocks: dict[str, str]
+    alternatives: dict[str, Any]
+    """JSON: per field, the values that lost to a concurrent edit."""
+    deleted: bool
+    version: str
+    created_ms: int
+    updated_ms: int
+    txid: int
+    seq: int
+
+
+class EditRow(NamedTuple):
+    """One stored edit of a note's field."""
+
+    note_id: uuid.UUID
+    field: str
+    clock: str
+    value: Any
+    """JSON: the field's value as the device wrote it."""
+    base: str | None
+    device_id: str
+    worker_id: str
+    push_id: uuid.UUID
+    received_ms: int
 
 
 async def claim_receipt(
@@ -38,22 +74,13 @@ async def save_receipt(
 
 async def checkins_by_id(
     conn: AsyncConnection, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, Any]]:
+) -> dict[uuid.UUID, CheckinRef]:
     """Existing check-ins (worker, root, amends, start) by id."""
     wanted = list(set(ids))
     if not wanted:
         return {}
     rows = await backend.of(conn).push.checkin_rows(conn, wanted)
-    return {
-        uuid.UUID(str(row[0])): {
-            "id": row[0],
-            "worker_id": row[1],
-            "root_id": row[2],
-            "amends": row[3],
-            "started_ms": row[4],
-        }
-        for row in rows
-    }
+    return {uuid.UUID(str(row[0])): CheckinRef._make(row) for row in rows}
 
 
 async def insert_checkins(
@@ -72,11 +99,12 @@ async def insert_checkins(
 
 async def lock_notes(
     conn: AsyncConnection, placeholders: Sequence[dict[str, Any]]
-) -> dict[uuid.UUID, dict[str, Any]]:
+) -> dict[uuid.UUID, NoteRow]:
     """Create missing notes as placeholders (seq 0), then lock every one of them, in id order.
 
     Inserting first makes two pushes that create the same new note queue on it instead of both
-    believing it absent. Returns the locked rows by id.
+    believing it absent. ``placeholders`` are rows to insert (every column of a note). Returns
+    the locked rows by id.
     """
     if not placeholders:
         return {}
@@ -85,24 +113,24 @@ async def lock_notes(
     await conn.execute(insert(note_t).on_conflict_do_nothing(index_elements=["id"]), list(ordered))
     # (SQLite writes no FOR UPDATE: its one writer holds the database.)
     stmt = (
-        sa.select(note_t)
+        select_of(note_t, NoteRow)
         .where(note_t.c.id.in_([r["id"] for r in ordered]))
         .order_by(note_t.c.id)
         .with_for_update()
     )
-    return {row.id: dict(row._mapping) for row in await conn.execute(stmt)}
+    return {row.id: NoteRow._make(row) for row in await conn.execute(stmt)}
 
 
 async def note_edits(
     conn: AsyncConnection, note_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
+) -> dict[uuid.UUID, list[EditRow]]:
     wanted = sorted(set(note_ids))
-    found: dict[uuid.UUID, list[dict[str, Any]]] = {n: [] for n in wanted}
+    found: dict[uuid.UUID, list[EditRow]] = {n: [] for n in wanted}
     if not wanted:
         return found
-    stmt = sa.select(edit_t).where(edit_t.c.note_id.in_(wanted))
+    stmt = select_of(edit_t, EditRow).where(edit_t.c.note_id.in_(wanted))
     for row in await conn.execute(stmt):
-        found[row.note_id].append(dict(row._mapping))
+        found[row.note_id].append(EditRow._make(row))
     return found
 
 

@@ -8,14 +8,16 @@ in.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
 from server.store.effective import latest
+from server.store.rows import select_of
 from server.store.tables import (
     checkin_t,
     device_t,
@@ -35,6 +37,56 @@ class Place(NamedTuple):
     tz: str
     since_ms: int = 0
     """For a worker: when they were added (weeks that ended before are not judged)."""
+
+
+class PatrolRow(NamedTuple):
+    """What the data-quality rules read of an effective patrol."""
+
+    id: uuid.UUID
+    worker_id: str
+    device_id: str
+    grid_id: str
+    started_ms: int
+    ended_ms: int
+    duration_ms: int
+    flags: list[str]
+    route: dict[str, Any] | None
+    """JSON: the device's route summary (its keys are the device's)."""
+
+
+class VerdictRow(NamedTuple):
+    worker_id: str
+    period: str
+    unit_path: str
+    phase: Literal["open", "waiting", "final", "closed"]
+    """A ``rules.quota.WeekPhase`` value (the only values written)."""
+    counted: int
+    short: int
+    required: int
+    counted_ms: int
+    total_ms: int
+    evaluated_ms: int
+
+
+class HouseholdNote(NamedTuple):
+    """What the visit rules read of a note."""
+
+    id: uuid.UUID
+    household_id: str
+    fields: dict[str, Any]
+    """JSON: the note's fields (free form, written by devices)."""
+    clocks: dict[str, str]
+    deleted: bool
+    created_ms: int
+
+
+class ActiveDevice(NamedTuple):
+    """A device not revoked, as the silence rule reads it."""
+
+    id: str
+    worker_id: str
+    created_ms: int
+    last_seen_ms: int | None
 
 
 async def worker_places(
@@ -82,31 +134,31 @@ async def week_durations(
 
 async def week_patrols(
     conn: AsyncConnection, worker_id: str, start_ms: int, end_ms: int
-) -> list[dict[str, Any]]:
+) -> list[PatrolRow]:
     """The worker's effective patrols overlapping ``[start_ms, end_ms)``, as rows."""
     c = checkin_t.c
-    stmt = sa.select(checkin_t).where(
+    stmt = select_of(checkin_t, PatrolRow).where(
         c.worker_id == worker_id, c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [PatrolRow._make(r) for r in await conn.execute(stmt)]
 
 
 async def device_patrols(
     conn: AsyncConnection, device_ids: Sequence[str], not_worker: str, start_ms: int, end_ms: int
-) -> list[dict[str, Any]]:
+) -> list[PatrolRow]:
     """Other workers' effective patrols on these devices overlapping ``[start_ms, end_ms)`` (a
     patrol is on the device its effective version came from)."""
     if not device_ids:
         return []
     c = checkin_t.c
-    stmt = sa.select(checkin_t).where(
+    stmt = select_of(checkin_t, PatrolRow).where(
         c.device_id.in_(list(device_ids)),
         c.worker_id != not_worker,
         c.started_ms < end_ms,
         c.ended_ms >= start_ms,
         latest(c),
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [PatrolRow._make(r) for r in await conn.execute(stmt)]
 
 
 async def watermarks(
@@ -125,16 +177,16 @@ async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         await backend.of(conn).quota.upsert_verdicts(conn, rows)
 
 
-async def verdicts(conn: AsyncConnection, period: str, path_prefix: str) -> list[dict[str, Any]]:
+async def verdicts(conn: AsyncConnection, period: str, path_prefix: str) -> list[VerdictRow]:
     stmt = (
-        sa.select(verdict_t)
+        select_of(verdict_t, VerdictRow)
         .where(
             verdict_t.c.period == period,
             verdict_t.c.unit_path.startswith(path_prefix, autoescape=True),
         )
         .order_by(verdict_t.c.worker_id)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [VerdictRow._make(r) for r in await conn.execute(stmt)]
 
 
 class HouseholdPlace(NamedTuple):
@@ -160,25 +212,24 @@ async def household_places(
 
 async def household_notes(
     conn: AsyncConnection, household_ids: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[HouseholdNote]]:
     """Each household's notes: id, fields, per-field clocks, deleted, created_ms."""
-    found: dict[str, list[dict[str, Any]]] = {h: [] for h in household_ids}
+    found: dict[str, list[HouseholdNote]] = {h: [] for h in household_ids}
     if not household_ids:
         return found
     n = note_t.c
-    stmt = sa.select(n.id, n.household_id, n.fields, n.clocks, n.deleted, n.created_ms).where(
+    stmt = select_of(note_t, HouseholdNote).where(
         n.household_id.in_(list(household_ids)), n.seq > 0
     )
     for row in await conn.execute(stmt):
-        found[row.household_id].append(dict(row._mapping))
+        found[row.household_id].append(HouseholdNote._make(row))
     return found
 
 
-async def devices(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Devices not revoked, with their worker's first grid."""
-    d = device_t.c
-    stmt = sa.select(d.id, d.worker_id, d.created_ms, d.last_seen_ms).where(d.revoked_ms.is_(None))
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+async def devices(conn: AsyncConnection) -> list[ActiveDevice]:
+    """Devices not revoked."""
+    stmt = select_of(device_t, ActiveDevice).where(device_t.c.revoked_ms.is_(None))
+    return [ActiveDevice._make(r) for r in await conn.execute(stmt)]
 
 
 async def settled_workers(conn: AsyncConnection, period: str) -> set[str]:
@@ -190,13 +241,11 @@ async def settled_workers(conn: AsyncConnection, period: str) -> set[str]:
     return set((await conn.execute(stmt)).scalars())
 
 
-async def worker_verdicts(
-    conn: AsyncConnection, worker_id: str, limit: int
-) -> list[dict[str, Any]]:
+async def worker_verdicts(conn: AsyncConnection, worker_id: str, limit: int) -> list[VerdictRow]:
     stmt = (
-        sa.select(verdict_t)
+        select_of(verdict_t, VerdictRow)
         .where(verdict_t.c.worker_id == worker_id)
         .order_by(verdict_t.c.period.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [VerdictRow._make(r) for r in await conn.execute(stmt)]

@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
+from server.store.rows import select_of
 from server.store.tables import household_t, supervisor_t, unit_t, worker_grid_t, worker_t
+
+
+class UnitRow(NamedTuple):
+    id: str
+    parent_id: str | None
+    kind: str
+    name: str
+    code: str
+    path: str
+    tz: str
+
+
+class WorkerRow(NamedTuple):
+    id: str
+    name: str
+    phone: str
+    active: bool
+    since_ms: int | None
+
+
+class SupervisorRow(NamedTuple):
+    id: str
+    name: str
+    unit_id: str
+
+
+class ChildRow(NamedTuple):
+    """A unit's child, as the tree lists it."""
+
+    id: str
+    name: str
+    path: str
+    kind: str
 
 
 async def _upsert(
@@ -61,27 +95,28 @@ async def upsert_households(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     await _upsert(conn, household_t, rows, ["id"], keep=["since_ms"])
 
 
-async def units_by_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def units_by_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, UnitRow]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    result = await conn.execute(sa.select(unit_t).where(unit_t.c.id.in_(wanted)))
-    return {row.id: dict(row._mapping) for row in result}
+    result = await conn.execute(select_of(unit_t, UnitRow).where(unit_t.c.id.in_(wanted)))
+    return {row.id: UnitRow._make(row) for row in result}
 
 
-async def get_unit(conn: AsyncConnection, unit_id: str) -> dict[str, Any] | None:
+async def get_unit(conn: AsyncConnection, unit_id: str) -> UnitRow | None:
     return (await units_by_id(conn, [unit_id])).get(unit_id)
 
 
-async def get_worker(conn: AsyncConnection, worker_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(worker_t).where(worker_t.c.id == worker_id))).first()
-    return dict(row._mapping) if row else None
-
-
-async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> dict[str, Any] | None:
-    stmt = sa.select(supervisor_t).where(supervisor_t.c.id == supervisor_id)
+async def get_worker(conn: AsyncConnection, worker_id: str) -> WorkerRow | None:
+    stmt = select_of(worker_t, WorkerRow).where(worker_t.c.id == worker_id)
     row = (await conn.execute(stmt)).first()
-    return dict(row._mapping) if row else None
+    return WorkerRow._make(row) if row else None
+
+
+async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> SupervisorRow | None:
+    stmt = select_of(supervisor_t, SupervisorRow).where(supervisor_t.c.id == supervisor_id)
+    row = (await conn.execute(stmt)).first()
+    return SupervisorRow._make(row) if row else None
 
 
 async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
@@ -127,10 +162,6 @@ async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
     return found
 
 
-async def children(conn: AsyncConnection, unit_id: str) -> list[dict[str, Any]]:
-    stmt = (
-        sa.select(unit_t.c.id, unit_t.c.name, unit_t.c.path, unit_t.c.kind)
-        .where(unit_t.c.parent_id == unit_id)
-        .order_by(unit_t.c.id)
-    )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+async def children(conn: AsyncConnection, unit_id: str) -> list[ChildRow]:
+    stmt = select_of(unit_t, ChildRow).where(unit_t.c.parent_id == unit_id).order_by(unit_t.c.id)
+    return [ChildRow._make(r) for r in await conn.execute(stmt)]

@@ -9,38 +9,88 @@ transaction: every event becomes exactly one delivery.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import alert_events, backend, counter
+from server.store.rows import FeedRow, select_of
 from server.store.tables import delivery_t, webhook_t
 
-_PUBLIC = ("id", "unit_id", "url", "active", "created_ms", "created_by")
+
+class WebhookRow(NamedTuple):
+    """A webhook as its owners see it (no secret, no position)."""
+
+    id: int
+    unit_id: str
+    url: str
+    active: bool
+    created_ms: int
+    created_by: str
+
+
+class WebhookFull(NamedTuple):
+    """A webhook's whole row."""
+
+    id: int
+    unit_id: str
+    unit_path: str
+    url: str
+    secret: str
+    active: bool
+    created_ms: int
+    created_by: str
+    position_txid: int
+    position_seq: int
+
+
+class DeliveryRow(NamedTuple):
+    id: int
+    webhook_id: int
+    event_id: int
+    status: str
+    attempts: int
+    next_ms: int
+    last_error: str
+    created_ms: int
+    delivered_ms: int | None
+
+
+class Claimed(NamedTuple):
+    """A delivery taken for sending, with where and how to sign it."""
+
+    id: int
+    webhook_id: int
+    event_id: int
+    attempts: int
+    url: str
+    secret: str
 
 
 async def create(conn: AsyncConnection, row: dict[str, Any]) -> int:
-    """Add a webhook that receives the events committed from now on; return its id."""
+    """Add a webhook that receives the events committed from now on; return its id (``row``:
+    the columns of the new webhook but its position)."""
     bound = await counter.bound(conn)
     position = {"position_txid": bound - 1, "position_seq": counter.END}
     stmt = sa.insert(webhook_t).values(**row, **position).returning(webhook_t.c.id)
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def in_scope(conn: AsyncConnection, path_prefix: str) -> list[dict[str, Any]]:
+async def in_scope(conn: AsyncConnection, path_prefix: str) -> list[WebhookRow]:
     w = webhook_t.c
     stmt = (
-        sa.select(*(w[c] for c in _PUBLIC))
+        select_of(webhook_t, WebhookRow)
         .where(w.unit_path.startswith(path_prefix, autoescape=True))
         .order_by(w.id)
     )
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [WebhookRow._make(r) for r in await conn.execute(stmt)]
 
 
-async def get(conn: AsyncConnection, webhook_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(webhook_t).where(webhook_t.c.id == webhook_id))).first()
-    return dict(row._mapping) if row is not None else None
+async def get(conn: AsyncConnection, webhook_id: int) -> WebhookFull | None:
+    stmt = select_of(webhook_t, WebhookFull).where(webhook_t.c.id == webhook_id)
+    row = (await conn.execute(stmt)).first()
+    return WebhookFull._make(row) if row is not None else None
 
 
 async def deactivate(conn: AsyncConnection, webhook_id: int) -> None:
@@ -62,7 +112,7 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
         rows = [
             {
                 "webhook_id": hook.id,
-                "event_id": e["event_id"],
+                "event_id": e.event_id,
                 "status": "pending",
                 "attempts": 0,
                 "next_ms": now_ms,
@@ -80,7 +130,7 @@ async def fan_out(conn: AsyncConnection, now_ms: int, limit: int = 500) -> int:
         await conn.execute(
             sa.update(webhook_t)
             .where(webhook_t.c.id == hook.id)
-            .values(position_txid=last["txid"], position_seq=last["seq"])
+            .values(position_txid=last.txid, position_seq=last.seq)
         )
         made += len(rows)
     return made
@@ -94,7 +144,7 @@ async def claim(
     *,
     busy: Collection[int] = (),
     per_hook: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Claimed]:
     """Take due pending deliveries (oldest first) for this worker: their next try moves
     ``lease_ms`` ahead, so workers running side by side do not send the same one at once; a
     worker that dies mid-try leaves its deliveries to be tried again when the lease ends.
@@ -112,19 +162,19 @@ async def claim(
         stmt = stmt.where(d.webhook_id.not_in(sorted(busy)))
     # (SQLite writes no FOR UPDATE: its one writer holds the database.)
     stmt = stmt.with_for_update(of=delivery_t, skip_locked=True)
-    rows = [dict(r._mapping) for r in await conn.execute(stmt)]
+    rows = [Claimed._make(r) for r in await conn.execute(stmt)]
     if per_hook is not None:
         taken: dict[int, int] = {}
         kept = []
         for r in rows:
-            taken[r["webhook_id"]] = n = taken.get(r["webhook_id"], 0) + 1
+            taken[r.webhook_id] = n = taken.get(r.webhook_id, 0) + 1
             if n <= per_hook:
                 kept.append(r)
         rows = kept
     if rows:
         await conn.execute(
             sa.update(delivery_t)
-            .where(d.id.in_([r["id"] for r in rows]))
+            .where(d.id.in_([r.id for r in rows]))
             .values(next_ms=now_ms + lease_ms)
         )
     return rows
@@ -165,16 +215,16 @@ async def record(
 
 async def deliveries(
     conn: AsyncConnection, webhook_id: int, status: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[DeliveryRow]:
     d = delivery_t.c
-    stmt = sa.select(delivery_t).where(d.webhook_id == webhook_id)
+    stmt = select_of(delivery_t, DeliveryRow).where(d.webhook_id == webhook_id)
     if status is not None:
         stmt = stmt.where(d.status == status)
     stmt = stmt.order_by(d.id.desc()).limit(limit)
-    return [dict(r._mapping) for r in await conn.execute(stmt)]
+    return [DeliveryRow._make(r) for r in await conn.execute(stmt)]
 
 
-async def event_rows(conn: AsyncConnection, event_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def event_rows(conn: AsyncConnection, event_ids: list[int]) -> dict[int, FeedRow]:
     """Events with their alerts, by event id (what a delivery sends)."""
     rows = await alert_events.events_by_id(conn, event_ids)
-    return {int(r["event_id"]): r for r in rows}
+    return {int(r.event_id): r for r in rows}

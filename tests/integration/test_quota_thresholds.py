@@ -40,8 +40,8 @@ async def clocked(fleet: Fleet) -> Fleet:
 async def _verdict(fleet: Fleet, worker: str, label: str = "2026-W47") -> dict[str, Any]:
     await transaction(fleet.services.engine, lambda c: evaluate_weeks(c, [worker], label, JUDGED))
     rows = await read(fleet.services.engine, lambda c: store.verdicts(c, label, "/"))
-    (row,) = [r for r in rows if r["worker_id"] == worker]
-    return row
+    (row,) = [r for r in rows if r.worker_id == worker]
+    return row._asdict()
 
 
 async def _alerts(fleet: Fleet, rule: str) -> dict[str, str]:

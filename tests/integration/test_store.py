@@ -136,8 +136,8 @@ async def test_lock_notes_creates_placeholder_once(engine: AsyncEngine) -> None:
     first = await transaction(engine, lambda c: push.lock_notes(c, [placeholder]))
     other = {**placeholder, "household_id": "h-xh-102", "created_ms": 2}
     second = await transaction(engine, lambda c: push.lock_notes(c, [other]))
-    assert first[nid]["household_id"] == second[nid]["household_id"] == "h-xh-101"
-    assert second[nid]["created_ms"] == 1
+    assert first[nid].household_id == second[nid].household_id == "h-xh-101"
+    assert second[nid].created_ms == 1
 
 
 async def test_changes_merge_tables_in_position_order_and_page_exactly_once(

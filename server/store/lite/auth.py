@@ -7,17 +7,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.rows import TokenRow
 from server.store.tables import device_t, token_t, worker_t
 
+_TOKEN = TokenRow._fields[:-1]
 
-async def lookup_token(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+
+async def lookup_token(conn: AsyncConnection, token_hash: str) -> TokenRow | None:
     stmt = (
-        sa.select(token_t, worker_t.c.active.label("worker_active"))
+        sa.select(*(token_t.c[name] for name in _TOKEN), worker_t.c.active.label("worker_active"))
         .outerjoin(worker_t, worker_t.c.id == token_t.c.worker_id)
         .where(token_t.c.token_hash == token_hash)
     )
     row = (await conn.execute(stmt)).first()
-    return dict(row._mapping) if row else None
+    return TokenRow._make(row) if row else None
 
 
 async def touch_device(

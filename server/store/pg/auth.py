@@ -3,16 +3,18 @@ connection."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.pg.driver import pg_driver
+from server.store.rows import TokenRow
 
 _LOOKUP = (
-    "SELECT t.*, w.active AS worker_active FROM api_token AS t"
+    "SELECT "
+    + ", ".join(f"t.{name}" for name in TokenRow._fields if name != "worker_active")
+    + ", w.active AS worker_active FROM api_token AS t"
     " LEFT JOIN worker AS w ON w.id = t.worker_id WHERE t.token_hash = $1"
 )
+"""The columns in ``TokenRow``'s order, so a record is the row as it comes."""
 _TOUCH = (
     "WITH old AS (SELECT watermark_ms FROM device WHERE id = $1 FOR UPDATE)"
     " UPDATE device SET last_seen_ms = $2, last_skew_ms = $3,"
@@ -23,10 +25,10 @@ _TOUCH = (
 """One round trip: the CTE reads (and locks) the row before the update changes it."""
 
 
-async def lookup_token(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+async def lookup_token(conn: AsyncConnection, token_hash: str) -> TokenRow | None:
     driver = await pg_driver(conn)
     found = await driver.fetchrow(_LOOKUP, token_hash)
-    return dict(found) if found is not None else None
+    return TokenRow._make(found) if found is not None else None
 
 
 async def touch_device(

@@ -1,0 +1,102 @@
+"""Typed rows the store returns that more than one store module (or backend) builds.
+
+A row type is a ``NamedTuple`` whose fields are columns, in the order its select names them:
+``select_of(table, RowType)`` builds that select, so ``RowType._make(row)`` (or
+``RowType(*row)``) is a plain tuple copy, with no per-row dict. Rows used by one module only are
+defined beside its functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+
+def columns_of(table: sa.Table, row_type: type[tuple[Any, ...]]) -> list[sa.Column[Any]]:
+    """The columns of ``table`` named by ``row_type``'s fields, in the fields' order."""
+    return [table.c[name] for name in row_type._fields]  # type: ignore[attr-defined]
+
+
+def select_of(table: sa.Table, row_type: type[tuple[Any, ...]]) -> sa.Select[Any]:
+    """``SELECT`` the columns of ``row_type`` from ``table``, in the fields' order."""
+    return sa.select(*columns_of(table, row_type))
+
+
+class TokenRow(NamedTuple):
+    """A bearer token's row, with its worker's ``active`` (None: no such worker)."""
+
+    token_hash: str
+    role: str
+    worker_id: str | None
+    device_id: str | None
+    supervisor_id: str | None
+    created_ms: int
+    revoked_ms: int | None
+    worker_active: bool | None
+
+
+class CheckinRef(NamedTuple):
+    """What a push needs of a stored check-in: whose it is and which chain it is in."""
+
+    id: uuid.UUID
+    worker_id: str
+    root_id: uuid.UUID
+    amends: uuid.UUID | None
+    started_ms: int
+
+
+class AlertRow(NamedTuple):
+    """An alert (the wire ``Alert``'s fields, in ``ALERT_COLUMNS`` order) and its unit path."""
+
+    id: int
+    rule: str
+    subject_kind: str
+    subject_id: str
+    period: str
+    unit_id: str
+    severity: str
+    status: str
+    evidence: dict[str, Any]
+    """JSON: the rule's figures (their keys depend on the rule)."""
+    reason: str
+    level: int
+    opened_ms: int
+    updated_ms: int
+    acknowledged_ms: int | None
+    acknowledged_by: str | None
+    resolved_ms: int | None
+    resolved_by: str | None
+    unit_path: str
+
+
+class FeedRow(NamedTuple):
+    """An alert event of the feed, with its change position and its alert (``id`` is the
+    alert's; the event's own id is ``event_id``)."""
+
+    event_id: int
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+    """JSON: what the event carries (its keys depend on ``kind``)."""
+    at_ms: int
+    txid: int
+    seq: int
+    id: int
+    rule: str
+    subject_kind: str
+    subject_id: str
+    period: str
+    unit_id: str
+    severity: str
+    status: str
+    evidence: dict[str, Any]
+    reason: str
+    level: int
+    opened_ms: int
+    updated_ms: int
+    acknowledged_ms: int | None
+    acknowledged_by: str | None
+    resolved_ms: int | None
+    resolved_by: str | None
