@@ -47,6 +47,11 @@ class Alert(msgspec.Struct, kw_only=True):
     acknowledged_by: str | None = None
     resolved_ms: int | None = None
     resolved_by: str | None = None
+    subject_name: str = ""
+    """Who or what the alert is about, for people: a worker's name (also for a device's
+    alert); a household's head and address (also for a note's alert). Empty when unknown."""
+    unit_name: str = ""
+    """The name of the unit ``unit_id``."""
 
 
 class AlertEvent(msgspec.Struct, kw_only=True):

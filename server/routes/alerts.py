@@ -63,6 +63,7 @@ from sync import cursor as cursors
 from sync.durations import DAY_MS
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
+LEVELS = {"0", "1", "2", "3"}
 STREAM_POLL_S = 1.0
 STREAM_PAGE = 200
 KEEP_ALIVE_POLLS = 15
@@ -93,9 +94,13 @@ ACT_ERRORS = (400, 404, 408, 413, *AUTH, *PARAMS, *DB)
 """An acknowledgement's or resolution's errors (a body's, but no 415: it is read as JSON)."""
 
 
-async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[dict[str, Any]]:
+async def _batch(
+    path: str, after: tuple[int, int], conn: Any
+) -> list[tuple[dict[str, Any], Alert]]:
+    """The next events of the stream, each with its alert carrying names."""
     bound = await counter.bound(conn)
-    return await store.events_after(conn, path, after, bound, STREAM_PAGE)
+    rows = await store.events_after(conn, path, after, bound, STREAM_PAGE)
+    return list(zip(rows, await alerting.named(conn, rows), strict=True))
 
 
 def _position(raw: str | None) -> tuple[int, int]:
@@ -117,7 +122,7 @@ class AlertController(Controller):
 
     @get(
         summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, "
-        "period)",
+        "period, level)",
         operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
     )
     async def list_alerts(
@@ -136,16 +141,28 @@ class AlertController(Controller):
             str | None, QueryParameter(description="from the previous page", max_length=200)
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        level: Annotated[
+            str | None,
+            QueryParameter(**text_bounds("comma-separated escalation levels (0-3)", 16)),
+        ] = None,
     ) -> AlertPage:
         statuses = _split(status, STATUSES, "status")
         rules = _split(rule, None, "rule")
+        levels = [int(v) for v in _split(level, LEVELS, "level")]
 
         async def work(conn: Any) -> AlertPage:
             scope = subtree
             if unit is not None:
                 scope = str((await subtree_unit(conn, subtree, unit))["path"])
             return await alerting.page(
-                conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
+                conn,
+                scope,
+                status=statuses,
+                rule=rules,
+                period=period,
+                cursor=cursor,
+                limit=limit,
+                level=levels,
             )
 
         return await read(svc.engine, work)
@@ -244,9 +261,9 @@ async def _events(
     idle = 0
     while True:
         rows = await read(engine, functools.partial(_batch, path, position))
-        for row in rows:
+        for row, alert in rows:
             position = (row["txid"], row["seq"])
-            data = _stream_json.encode(alerting.stream_event(row)).decode()
+            data = _stream_json.encode(alerting.stream_event(row, alert)).decode()
             yield ServerSentEventMessage(
                 data=data, event="alert", id=cursors.STREAM.encode(position)
             )
@@ -289,7 +306,7 @@ async def my_alerts(who: Who, svc: Svc) -> MyAlerts:
         rows = await store.of_subject(conn, "worker", worker_id, since, 200)
         weeks = await quota_store.worker_verdicts(conn, worker_id, 2)
         return MyAlerts(
-            alerts=[alerting.to_alert(r) for r in rows],
+            alerts=await alerting.named(conn, rows),
             weeks=[
                 WeekTally(
                     week=w["period"],
