@@ -121,12 +121,14 @@ class UnitController(Controller):
     ) -> Response[Any]:
         async def work(conn: Any) -> ComplianceReport:
             found = await subtree_unit(conn, subtree, unit or _own_unit(subtree))
-            label = week_label or week_of(svc.clock(), found["tz"]).label
+            label = week_label or week_of(now, found["tz"]).label
             try:
                 week(label, found["tz"])
             except ValueError as exc:
                 raise ApiError(Code.INVALID_REQUEST, f"week: {exc}") from None
-            return await compliance.report(conn, found, label)
+            return await compliance.report(conn, found, label, now)
+
+        now = svc.clock()
 
         rep = await read(svc.engine, work)
         if fmt == "json":

@@ -181,3 +181,44 @@ async def test_alerts_carry_names(clocked: Fleet) -> None:
     assert none == [] or all(a["level"] == 3 for a in none)
     bad = await _get(clocked, "s-xinhua", "/v1/alerts", level="9")
     assert bad.status_code == 422
+
+
+async def test_compliance_says_its_phase_and_what_is_still_possible(clocked: Fleet) -> None:
+    zhang = await clocked.device("w-zhang")
+    await push_at(zhang, at(1, 20), [patrol("xinhua-g1", at(d, 8), 4) for d in (0, 1)])
+    clock_of(clocked).ms = at(2, 10)
+    await sweep.everything(clocked.services.engine, at(2, 10))
+
+    async def total(**params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        got = await _get(clocked, "s-dongfeng", "/v1/compliance", **params)
+        assert got.status_code == 200, got.text
+        body = got.json()
+        return body, {r["unit_id"]: r for r in body["rows"]}["dongfeng"]
+
+    body, row = await total()
+    assert (body["week"], body["phase"]) == ("2026-W47", "running")
+    assert (body["start_ms"], body["end_ms"], body["as_of_ms"]) == (
+        W47.start_ms,
+        W47.end_ms,
+        at(2, 10),
+    )
+    assert row["workers"] + row["workers_not_evaluated"] == 4
+    assert row["workers_still_possible"] == 4, "Wednesday: everyone can still make 3 patrols"
+    # Sunday 20:00: 4 hours left hold one more patrol, not three.
+    clock_of(clocked).ms = at(6, 20)
+    body, row = await total()
+    assert body["phase"] == "running" and row["workers_still_possible"] == 1
+    xinhua = (await _get(clocked, "s-xinhua", "/v1/compliance")).json()
+    grids = {r["unit_id"]: r for r in xinhua["rows"]}
+    assert grids["xinhua-g1"]["workers_still_possible"] == 1  # w-zhang, 2 of 3
+    assert grids["xinhua-g2"]["workers_still_possible"] == 0
+    # The week before is final (and not judged: the workers were added since); the next one
+    # has not begun.
+    body, row = await total(week="2026-W46")
+    assert body["phase"] == "final"
+    assert (row["workers_still_possible"], row["workers_not_evaluated"]) == (0, 0)
+    body, row = await total(week="2026-W48")
+    assert body["phase"] == "upcoming" and row["workers_still_possible"] == 4
+    clock_of(clocked).ms = at(9, 10)
+    body, row = await total(week="2026-W47")
+    assert body["phase"] == "final" and row["workers_still_possible"] == 0
