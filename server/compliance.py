@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rules import quota
 from rules.periods import Week
 from rules.periods import week as week_named
-from rules.policy import Policy, resolve
 from schemas.alerts import ComplianceReport, ComplianceRow, ReportPhase
 from server import spreadsheet
+from server.policies import Policies
 from server.scope import within
 from server.store import alerts, units
 from server.store import quota as quota_store
@@ -25,21 +25,6 @@ def _child(base: str, path: str) -> str | None:
     """The id of the child of ``base`` on the way to ``path`` (None for ``base`` itself)."""
     rest = path[len(base) :].strip("/")
     return rest.split("/", 1)[0] if rest else None
-
-
-class _Policies:
-    """Policies by place, each distinct ``(overriding units, time zone)`` resolved once."""
-
-    def __init__(self, overrides: dict[str, dict[str, Any]]) -> None:
-        self._overrides = overrides
-        self._found: dict[tuple[tuple[str, ...], str], Policy] = {}
-
-    def __call__(self, path: str, tz: str) -> Policy:
-        units_ = tuple(u for u in path.split("/") if u in self._overrides)
-        key = (units_, tz)
-        if key not in self._found:
-            self._found[key] = resolve([*(self._overrides[u] for u in units_), {"tz": tz}])
-        return self._found[key]
 
 
 def _phase(wk: Week, now_ms: int) -> ReportPhase:
@@ -121,7 +106,7 @@ async def _still_possible(
     """Count, under their first grid, the active workers the quota judges for ``label`` that
     have no verdict yet, and those who can still meet the quota at ``now_ms``."""
     counted = {v["worker_id"]: int(v["counted"]) for v in verdicts}
-    policies = _Policies(await quota_store.unit_overrides(conn))
+    policies = Policies(await quota_store.unit_overrides(conn))
     for worker_id, place in (await quota_store.worker_places(conn)).items():
         if not within(place.path, base):
             continue

@@ -33,6 +33,7 @@ from schemas.people import (
 )
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
+from server.policies import Policies
 from server.scope import within
 from server.store import people as store
 from server.store import quota as quota_store
@@ -153,9 +154,7 @@ async def _visible_worker(
 
 async def _policy(conn: AsyncConnection, grid: store.GridRow) -> Policy:
     """The policy of the worker's first grid (by id), as the quota worker resolves it."""
-    overrides = await quota_store.unit_overrides(conn)
-    chain = [overrides[u] for u in grid.path.split("/") if u in overrides]
-    return resolve([*chain, {"tz": grid.tz}])
+    return Policies(await quota_store.unit_overrides(conn))(grid.path, grid.tz)
 
 
 def recent_weeks(now_ms: int, tz: str, n: int = RECENT_WEEKS) -> list[Week]:
