@@ -128,3 +128,14 @@ class WorkerPatrols(msgspec.Struct, kw_only=True):
     counted: int
     patrols: list[PatrolOut]
     """Effective patrols that started in the week, by start."""
+
+
+class UnitPatrols(msgspec.Struct, kw_only=True):
+    """``GET /v1/units/{unit_id}/patrols``: the week of every worker with a grid in the unit."""
+
+    unit_id: str
+    week: str
+    names: dict[str, str]
+    """worker id → name."""
+    workers: list[WorkerPatrols]
+    """By worker id (workers without a grid are not judged and absent)."""

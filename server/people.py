@@ -1,5 +1,5 @@
-"""Supervisors' views of people: a unit's children, the workers of a unit, one worker with grids,
-devices and recent weeks, and a worker's patrols of one week with why each counts or not.
+"""Supervisors' views of people: a unit's children, the workers of a unit, and one worker with
+grids, devices and recent weeks (their patrols: ``server.patrols``).
 
 Every function takes the caller's subtree path and answers 404 ``not_found`` for a unit or
 worker outside it, as for one that does not exist. A worker is visible iff at least one of their
@@ -16,27 +16,21 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rules import quality, quota
-from rules.periods import Week, week, week_of
-from rules.policy import Policy, resolve
+from rules.periods import Week, week_of
 from schemas.alerts import WeekTally
 from schemas.people import (
     ChildUnit,
     ChildUnits,
     DeviceOut,
     GridRef,
-    PatrolOut,
     WorkerDetail,
     WorkerPage,
-    WorkerPatrols,
     WorkerSummary,
 )
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
-from server.policies import Policies
 from server.scope import within
 from server.store import people as store
-from server.store import quota as quota_store
 
 WORKERS_MAX = 1000
 """Most workers on one page of a unit's list (a district has about 750)."""
@@ -143,18 +137,13 @@ async def unit_workers(
     )
 
 
-async def _visible_worker(
+async def visible_worker(
     conn: AsyncConnection, subtree: str, worker_id: str
 ) -> tuple[store.WorkerRow, list[store.GridRow]]:
     found = await store.subtree_worker(conn, subtree, worker_id)
     if found is None:
         raise ApiError(Code.NOT_FOUND, f"no worker {worker_id!r} in your subtree")
     return found, await store.worker_grids(conn, [worker_id])
-
-
-async def _policy(conn: AsyncConnection, grid: store.GridRow) -> Policy:
-    """The policy of the worker's first grid (by id), as the quota worker resolves it."""
-    return Policies(await quota_store.unit_overrides(conn))(grid.path, grid.tz)
 
 
 def recent_weeks(now_ms: int, tz: str, n: int = RECENT_WEEKS) -> list[Week]:
@@ -170,7 +159,7 @@ async def worker(
 ) -> WorkerDetail:
     """One worker of the subtree: grids (those in the subtree), every device, and the stored
     verdicts of the last five ISO weeks (in the time zone of the worker's first grid)."""
-    row, grids = await _visible_worker(conn, subtree, worker_id)
+    row, grids = await visible_worker(conn, subtree, worker_id)
     tz = grids[0].tz if grids else "UTC"
     labels = [w.label for w in recent_weeks(now_ms, tz)]
     verdicts = await store.verdicts_of(conn, [worker_id], labels)
@@ -193,85 +182,4 @@ async def worker(
             for d in devices
         ],
         weeks=[_tally(v) for v in verdicts],
-    )
-
-
-def _quality_patrol(p: store.PatrolRow) -> quality.Patrol:
-    route = p.route
-    return quality.Patrol(
-        id=p.id,
-        worker_id=p.worker_id,
-        device_id=p.device_id,
-        grid_id=p.grid_id,
-        started_ms=p.started_ms,
-        ended_ms=p.ended_ms,
-        duration_ms=p.duration_ms,
-        flags=p.flags,
-        inside_share=route.get("inside_share"),
-        distance_m=route.get("distance_m") if route else None,
-        max_speed_mps=route.get("max_speed_mps"),
-        mock_location=bool(route.get("mock_location", False)),
-        points=int(route.get("points", 0)),
-    )
-
-
-async def worker_patrols(
-    conn: AsyncConnection,
-    subtree: str,
-    worker_id: str,
-    *,
-    now_ms: int,
-    week_label: str | None = None,
-) -> WorkerPatrols:
-    """The effective patrols a worker started in one ISO week (default: the week of ``now_ms``),
-    local to the time zone of their first grid: each with its standing under the quota rule
-    (``rules.quota.standing``) and the data-quality rules it offends (``rules.quality``).
-    422 ``invalid_request`` for a label that names no week."""
-    _, grids = await _visible_worker(conn, subtree, worker_id)
-    tz = grids[0].tz if grids else "UTC"
-    try:
-        wk = week(week_label, tz) if week_label else week_of(now_ms, tz)
-    except ValueError as exc:
-        raise ApiError(Code.INVALID_REQUEST, f"week: {exc}") from None
-    pol = await _policy(conn, grids[0]) if grids else resolve([{"tz": tz}])
-    rows = await store.effective_patrols(conn, wk.start_ms, wk.end_ms, worker_id=worker_id)
-    mine = [r for r in rows if wk.start_ms <= r.started_ms < wk.end_ms]
-    devices = sorted({r.device_id for r in mine})
-    others = await store.effective_patrols(
-        conn, wk.start_ms, wk.end_ms, device_ids=devices, not_worker=worker_id
-    )
-    offended = quality.offences(
-        worker_id, [_quality_patrol(r) for r in mine], [_quality_patrol(r) for r in others], pol
-    )
-    patrols = []
-    for r in mine:
-        standing = quota.standing(r.duration_ms, pol)
-        patrols.append(
-            PatrolOut(
-                id=r.id,
-                root_id=r.root_id,
-                amended=r.amended,
-                amend_reason=r.reason,
-                grid_id=r.grid_id,
-                device_id=r.device_id,
-                started_ms=r.started_ms,
-                ended_ms=r.ended_ms,
-                duration_ms=r.duration_ms,
-                counted=standing is quota.Standing.COUNTED,
-                standing=standing.value,
-                flags=list(r.flags),
-                findings=offended.get(r.id, []),
-                visit_count=r.visit_count,
-            )
-        )
-    return WorkerPatrols(
-        worker_id=worker_id,
-        week=wk.label,
-        tz=tz,
-        start_ms=wk.start_ms,
-        end_ms=wk.end_ms,
-        required=pol.quota_patrols,
-        min_patrol_ms=pol.quota_min_patrol_ms,
-        counted=sum(p.counted for p in patrols),
-        patrols=patrols,
     )

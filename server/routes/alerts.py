@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -26,7 +26,7 @@ from schemas.alerts import (
     MyAlerts,
     WeekTally,
 )
-from server import alerting, wire
+from server import alerting, exports, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import (
@@ -64,6 +64,14 @@ from sync.durations import DAY_MS
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
 LEVELS = {"0", "1", "2", "3"}
+CSV_ROWS = 10_000
+"""Most alerts in one CSV export (newest first; ``limit`` is for JSON pages)."""
+
+
+def _own_unit(path: str) -> str:
+    return [u for u in path.split("/") if u][-1]
+
+
 STREAM_POLL_S = 1.0
 STREAM_PAGE = 200
 KEEP_ALIVE_POLLS = 15
@@ -122,11 +130,14 @@ class AlertController(Controller):
 
     @get(
         summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, "
-        "period, level)",
-        operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
+        "period, level); CSV with format=csv or Accept: text/csv",
+        operation_class=documented(
+            None, AlertPage, errors=(400, 404, *AUTH, *PARAMS, *DB), also={"text/csv": str}
+        ),
     )
     async def list_alerts(
         self,
+        request: Request[Any, Any, Any],
         svc: Svc,
         subtree: Subtree,
         status: Annotated[
@@ -145,27 +156,42 @@ class AlertController(Controller):
             str | None,
             QueryParameter(**text_bounds("comma-separated escalation levels (0-3)", 16)),
         ] = None,
-    ) -> AlertPage:
+        fmt: Annotated[
+            Literal["json", "csv"] | None,
+            QueryParameter(name="format", description="default: by Accept (text/csv), else json"),
+        ] = None,
+        bom: Annotated[
+            bool, QueryParameter(description="CSV: start with the UTF-8 byte order mark")
+        ] = True,
+    ) -> Response[Any]:
         statuses = _split(status, STATUSES, "status")
         rules = _split(rule, None, "rule")
         levels = [int(v) for v in _split(level, LEVELS, "level")]
 
-        async def work(conn: Any) -> AlertPage:
+        csv = wire.wants_csv(request, fmt)
+
+        async def work(conn: Any) -> tuple[AlertPage, str]:
             scope = subtree
             if unit is not None:
                 scope = str((await subtree_unit(conn, subtree, unit))["path"])
-            return await alerting.page(
+            found = await alerting.page(
                 conn,
                 scope,
                 status=statuses,
                 rule=rules,
                 period=period,
                 cursor=cursor,
-                limit=limit,
+                limit=CSV_ROWS if csv else limit,
                 level=levels,
             )
+            tz = str((await subtree_unit(conn, subtree, _own_unit(scope)))["tz"]) if csv else ""
+            return found, tz
 
-        return await read(svc.engine, work)
+        found, tz = await read(svc.engine, work)
+        if not csv:
+            return wire.Negotiated(found)
+        name = f"alerts-{unit or _own_unit(subtree)}.csv"
+        return wire.csv_response(exports.alerts_csv(found.alerts, tz, bom=bom), name)
 
     @get(
         "/{alert_id:int}",

@@ -221,12 +221,11 @@ async def effective_patrols(
     start_ms: int,
     end_ms: int,
     *,
-    worker_id: str | None = None,
+    worker_ids: Sequence[str] = (),
     device_ids: Sequence[str] = (),
-    not_worker: str | None = None,
 ) -> list[PatrolRow]:
-    """Effective patrols overlapping ``[start_ms, end_ms)``, by start: one worker's, or those of
-    other workers than ``not_worker`` on ``device_ids`` (the quality rules' two inputs)."""
+    """Effective patrols overlapping ``[start_ms, end_ms)``, by start: these workers', or (no
+    ``worker_ids``) every worker's on ``device_ids`` (the quality rules' two inputs)."""
     c = checkin_t.c
     stmt = sa.select(
         c.id,
@@ -243,12 +242,12 @@ async def effective_patrols(
         c.amends,
         c.reason,
     ).where(c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c))
-    if worker_id is not None:
-        stmt = stmt.where(c.worker_id == worker_id)
+    if worker_ids:
+        stmt = stmt.where(c.worker_id.in_(sorted(set(worker_ids))))
+    elif device_ids:
+        stmt = stmt.where(c.device_id.in_(sorted(set(device_ids))))
     else:
-        if not device_ids:
-            return []
-        stmt = stmt.where(c.device_id.in_(list(device_ids)), c.worker_id != not_worker)
+        return []
     stmt = stmt.order_by(c.started_ms, c.id)
     return [
         PatrolRow(
