@@ -170,6 +170,13 @@ async def test_alerts_carry_names(clocked: Fleet) -> None:
     alert_id = missed["w-zhang"]["id"]
     detail = (await _get(clocked, "s-xinhua", f"/v1/alerts/{alert_id}")).json()
     assert detail["alert"]["subject_name"] == "张伟"
+    acked = await clocked.client.post(
+        f"/v1/alerts/{alert_id}/acknowledge", headers=await clocked.supervisor("s-xinhua")
+    )
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["status"], acked.json()["subject_name"]) == ("acknowledged", "张伟")
+    device_alerts = [a for a in page if a["subject_kind"] == "device"]
+    assert [a["subject_name"] for a in device_alerts] == ["张伟"], "its device fell silent"
     stream = await _get(clocked, "s-xinhua", "/v1/alerts/stream", follow="false")
     assert '"subject_name":"张伟"' in stream.text
     mine = await clocked.client.get("/v1/me/alerts", headers=zhang.headers)
