@@ -9,8 +9,8 @@ late) moves the due moment on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from rules.findings import Finding
 from rules.periods import local_date, local_minute
@@ -35,6 +35,24 @@ def _days(ms: int) -> int | float:
     return ms // DAY_MS if ms % DAY_MS == 0 else round(ms / DAY_MS, 2)
 
 
+def note_visit(fields: Mapping[str, Any], created_ms: int) -> tuple[int, str]:
+    """The visit a (not deleted) note records: ``(visited_ms, outcome)``; ``visited_ms``
+    defaults to when the note was created, ``outcome`` to ``met``."""
+    return int(fields.get("visited_ms", created_ms)), str(fields.get("outcome", "met"))
+
+
+def latest_visit(visits: Sequence[tuple[int, str]], now_ms: int) -> int | None:
+    """The time of the latest visit that counts: an outcome of :data:`COUNTED_OUTCOMES` at or
+    before ``now_ms``; None if there is none."""
+    counted = [t for t, outcome in visits if outcome in COUNTED_OUTCOMES and t <= now_ms]
+    return max(counted) if counted else None
+
+
+def due_ms(care_tier: str, since_ms: int, latest: int | None, policy: Policy) -> int:
+    """When the next visit is due: ``max(latest visit, since_ms) + cycle`` (overdue after)."""
+    return max(since_ms, latest if latest is not None else since_ms) + cycle_ms(care_tier, policy)
+
+
 def visit_cadence(
     household_id: str,
     care_tier: str,
@@ -53,10 +71,9 @@ def visit_cadence(
     (if overdue) and one resolution for each other of ``open_periods`` (the periods of this
     household's open ``visit_overdue`` alerts), in period order.
     """
-    counted = [t for t, outcome in visits if outcome in COUNTED_OUTCOMES and t <= now_ms]
-    latest = max(counted) if counted else None
+    latest = latest_visit(visits, now_ms)
     cycle = cycle_ms(care_tier, policy)
-    due = max(since_ms, latest if latest is not None else since_ms) + cycle
+    due = due_ms(care_tier, since_ms, latest, policy)
     overdue = now_ms > due
     period = local_minute(due, policy.tz)
     findings: list[Finding] = []

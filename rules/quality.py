@@ -160,6 +160,39 @@ def _shared_device(
     }
 
 
+def _hits(
+    worker_id: str,
+    patrols: Sequence[Patrol],
+    others_on_devices: Sequence[Patrol],
+    policy: Policy,
+) -> dict[str, tuple[set[str], dict[str, Any]]]:
+    """Per rule of :data:`PATROL_RULES`: the ids of the offending patrols, and the figures."""
+    offenders, pairs = _self_overlaps(patrols)
+    hits = {"overlapping_patrols": (offenders, {"pairs": sorted(pairs)[:EVIDENCE_LIMIT]})}
+    for rule, offends in _tests(policy).items():
+        bad = [p for p in patrols if offends(p)]
+        hits[rule] = ({p.id for p in bad}, _figures(rule, bad, policy) if bad else {})
+    hits["shared_device"] = _shared_device(worker_id, patrols, others_on_devices)
+    return hits
+
+
+def offences(
+    worker_id: str,
+    patrols: Sequence[Patrol],
+    others_on_devices: Sequence[Patrol],
+    policy: Policy,
+) -> dict[str, list[str]]:
+    """Per patrol id of ``patrols``: the rules of :data:`PATROL_RULES` it offends, in that
+    order (the same test :func:`patrol_quality` applies, without the evidence limit)."""
+    hits = _hits(worker_id, patrols, others_on_devices, policy)
+    found: dict[str, list[str]] = {p.id: [] for p in patrols}
+    for rule in PATROL_RULES:
+        for patrol_id in sorted(hits[rule][0]):
+            if patrol_id in found:
+                found[patrol_id].append(rule)
+    return found
+
+
 def patrol_quality(
     worker_id: str,
     week: Week,
@@ -174,12 +207,7 @@ def patrol_quality(
     ignored there). Whether the week is still open to re-evaluation is the caller's business
     (``future_event`` comes from the check-in flags: no rule reads the clock).
     """
-    offenders, pairs = _self_overlaps(patrols)
-    hits = {"overlapping_patrols": (offenders, {"pairs": sorted(pairs)[:EVIDENCE_LIMIT]})}
-    for rule, offends in _tests(policy).items():
-        bad = [p for p in patrols if offends(p)]
-        hits[rule] = ({p.id for p in bad}, _figures(rule, bad, policy) if bad else {})
-    hits["shared_device"] = _shared_device(worker_id, patrols, others_on_devices)
+    hits = _hits(worker_id, patrols, others_on_devices, policy)
     findings: list[Finding] = []
     for rule in PATROL_RULES:
         ids, figures = hits[rule]

@@ -71,9 +71,38 @@ def _finding(
     )
 
 
+class Standing(StrEnum):
+    """Why one effective patrol of the week counts toward the quota or not."""
+
+    COUNTED = "counted"
+    TOO_SHORT = "too_short"
+    """Shorter than ``quota_min_patrol_ms``."""
+
+
+def standing(duration_ms: int, policy: Policy) -> Standing:
+    """The standing of an effective patrol that started in the week: the one test of
+    :func:`counted_patrols` (superseded versions of a chain are never counted: only effective
+    versions reach the rule)."""
+    return Standing.COUNTED if duration_ms >= policy.quota_min_patrol_ms else Standing.TOO_SHORT
+
+
 def counted_patrols(durations: Sequence[int], policy: Policy) -> list[int]:
     """The durations that count toward the quota: at least ``quota_min_patrol_ms``."""
-    return [d for d in durations if d >= policy.quota_min_patrol_ms]
+    return [d for d in durations if standing(d, policy) is Standing.COUNTED]
+
+
+def still_possible(counted: int, week: Week, now_ms: int, policy: Policy) -> bool:
+    """Whether a worker with ``counted`` patrols so far can still meet the quota of ``week``
+    at ``now_ms``: met already, or the time left in the week holds the missing patrols one
+    after another (each of ``quota_min_patrol_ms``; a patrol counts in the week it starts, so
+    the last one need only start before the end). False once the week is over and short."""
+    missing = policy.quota_patrols - counted
+    if missing <= 0:
+        return True
+    if now_ms >= week.end_ms:
+        return False
+    left = week.end_ms - max(now_ms, week.start_ms)
+    return (missing - 1) * policy.quota_min_patrol_ms < left
 
 
 def weekly_quota(

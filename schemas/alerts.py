@@ -47,6 +47,11 @@ class Alert(msgspec.Struct, kw_only=True):
     acknowledged_by: str | None = None
     resolved_ms: int | None = None
     resolved_by: str | None = None
+    subject_name: str = ""
+    """Who or what the alert is about, for people: a worker's name (also for a device's
+    alert); a household's head and address (also for a note's alert). Empty when unknown."""
+    unit_name: str = ""
+    """The name of the unit ``unit_id``."""
 
 
 class AlertEvent(msgspec.Struct, kw_only=True):
@@ -110,6 +115,16 @@ class ComplianceRow(msgspec.Struct, kw_only=True):
     """Hours of counted patrols."""
     overdue_households: int
     open_alerts: int
+    workers_not_evaluated: int = 0
+    """Active workers judged under this unit (by their first grid) with no verdict for the week
+    yet: the quota worker has not counted their week (they have not synced a patrol of it)."""
+    workers_still_possible: int = 0
+    """Workers not meeting the quota yet (those not evaluated included, with no patrol counted)
+    who can still meet it: the time left in the week holds their missing patrols
+    (``rules.quota.still_possible``). Always 0 once the week is over."""
+
+
+ReportPhase = Literal["upcoming", "running", "final"]
 
 
 class ComplianceReport(msgspec.Struct, kw_only=True):
@@ -118,6 +133,15 @@ class ComplianceReport(msgspec.Struct, kw_only=True):
     rows: list[ComplianceRow]
     """One row per child unit of ``unit_id`` (one per grid when it is a community), then a
     total row with ``unit_id`` equal to the report's unit."""
+    phase: ReportPhase = "final"
+    """``running``: the week is not over (in the unit's time zone) and its figures still grow;
+    ``final``: the week is over (verdicts may still change within the lateness window, see
+    docs/alerts.md §3); ``upcoming``: it has not begun."""
+    start_ms: int = 0
+    end_ms: int = 0
+    """The week's bounds in the unit's time zone, ``[start_ms, end_ms)``."""
+    as_of_ms: int = 0
+    """When the report was made (the server's clock)."""
 
 
 class WebhookIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
-from server.routes import alerts, auth, health, sync, units, webhooks
+from server.routes import alerts, auth, health, households, people, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services
 
@@ -124,6 +124,8 @@ def create_app(
             auth.enrol,
             auth.EnrolmentController,
             units.UnitController,
+            people.PeopleController,
+            households.HouseholdController,
             alerts.AlertController,
             alerts.my_alerts,
             webhooks.WebhookController,

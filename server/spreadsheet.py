@@ -30,3 +30,14 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow([cell(h) for h in header])
     writer.writerows([cell(v) for v in row] for row in rows)
     return buffer.getvalue()
+
+
+BOM = "\ufeff"
+"""The UTF-8 byte order mark: Excel on a Chinese Windows reads a CSV as UTF-8 only after it."""
+
+
+def to_csv_bytes(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = True
+) -> bytes:
+    """:func:`to_csv` as UTF-8, after the :data:`BOM` unless ``bom`` is False."""
+    return ((BOM if bom else "") + to_csv(header, rows)).encode()

@@ -128,6 +128,27 @@ def wants_msgpack(request: Request[Any, Any, Any]) -> bool:
     return any(t in accept for t in _MSGPACK_TYPES)
 
 
+CSV = "text/csv"
+
+
+def wants_csv(request: Request[Any, Any, Any], fmt: str | None) -> bool:
+    """A CSV reply: ``format=csv``, or no ``format`` and an Accept header naming ``text/csv``."""
+    if fmt is not None:
+        return fmt == "csv"
+    return CSV in request.headers.get("accept", "").lower()
+
+
+def csv_response(data: bytes, filename: str) -> Response[bytes]:
+    """A CSV attachment named ``filename``, every character but ASCII letters, digits, ``.``,
+    ``_`` and ``-`` replaced by ``_`` (ids may hold anything a header must not)."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
+    return Response(
+        data,
+        media_type=CSV,
+        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+    )
+
+
 def respond(
     request: Request[Any, Any, Any],
     content: Any,

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -26,7 +26,7 @@ from schemas.alerts import (
     MyAlerts,
     WeekTally,
 )
-from server import alerting, wire
+from server import alerting, exports, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import (
@@ -64,6 +64,15 @@ from sync import cursor as cursors
 from sync.durations import DAY_MS
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
+LEVELS = {"0", "1", "2", "3"}
+CSV_ROWS = 10_000
+"""Most alerts in one CSV export (newest first; ``limit`` is for JSON pages)."""
+
+
+def _own_unit(path: str) -> str:
+    return [u for u in path.split("/") if u][-1]
+
+
 STREAM_POLL_S = 1.0
 STREAM_PAGE = 200
 KEEP_ALIVE_POLLS = 15
@@ -94,9 +103,11 @@ ACT_ERRORS = (400, 404, 408, 413, *AUTH, *PARAMS, *DB)
 """An acknowledgement's or resolution's errors (a body's, but no 415: it is read as JSON)."""
 
 
-async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[FeedRow]:
+async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[tuple[FeedRow, Alert]]:
+    """The next events of the stream, each with its alert carrying names."""
     bound = await counter.bound(conn)
-    return await store.events_after(conn, path, after, bound, STREAM_PAGE)
+    rows = await store.events_after(conn, path, after, bound, STREAM_PAGE)
+    return list(zip(rows, await alerting.named(conn, rows), strict=True))
 
 
 def _position(raw: str | None) -> tuple[int, int]:
@@ -118,11 +129,14 @@ class AlertController(Controller):
 
     @get(
         summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, "
-        "period)",
-        operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
+        "period, level); CSV with format=csv or Accept: text/csv",
+        operation_class=documented(
+            None, AlertPage, errors=(400, 404, *AUTH, *PARAMS, *DB), also={"text/csv": str}
+        ),
     )
     async def list_alerts(
         self,
+        request: Request[Any, Any, Any],
         svc: Svc,
         subtree: Subtree,
         status: Annotated[
@@ -137,19 +151,46 @@ class AlertController(Controller):
             str | None, QueryParameter(description="from the previous page", max_length=200)
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-    ) -> AlertPage:
+        level: Annotated[
+            str | None,
+            QueryParameter(**text_bounds("comma-separated escalation levels (0-3)", 16)),
+        ] = None,
+        fmt: Annotated[
+            Literal["json", "csv"] | None,
+            QueryParameter(name="format", description="default: by Accept (text/csv), else json"),
+        ] = None,
+        bom: Annotated[
+            bool, QueryParameter(description="CSV: start with the UTF-8 byte order mark")
+        ] = True,
+    ) -> Response[Any]:
         statuses = _split(status, STATUSES, "status")
         rules = _split(rule, None, "rule")
+        levels = [int(v) for v in _split(level, LEVELS, "level")]
 
-        async def work(conn: Any) -> AlertPage:
+        csv = wire.wants_csv(request, fmt)
+
+        async def work(conn: Any) -> tuple[AlertPage, str]:
             scope = subtree
             if unit is not None:
                 scope = (await subtree_unit(conn, subtree, unit)).path
-            return await alerting.page(
-                conn, scope, status=statuses, rule=rules, period=period, cursor=cursor, limit=limit
+            found = await alerting.page(
+                conn,
+                scope,
+                status=statuses,
+                rule=rules,
+                period=period,
+                cursor=cursor,
+                limit=CSV_ROWS if csv else limit,
+                level=levels,
             )
+            tz = (await subtree_unit(conn, subtree, _own_unit(scope))).tz if csv else ""
+            return found, tz
 
-        return await read(svc.engine, work)
+        found, tz = await read(svc.engine, work)
+        if not csv:
+            return wire.Negotiated(found)
+        name = f"alerts-{unit or _own_unit(subtree)}.csv"
+        return wire.csv_response(exports.alerts_csv(found.alerts, tz, bom=bom), name)
 
     @get(
         "/{alert_id:int}",
@@ -245,9 +286,9 @@ async def _events(
     idle = 0
     while True:
         rows = await read(engine, functools.partial(_batch, path, position))
-        for row in rows:
+        for row, alert in rows:
             position = (row.txid, row.seq)
-            data = _stream_json.encode(alerting.stream_event(row)).decode()
+            data = _stream_json.encode(alerting.stream_event(row, alert)).decode()
             yield ServerSentEventMessage(
                 data=data, event="alert", id=cursors.STREAM.encode(position)
             )
@@ -290,7 +331,7 @@ async def my_alerts(who: Who, svc: Svc) -> MyAlerts:
         rows = await store.of_subject(conn, "worker", worker_id, since, 200)
         weeks = await quota_store.worker_verdicts(conn, worker_id, 2)
         return MyAlerts(
-            alerts=[alerting.to_alert(r) for r in rows],
+            alerts=await alerting.named(conn, rows),
             weeks=[
                 WeekTally(
                     week=w.period,

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, get, put
+from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
@@ -16,7 +16,7 @@ from rules.periods import week, week_of
 from rules.policy import PolicyError, check_overrides, resolve
 from schemas.alerts import ComplianceReport, UnitSettings
 from schemas.units import Unit
-from server import compliance, wire
+from server import compliance, spreadsheet, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import AUTH, BODY, DB, PARAMS, documented, negotiated
@@ -112,29 +112,34 @@ class UnitController(Controller):
     )
     async def get_compliance(
         self,
+        request: Request[Any, Any, Any],
         svc: Svc,
         subtree: Subtree,
         unit: Annotated[str | None, QueryParameter(**id_bounds("default: your own unit"))] = None,
         week_label: Annotated[
             str | None, QueryParameter(name="week", **text_bounds("ISO week, e.g. 2026-W47", 64))
         ] = None,
-        fmt: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
+        fmt: Annotated[
+            Literal["json", "csv"] | None,
+            QueryParameter(name="format", description="default: by Accept (text/csv), else json"),
+        ] = None,
+        bom: Annotated[
+            bool, QueryParameter(description="CSV: start with the UTF-8 byte order mark")
+        ] = False,
     ) -> Response[Any]:
         async def work(conn: Any) -> ComplianceReport:
             found = await subtree_unit(conn, subtree, unit or _own_unit(subtree))
-            label = week_label or week_of(svc.clock(), found.tz).label
+            label = week_label or week_of(now, found.tz).label
             try:
                 week(label, found.tz)
             except ValueError as exc:
                 raise ApiError(Code.INVALID_REQUEST, f"week: {exc}") from None
-            return await compliance.report(conn, found, label)
+            return await compliance.report(conn, found, label, now)
+
+        now = svc.clock()
 
         rep = await read(svc.engine, work)
-        if fmt == "json":
+        if not wire.wants_csv(request, fmt):
             return wire.Negotiated(rep)
-        name = f"compliance-{rep.unit_id}-{rep.week}.csv"
-        return Response(
-            compliance.to_csv(rep).encode(),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        text = (spreadsheet.BOM if bom else "") + compliance.to_csv(rep)
+        return wire.csv_response(text.encode(), f"compliance-{rep.unit_id}-{rep.week}.csv")

@@ -208,10 +208,13 @@ async def find(
     period: str | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    level: Sequence[int] = (),
 ) -> list[AlertRow]:
     """Alerts under ``path_prefix``, newest first, after the cursor ``before_id``."""
     a = alert_t.c
     stmt = _alert_select().where(a.unit_path.startswith(path_prefix, autoescape=True))
+    if level:
+        stmt = stmt.where(a.level.in_(list(level)))
     if status:
         stmt = stmt.where(a.status.in_(list(status)))
     if rule:

@@ -189,6 +189,8 @@ def test_every_operation_answers_as_documented(
         "webhook_id": world["webhook_id"],
         "unit_id": "xinhua",
         "device_id": "dev-victim",
+        "worker_id": "w-zhang",
+        "household_id": "h-xh-101",
     }
     # Patrolsync-Protocol is a documented header: schemathesis sends it (and breaks it).
     callers = {

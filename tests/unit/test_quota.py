@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from rules.findings import Finding
 from rules.periods import checkpoint_ms, week
 from rules.policy import Policy, resolve
-from rules.quota import WeekPhase, phase, weekly_quota
+from rules.quota import Standing, WeekPhase, phase, standing, still_possible, weekly_quota
+from sync.durations import DAY_MS, HOUR_MS
 
 H = 3_600_000
 D = 24 * H
@@ -204,3 +205,18 @@ ORDER = list(WeekPhase)
 def test_phase_only_moves_forward(a: int, b: int, watermarks: list[int]) -> None:
     early, late = sorted((a, b))
     assert ORDER.index(phase(W, early, watermarks, P)) <= ORDER.index(phase(W, late, watermarks, P))
+
+
+def test_still_possible_follows_the_time_left() -> None:
+    pol = Policy(quota_patrols=3, quota_min_patrol_ms=4 * HOUR_MS)
+    wk = week("2026-W47", pol.tz)
+    end = wk.end_ms
+    assert still_possible(3, wk, end + 1, pol), "met stays met"
+    assert not still_possible(2, wk, end, pol), "over and short"
+    # Two missing: the first must end before the last starts, which must start before the end.
+    assert still_possible(1, wk, end - 4 * HOUR_MS - 1, pol)
+    assert not still_possible(1, wk, end - 4 * HOUR_MS, pol)
+    assert still_possible(2, wk, end - 1, pol)
+    assert still_possible(0, wk, wk.start_ms - 10 * DAY_MS, pol), "before the week: all of it"
+    assert standing(4 * HOUR_MS, pol) is Standing.COUNTED
+    assert standing(4 * HOUR_MS - 1, pol) is Standing.TOO_SHORT

@@ -89,9 +89,10 @@ def test_the_alert_row_is_every_alert_column() -> None:
 
 
 def test_the_alert_rows_carry_the_wire_alert() -> None:
-    assert Alert.__struct_fields__ == alert_events.ALERT_COLUMNS
-    assert AlertRow._fields == (*Alert.__struct_fields__, "unit_path")
-    assert FeedRow._fields[-len(Alert.__struct_fields__) :] == Alert.__struct_fields__
+    names = ("subject_name", "unit_name")  # filled by alerting.named, not stored
+    assert Alert.__struct_fields__ == (*alert_events.ALERT_COLUMNS, *names)
+    assert AlertRow._fields == (*alert_events.ALERT_COLUMNS, "unit_path")
+    assert FeedRow._fields[-len(alert_events.ALERT_COLUMNS) :] == alert_events.ALERT_COLUMNS
     assert set(alert_events.EventRow._fields) == set(AlertEvent.__struct_fields__)
 
 
