@@ -17,6 +17,7 @@ follow at once per process: one more is answered 429 before the stream starts.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from server.live import Behind, Full, Hub
 from server.state import Services
 from server.store import alerts as store
 from server.store import counter
+from server.store.alert_events import FeedEvent
 from server.tx import read
 from sync import cursor as cursors
 
@@ -56,9 +58,26 @@ def admit(svc: Services) -> None:
         )
 
 
+_ENCODED_KEPT = 4096
+_encoded: OrderedDict[tuple[int, int], str] = OrderedDict()
+"""The latest live events as JSON: the hub hands one event to every stream of its subtree, and
+each is encoded once, not once per stream."""
+
+
 def _message(row: Any) -> tuple[ServerSentEventMessage, tuple[int, int]]:
     position = (int(row["txid"]), int(row["seq"]))
     data = _stream_json.encode(alerting.stream_event(row)).decode()
+    message = ServerSentEventMessage(data=data, event="alert", id=cursors.STREAM.encode(position))
+    return message, position
+
+
+def _live_message(event: FeedEvent) -> tuple[ServerSentEventMessage, tuple[int, int]]:
+    position = (event.txid, event.seq)
+    data = _encoded.get(position)
+    if data is None:
+        data = _encoded[position] = _stream_json.encode(alerting.stream_event(event.row)).decode()
+        if len(_encoded) > _ENCODED_KEPT:
+            _encoded.popitem(last=False)
     message = ServerSentEventMessage(data=data, event="alert", id=cursors.STREAM.encode(position))
     return message, position
 
@@ -107,7 +126,7 @@ async def events(
                     continue
                 for event in live:
                     if (event.txid, event.seq) > position[0]:
-                        message, position[0] = _message(event.row)
+                        message, position[0] = _live_message(event)
                         yield message
     except Full:
         yield ServerSentEventMessage(comment="too many streams", retry=RECONNECT_MS)
