@@ -21,8 +21,12 @@ Invariants:
   closed (:class:`Behind` on its next read) and the hub forgets it. At most ``max_subscribers``
   subscribe at once (:class:`Full` beyond).
 
-A future consumer (a live pull, a page) subscribes the same way: ``async with hub.subscribe(path)
-as sub`` and ``await sub.next(timeout_s)``.
+A consumer (a stream, a page) subscribes with ``async with hub.subscribe(path) as sub`` and
+reads with ``await sub.next(timeout_s)``; it reads its catch-up *after* subscribing and drops
+events at or before the last position it has. A waiting pull would take the same wake-up (the
+listener, the polls, the cap) with its own channel and feed: what is read after the position and
+how a subscriber's scope is matched are the only alert-specific parts (``_page`` and
+``Subscription.offer``).
 """
 
 from __future__ import annotations

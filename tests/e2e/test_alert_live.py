@@ -23,8 +23,9 @@ from server.app import create_app
 from server.db import make_engine
 from server.routes import alert_stream
 from server.settings import Settings
-from server.store import backend
+from server.store import alert_events, backend, counter
 from server.store.tables import supervisor_t, unit_t
+from server.tx import read
 from tests.conftest import reset
 from tests.integration.worker_support import W47, at, clock_of, patrol, push_at, workers_added_at
 from tests.support import Clock, Fleet
@@ -287,3 +288,28 @@ async def test_streams_beyond_the_cap_are_refused_429(settings: Settings) -> Non
             assert once.status_code == 200
         async with opened(served, "s-xinhua"):
             await _subscribed(served, 1)
+
+
+async def test_the_feed_is_every_event_in_position_order_with_its_unit(settings: Settings) -> None:
+    async with serving(_tuned(settings)) as served:
+        await _week_done(served.fleet)
+        engine = served.fleet.services.engine
+
+        async def work(conn: Any) -> tuple[list[Any], list[Any], tuple[int, int]]:
+            bound = await counter.bound(conn)
+            feed = await alert_events.feed_after(conn, (0, 0), bound, 1000)
+            rows = await alert_events.events_after(conn, "/", (0, 0), bound, 1000)
+            return feed, rows, await alert_events.last_position(conn, bound)
+
+        feed, rows, last = await read(engine, work)
+        assert [e.row for e in feed] == rows and len(rows) >= 3
+        assert last == (feed[-1].txid, feed[-1].seq)
+        assert all(e.unit_path.startswith("/") for e in feed)
+        xinhua = await _subtree(served, "s-xinhua")
+        mine = [e.row["event_id"] for e in feed if e.unit_path.startswith(xinhua)]
+        theirs = await read(
+            engine, lambda c: alert_events.events_after(c, xinhua, (0, 0), 2**62, 99)
+        )
+        assert mine == [r["event_id"] for r in theirs] and mine
+        later = await read(engine, lambda c: alert_events.feed_after(c, last, 2**62, 10))
+        assert later == []
