@@ -7,7 +7,8 @@ of its own, with one cheap poll every ``safety_poll_s`` in case a notification w
 ``poll_s`` while the listening connection is down, until it is back). On SQLite, where the worker
 is another process, the hub polls every ``poll_s``. However woken, it reads the feed after its
 last position **once** (``store.alert_events.feed_after``, in pages) and offers each subscriber
-the events under its path. N open streams cost one read loop, not N.
+the events under its path. N open streams cost one read loop, not N; with no subscriber the hub
+reads nothing.
 
 Invariants:
 
@@ -225,6 +226,11 @@ class Hub:
                 async with asyncio.timeout(interval):
                     await self._woken.wait()
             self._woken.clear()
+            if not self._subscribers:
+                # Nobody to tell: no read. The next subscription reads the feed's end afresh
+                # (after subscribing, so the invariants hold).
+                self.position = None
+                continue
             try:
                 await self._listen()
                 await self._read_new()
