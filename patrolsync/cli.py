@@ -139,7 +139,7 @@ def serve(
     """Run the HTTP server (uvicorn)."""
     import uvicorn
 
-    from server.serving import PROTOCOL
+    from server.serving import GRACEFUL_SHUTDOWN_S, PROTOCOL
 
     settings = _settings()
     uvicorn.run(
@@ -151,6 +151,7 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
         http=PROTOCOL,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 
 

@@ -41,6 +41,7 @@ from server.clock import wall_ms
 from server.db import make_engine
 from server.migrate import upgrade
 from server.redact import mask_url
+from server.serving import GRACEFUL_SHUTDOWN_S
 from server.settings import Settings
 from server.store import outbox
 from server.tx import read, transaction
@@ -199,6 +200,7 @@ async def run(
                 port=port,
                 log_level="warning",
                 access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             )
         )
         tasks.append(asyncio.create_task(server.serve()))

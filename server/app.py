@@ -1,4 +1,5 @@
-"""The application factory: one ``create_app()``; a lifespan that opens and closes the engine."""
+"""The application factory: one ``create_app()``; a lifespan that opens and closes the engine
+and starts and stops the live hub."""
 
 from __future__ import annotations
 
@@ -106,13 +107,19 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         tune_gc(settings)
         if engine is not None:
-            yield
+            await app.state.services.live.start()
+            try:
+                yield
+            finally:
+                await app.state.services.live.stop()
             return
         own = make_engine(settings)
         app.state.services = Services(settings, own, limiter, clock)
         try:
+            await app.state.services.live.start()
             yield
         finally:
+            await app.state.services.live.stop()
             await own.dispose()
 
     prometheus = PrometheusConfig(app_name="patrolsync", group_path=True)

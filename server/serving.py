@@ -30,6 +30,10 @@ from server.settings import Settings, load
 
 PROTOCOL = "server.serving:CappedHttpToolsProtocol"
 """What ``uvicorn.run(http=...)`` is given (a string: each worker process imports it)."""
+GRACEFUL_SHUTDOWN_S = 10
+"""On a stop signal, requests still running after this many seconds are cancelled (uvicorn's
+``timeout_graceful_shutdown``): a live alert stream never ends by itself, and without a limit
+one open page would keep the process from stopping."""
 
 
 class _HeadTooLarge(Exception):

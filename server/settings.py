@@ -78,6 +78,16 @@ class Settings:
     """A whole webhook try, from resolving its host to the end of the reply."""
     webhook_max_reply_bytes: int = 65536
     webhook_concurrency: int = 16
+    max_streams: int = 1000
+    """Live alert streams open at once in a server process; one more is answered 429."""
+    stream_queue_events: int = 1000
+    """Events a live stream may fall behind by; one more and it is closed (the browser
+    reconnects with ``Last-Event-ID`` and resumes exactly)."""
+    stream_poll_s: float = 1.0
+    """How often the process's live hub reads the alert feed when nothing notifies it (SQLite,
+    or while its PostgreSQL listening connection is down)."""
+    stream_safety_poll_s: float = 5.0
+    """PostgreSQL: how often the hub reads the feed besides its notifications (a lost one)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -148,6 +158,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "webhook_timeout_s",
         "webhook_concurrency",
         "webhook_max_reply_bytes",
+        "max_streams",
+        "stream_queue_events",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
@@ -155,7 +167,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_targets.AllowList.parse(settings.webhook_allow_hosts)
     except ValueError as exc:
         raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW_HOSTS: {exc}") from None
-    for name in ("body_timeout_s", "header_timeout_s"):
+    for name in ("body_timeout_s", "header_timeout_s", "stream_poll_s", "stream_safety_poll_s"):
         if not 0 < getattr(settings, name) <= 3600:
             raise SettingsError(f"{PREFIX}{name.upper()} must be above 0 and at most 3600")
     return settings

@@ -1,4 +1,5 @@
-"""What the handlers share: settings, the engine, the push limiter and the server's clock."""
+"""What the handlers share: settings, the engine, the push limiter, the server's clock and the
+live hub."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.auth import Principal, authenticate
 from server.clock import wall_ms
 from server.limits import PushLimits
+from server.live import Hub
 from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
 from server.tx import read
@@ -26,6 +28,8 @@ class Services:
     clock: Callable[[], int] = field(default=wall_ms)
     enrol_guard: Guard = field(init=False)
     """Guessing limit of enrolment codes, from the settings."""
+    live: Hub = field(init=False)
+    """The process's live hub of alert events (started and stopped by the app's lifespan)."""
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -34,6 +38,13 @@ class Services:
             "enrol",
             per_client=FailureWindow(s.enrol_failures_per_client, window_ms),
             overall=FailureWindow(s.enrol_failures_overall, window_ms),
+        )
+        self.live = Hub(
+            self.engine,
+            poll_s=s.stream_poll_s,
+            safety_poll_s=s.stream_safety_poll_s,
+            queue_limit=s.stream_queue_events,
+            max_subscribers=s.max_streams,
         )
 
 

@@ -146,6 +146,7 @@ async def running(settings: Settings) -> AsyncIterator[Fleet]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Fleet(client, app.state.services)
     finally:
+        await app.state.services.live.stop()
         await engine.dispose()
 
 

@@ -4,18 +4,14 @@ for a device, its worker's own alerts."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEvent
 
 from schemas.alerts import (
     Alert,
@@ -42,6 +38,7 @@ from server.openapi import (
     negotiated,
 )
 from server.params import RowId, id_bounds, text_bounds
+from server.routes import alert_stream
 from server.routes.deps import (
     SUPERVISOR,
     Subtree,
@@ -56,9 +53,7 @@ from server.routes.deps import (
 from server.routes.sync import require_protocol
 from server.state import services
 from server.store import alerts as store
-from server.store import counter
 from server.store import quota as quota_store
-from server.store.rows import FeedRow
 from server.tx import read, transaction
 from sync import cursor as cursors
 from sync.durations import DAY_MS
@@ -71,12 +66,6 @@ CSV_ROWS = 10_000
 
 def _own_unit(path: str) -> str:
     return [u for u in path.split("/") if u][-1]
-
-
-STREAM_POLL_S = 1.0
-STREAM_PAGE = 200
-KEEP_ALIVE_POLLS = 15
-_stream_json = msgspec.json.Encoder()
 
 
 def _split(raw: str | None, allowed: set[str] | None, name: str) -> list[str]:
@@ -101,13 +90,6 @@ async def _note(request: Request[Any, Any, Any]) -> str:
 
 ACT_ERRORS = (400, 404, 408, 413, *AUTH, *PARAMS, *DB)
 """An acknowledgement's or resolution's errors (a body's, but no 415: it is read as JSON)."""
-
-
-async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[tuple[FeedRow, Alert]]:
-    """The next events of the stream, each with its alert carrying names."""
-    bound = await counter.bound(conn)
-    rows = await store.events_after(conn, path, after, bound, STREAM_PAGE)
-    return list(zip(rows, await alerting.named(conn, rows), strict=True))
 
 
 def _position(raw: str | None) -> tuple[int, int]:
@@ -253,11 +235,11 @@ class AlertController(Controller):
         summary="Server-sent events: every alert change in the caller's subtree, in order",
         description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent "
         "as JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream "
-        "starts.",
+        "starts; with `max_streams` streams following in the server process, 429.",
         operation_class=documented(
             None,
             STREAM_EVENT,
-            errors=(400, *AUTH, *PARAMS, *DB),
+            errors=(400, 429, *AUTH, *PARAMS, *DB),
             reply_media=("text/event-stream",),
             headers=[LAST_EVENT_ID],
         ),
@@ -277,28 +259,9 @@ class AlertController(Controller):
         """Each event's id is its change position; reconnecting with ``Last-Event-ID`` resumes
         exactly after it (nothing skipped, nothing repeated)."""
         position = _position(request.headers.get("last-event-id") or after)
-        return ServerSentEvent(_events(svc.engine, subtree, position, follow))
-
-
-async def _events(
-    engine: Any, path: str, position: tuple[int, int], follow: bool
-) -> AsyncIterator[ServerSentEventMessage]:
-    idle = 0
-    while True:
-        rows = await read(engine, functools.partial(_batch, path, position))
-        for row, alert in rows:
-            position = (row.txid, row.seq)
-            data = _stream_json.encode(alerting.stream_event(row, alert)).decode()
-            yield ServerSentEventMessage(
-                data=data, event="alert", id=cursors.STREAM.encode(position)
-            )
-        if len(rows) < STREAM_PAGE:
-            if not follow:
-                return
-            idle = 0 if rows else idle + 1
-            if idle and idle % KEEP_ALIVE_POLLS == 0:
-                yield ServerSentEventMessage(comment="keep-alive")
-            await asyncio.sleep(STREAM_POLL_S)
+        if follow:
+            alert_stream.admit(svc)
+        return ServerSentEvent(alert_stream.events(svc.engine, svc.live, subtree, position, follow))
 
 
 MY_ALERTS_DAYS = 30

@@ -1,6 +1,6 @@
 """Alert events: every change of an alert writes one, stamped with a change position in the
-same transaction; the feed (streams, webhooks) reads them in position order, each with its
-alert."""
+same transaction, and notifies the live hubs (delivered at commit); the feed (streams, webhooks,
+the hubs) reads them in position order, each with its alert."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.store import counter
+from server.store import backend, counter
 from server.store.rows import AlertRow, FeedRow, select_of
 from server.store.tables import alert_t, event_t
 
@@ -61,6 +61,7 @@ async def add_events(conn: AsyncConnection, events: Sequence[NewEvent], now_ms: 
         for e, (t, s) in zip(events, stamps, strict=True)
     ]
     await conn.execute(sa.insert(event_t), rows)
+    await backend.of(conn).alerts.notify(conn)
 
 
 async def history(conn: AsyncConnection, alert_id: int) -> list[EventRow]:
@@ -103,3 +104,41 @@ async def events_by_id(conn: AsyncConnection, event_ids: Sequence[int]) -> list[
         return []
     stmt = _event_select().where(event_t.c.id.in_(list(event_ids)))
     return [FeedRow._make(r) for r in await conn.execute(stmt)]
+
+
+class FeedEvent(NamedTuple):
+    """One event of the whole feed, with the unit path it is filed under (for fanning out by
+    subtree) and its row as :func:`events_after` gives it."""
+
+    txid: int
+    seq: int
+    unit_path: str
+    row: FeedRow
+
+
+async def feed_after(
+    conn: AsyncConnection, after: tuple[int, int], bound: int, limit: int
+) -> list[FeedEvent]:
+    """Every event positioned after ``after`` and below ``bound``, in position order (the
+    rows of :func:`events_after` for the whole tree, each with its unit path)."""
+    e = event_t.c
+    stmt = (
+        _event_select()
+        .add_columns(e.unit_path.label("event_unit_path"))
+        .where(sa.tuple_(e.txid, e.seq) > sa.tuple_(*after), e.txid < bound)
+        .order_by(e.txid, e.seq)
+        .limit(limit)
+    )
+    found = []
+    for r in await conn.execute(stmt):
+        row = FeedRow._make(r[:-1])
+        found.append(FeedEvent(row.txid, row.seq, r[-1], row))
+    return found
+
+
+async def last_position(conn: AsyncConnection, bound: int) -> tuple[int, int]:
+    """The position of the last event below ``bound`` (``(0, 0)`` when there is none)."""
+    e = event_t.c
+    stmt = sa.select(e.txid, e.seq).where(e.txid < bound).order_by(e.txid.desc(), e.seq.desc())
+    row = (await conn.execute(stmt.limit(1))).first()
+    return (0, 0) if row is None else (int(row.txid), int(row.seq))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.store.rows import TokenRow
 
@@ -116,6 +116,16 @@ class OutboxStatements(Protocol):
         """Insert each key (sorted, distinct, not empty) at version 1, or bump its version."""
 
 
+class Listening(Protocol):
+    """A listener of :meth:`AlertStatements.listen`."""
+
+    @property
+    def alive(self) -> bool:
+        """False once the connection it listens on is lost (the hub then listens anew)."""
+
+    async def close(self) -> None: ...
+
+
 class AlertStatements(Protocol):
     async def existing(
         self, conn: AsyncConnection, keys: Sequence[tuple[str, str, str, str]]
@@ -125,6 +135,14 @@ class AlertStatements(Protocol):
 
     async def lock_subjects(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         """Serialise evaluations of these subjects (sorted, distinct) across workers."""
+
+    async def notify(self, conn: AsyncConnection) -> None:
+        """Tell the live hubs of every server process, when this transaction commits, that alert
+        events were written (nothing on a backend without notifications: its hubs poll)."""
+
+    async def listen(self, engine: AsyncEngine, wake: Callable[[], None]) -> Listening | None:
+        """Call ``wake`` on every notification of :meth:`notify` (from any process), until the
+        returned listener is closed; None when this backend has no notifications."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
-"""Alert statements of their own on SQLite: the keyed read, and no subject locks (one writer
-at a time already)."""
+"""Alert statements of their own on SQLite: the keyed read, no subject locks (one writer at a
+time already) and no notifications (the worker is another process: the live hubs poll)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.store.tables import alert_t
 
@@ -24,3 +24,11 @@ async def existing(conn: AsyncConnection, keys: Sequence[tuple[str, str, str, st
 
 async def lock_subjects(conn: AsyncConnection, keys: Sequence[str]) -> None:
     """Nothing to take: SQLite has one writer at a time."""
+
+
+async def notify(conn: AsyncConnection) -> None:
+    """Nothing to send: SQLite has no notifications."""
+
+
+async def listen(engine: AsyncEngine, wake: Callable[[], None]) -> None:
+    """No listener: SQLite has no notifications."""

@@ -1,0 +1,280 @@
+"""The live hub: one per server process, it learns of committed alert events once for the whole
+process and fans them out to its subscribers, each the events of its own subtree.
+
+How it learns: on PostgreSQL the transactions that write alert events notify a channel
+(``store.alert_events.add_events``; delivered at commit) and the hub listens on one connection
+of its own, with one cheap poll every ``safety_poll_s`` in case a notification was lost (and
+``poll_s`` while the listening connection is down, until it is back). On SQLite, where the worker
+is another process, the hub polls every ``poll_s``. However woken, it reads the feed after its
+last position **once** (``store.alert_events.feed_after``, in pages) and offers each subscriber
+the events under its path. N open streams cost one read loop, not N; with no subscriber the hub
+reads nothing.
+
+Invariants:
+
+- The hub reads only events of finished transactions (below ``counter.bound``), in position
+  order, so its position only moves forward and no event is ever positioned behind it later.
+- A subscriber receives every event of its subtree that the hub reads after it subscribed, in
+  position order, each once. Together with a catch-up read made *after* subscribing (the stream
+  does one), nothing is missed: every event the hub read before the subscription is at or before
+  the hub's position then, and the catch-up (reading to the end, later) has it.
+- Bounded: a subscriber holds at most ``queue_limit`` undelivered events; one more and it is
+  closed (:class:`Behind` on its next read) and the hub forgets it. At most ``max_subscribers``
+  subscribe at once (:class:`Full` beyond).
+
+A consumer (a stream, a page) subscribes with ``async with hub.subscribe(path) as sub`` and
+reads with ``await sub.next(timeout_s)``; it reads its catch-up *after* subscribing and drops
+events at or before the last position it has. A waiting pull would take the same wake-up (the
+listener, the polls, the cap) with its own channel and feed: what is read after the position and
+how a subscriber's scope is matched are the only alert-specific parts (``_page`` and
+``Subscription.offer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NamedTuple
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from schemas.alerts import Alert
+from server import alerting
+from server.store import alert_events, backend, counter
+from server.store.interface import Listening
+from server.store.rows import FeedRow
+from server.tx import read
+
+log = structlog.get_logger("patrolsync.live")
+
+PAGE = 500
+"""Events read per statement; the hub reads pages until one is short."""
+
+
+class LiveEvent(NamedTuple):
+    """An event of the feed as the hub hands it out: its position, the unit path it is filed
+    under (subscribers match it by prefix), its row, and its alert with names (read once for
+    every subscriber)."""
+
+    txid: int
+    seq: int
+    unit_path: str
+    row: FeedRow
+    alert: Alert
+
+
+class Full(Exception):
+    """The process already has ``max_subscribers`` subscribers."""
+
+
+class Behind(Exception):
+    """The subscriber fell more than ``queue_limit`` events behind and was closed: resume from
+    the database after the last event it delivered."""
+
+
+class Subscription:
+    """The events of one subtree (``path`` a prefix of their unit path), as the hub reads them.
+
+    Filled by the hub only (:meth:`offer`), drained by one consumer (:meth:`next`).
+    """
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path = path
+        self._limit = limit
+        self._queue: deque[LiveEvent] = deque()
+        self._ready = asyncio.Event()
+        self.behind = False
+
+    def offer(self, events: list[LiveEvent]) -> bool:
+        """Queue the events under this path; False (and closed) if that exceeds the limit."""
+        if self.behind:
+            return False
+        mine = [e for e in events if e.unit_path.startswith(self.path)]
+        if not mine:
+            return True
+        if len(self._queue) + len(mine) > self._limit:
+            self.close()
+            return False
+        self._queue.extend(mine)
+        self._ready.set()
+        return True
+
+    def close(self) -> None:
+        """Closed as if behind: the consumer's next read raises :class:`Behind`."""
+        self.behind = True
+        self._queue.clear()
+        self._ready.set()
+
+    async def next(self, timeout_s: float) -> list[LiveEvent]:
+        """The events queued, in position order, waiting up to ``timeout_s`` for one (``[]``
+        when none came). Raises :class:`Behind` once closed for falling behind."""
+        if not self._queue and not self.behind:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._ready.wait()
+        if self.behind:
+            raise Behind
+        self._ready.clear()
+        found = list(self._queue)
+        self._queue.clear()
+        return found
+
+
+Reader = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class Hub:
+    """See the module's docstring. :meth:`start` and :meth:`stop` are the app lifespan's (a
+    subscription starts a hub not yet started, for an app run without its lifespan)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        poll_s: float,
+        safety_poll_s: float,
+        queue_limit: int,
+        max_subscribers: int,
+    ) -> None:
+        self.engine = engine
+        self.poll_s = poll_s
+        self.safety_poll_s = safety_poll_s
+        self.queue_limit = queue_limit
+        self.max_subscribers = max_subscribers
+        self.position: tuple[int, int] | None = None
+        """The last event read (None until the feed's end could be read)."""
+        self.reads = 0
+        """Feed reads so far (each one bound and one page): what the open streams cost."""
+        self._subscribers: set[Subscription] = set()
+        self._woken = asyncio.Event()
+        self._listener: Listening | None = None
+        self._notifies = True
+        """False once the backend said it has no notifications (then the hub only polls)."""
+        self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and self._listener.alive
+
+    async def start(self) -> None:
+        """Take the feed's current end as the position, listen (where the backend can) and
+        start the read loop; nothing if started already."""
+        async with self._starting:
+            if self._task is not None:
+                return
+            try:
+                self.position = await read(self.engine, _end)
+            except Exception as exc:  # the database is down: the first read takes it later
+                log.warning("live hub cannot read the feed yet", error=type(exc).__name__)
+            await self._listen()
+            self._task = asyncio.create_task(self._run(), name="patrolsync-live-hub")
+
+    async def _known_position(self) -> tuple[int, int]:
+        """The position, read now if the start could not (raises the database's error)."""
+        async with self._starting:
+            if self.position is None:
+                self.position = await read(self.engine, _end)
+            return self.position
+
+    async def stop(self) -> None:
+        """Stop reading and listening; every subscriber is closed (as if behind)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        for sub in list(self._subscribers):
+            sub.close()
+        self._subscribers.clear()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, path: str) -> AsyncIterator[Subscription]:
+        """A subscription to the events under ``path`` read from now on, for the ``with``
+        block. Raises :class:`Full` when the process has ``max_subscribers`` already."""
+        if len(self._subscribers) >= self.max_subscribers:
+            raise Full
+        sub = Subscription(path, self.queue_limit)
+        self._subscribers.add(sub)
+        try:
+            await self.start()
+            await self._known_position()
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+    def wake(self) -> None:
+        """Read the feed now (a notification came)."""
+        self._woken.set()
+
+    async def _listen(self) -> None:
+        if not self._notifies or self.listening:
+            return
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        try:
+            self._listener = await backend.of(self.engine).alerts.listen(self.engine, self.wake)
+        except Exception as exc:  # the database is down: poll until it is back
+            log.warning("live hub cannot listen; polling", error=type(exc).__name__)
+            return
+        if self._listener is None:
+            self._notifies = False
+        else:
+            self.wake()  # events committed while nobody listened
+
+    async def _run(self) -> None:
+        while True:
+            interval = self.safety_poll_s if self.listening else self.poll_s
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._woken.wait()
+            self._woken.clear()
+            if not self._subscribers:
+                # Nobody to tell: no read. The next subscription reads the feed's end afresh
+                # (after subscribing, so the invariants hold).
+                self.position = None
+                continue
+            try:
+                await self._listen()
+                await self._read_new()
+            except Exception as exc:  # the database is down: the next round tries again
+                log.warning("live hub read failed", error=type(exc).__name__)
+
+    async def _read_new(self) -> None:
+        """Read everything after the position, page by page, and offer it to every subscriber."""
+        position = await self._known_position()
+        while True:
+            self.reads += 1
+            events: list[LiveEvent] = await read(self.engine, _page(position))
+            if not events:
+                return
+            self.position = position = (events[-1].txid, events[-1].seq)
+            for sub in list(self._subscribers):
+                if not sub.offer(events):
+                    self._subscribers.discard(sub)
+            if len(events) < PAGE:
+                return
+
+
+async def _end(conn: AsyncConnection) -> tuple[int, int]:
+    return await alert_events.last_position(conn, await counter.bound(conn))
+
+
+def _page(after: tuple[int, int]) -> Reader:
+    async def work(conn: AsyncConnection) -> list[LiveEvent]:
+        feed = await alert_events.feed_after(conn, after, await counter.bound(conn), PAGE)
+        named = await alerting.named(conn, [e.row for e in feed])
+        return [LiveEvent(*e, alert) for e, alert in zip(feed, named, strict=True)]
+
+    return work
