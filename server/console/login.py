@@ -9,17 +9,18 @@ opens a session and sends the browser to a same-site ``next``. ``POST /logout`` 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from litestar import Request, get, post
 from litestar.datastructures import Cookie
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import sessions
 from server.console.strings import ZH
-from server.console.web import Viewer, page, safe_next
+from server.console.web import Seen, Svc, page, safe_next
 from server.errors import ApiError, Code
 from server.state import Services, client_address
 from server.store import console as console_store
@@ -34,7 +35,7 @@ def _secure(request: Request[Any, Any, Any], svc: Services) -> bool:
 
 def _form(
     request: Request[Any, Any, Any],
-    svc: Services,
+    svc: Svc,
     *,
     next_url: str,
     error: str | None = None,
@@ -65,12 +66,16 @@ def _form(
 
 
 @get("/login", include_in_schema=False, sync_to_thread=False)
-def login_form(request: Request[Any, Any, Any], svc: Services, next: str | None = None) -> Template:
-    return _form(request, svc, next_url=safe_next(next))
+def login_form(
+    request: Request[Any, Any, Any],
+    svc: Svc,
+    next_url: Annotated[str | None, QueryParameter(name="next")] = None,
+) -> Template:
+    return _form(request, svc, next_url=safe_next(next_url))
 
 
 @post("/login", include_in_schema=False, status_code=303)
-async def login_submit(request: Request[Any, Any, Any], svc: Services) -> Any:
+async def login_submit(request: Request[Any, Any, Any], svc: Svc) -> Any:
     form = await request.form()
     supervisor_id = str(form.get("supervisor_id") or "").strip()[:FIELD_MAX]
     password = str(form.get("password") or "")[:FIELD_MAX]
@@ -117,7 +122,7 @@ async def login_submit(request: Request[Any, Any, Any], svc: Services) -> Any:
 
 
 @post("/logout", include_in_schema=False, status_code=303)
-async def logout(request: Request[Any, Any, Any], svc: Services, viewer: Viewer) -> Redirect:
+async def logout(request: Request[Any, Any, Any], svc: Svc, viewer: Seen) -> Redirect:
     session_id = request.cookies.get(sessions.COOKIE)
     await transaction(svc.engine, lambda c: sessions.close_session(c, session_id))
     response = Redirect("/login", status_code=303)

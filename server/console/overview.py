@@ -17,7 +17,7 @@ from rules.periods import Week, week_of
 from schemas.alerts import ComplianceReport, ComplianceRow
 from server import compliance
 from server.auth import subtree_unit
-from server.console.web import Viewer, page
+from server.console.web import Seen, Svc, Viewer, page
 from server.params import UnitId
 from server.state import Services
 from server.store import units
@@ -81,12 +81,12 @@ async def _render(svc: Services, viewer: Viewer, unit_id: str) -> Template:
 
 
 @get("/", include_in_schema=False)
-async def own_overview(svc: Services, viewer: Viewer) -> Template:
+async def own_overview(svc: Svc, viewer: Seen) -> Template:
     return await _render(svc, viewer, viewer.unit_id)
 
 
 @get("/units/{unit_id:str}", include_in_schema=False)
-async def unit_overview(svc: Services, viewer: Viewer, unit_id: UnitId) -> Template:
+async def unit_overview(svc: Svc, viewer: Seen, unit_id: UnitId) -> Template:
     return await _render(svc, viewer, unit_id)
 
 

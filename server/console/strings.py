@@ -57,7 +57,8 @@ ZH: dict[str, str] = {
     "overview.no_children": "该单位没有下级单位。",
     "overview.breadcrumb": "所在位置",
     "overview.caption": "{unit}各下级单位的巡查达标情况",
-    "overview.grid_note": "这是一个网格；下方将列出其网格员。",
+    "overview.caption_self": "{unit}的巡查达标情况",
+    "overview.grid_note": "这是一个网格，没有下级单位。",
     "overview.drill": "查看{name}",
     # unit kinds
     "kind.district": "区",

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import structlog
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -61,6 +62,12 @@ class Viewer:
     """The path of the unit they supervise: what they may see."""
     csrf: str
     """The CSRF token of their session, for every form."""
+
+
+Svc = NamedDependency[Services]
+"""The services (``svc``), as a console handler's parameter."""
+Seen = NamedDependency[Viewer]
+"""The logged-in supervisor (``viewer``): a handler with this parameter needs a session."""
 
 
 class LoginRequired(Exception):
