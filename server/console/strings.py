@@ -59,7 +59,6 @@ ZH: dict[str, str] = {
     "overview.caption": "{unit}各下级单位的巡查达标情况",
     "overview.caption_self": "{unit}的巡查达标情况",
     "overview.grid_note": "这是一个网格，没有下级单位。",
-    "overview.drill": "查看{name}",
     # unit kinds
     "kind.district": "区",
     "kind.street": "街道",

@@ -176,7 +176,7 @@ def page(
         },
         status_code=status_code,
         headers=headers,
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",
     )
 
 
