@@ -78,7 +78,10 @@ def csrf_ok(session_id: str | None, given: str | None, label: str = "csrf") -> b
 async def open_session(
     conn: AsyncConnection, supervisor_id: str, now_ms: int, settings: Settings
 ) -> str:
-    """A new session of ``supervisor_id``; returns its id (for the cookie only)."""
+    """A new session of ``supervisor_id``; returns its id (for the cookie only). Sessions
+    past their expiry (anyone's) are deleted on the way: the table holds live sessions only,
+    give or take the time since the last log-in."""
+    await console_store.prune_sessions(conn, now_ms, settings.session_idle_s * SECOND_MS)
     session_id = secrets.token_urlsafe(32)
     expires = now_ms + settings.session_max_s * SECOND_MS
     await console_store.add_session(conn, digest(session_id), supervisor_id, now_ms, expires)

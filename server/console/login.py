@@ -103,6 +103,8 @@ async def login_submit(request: Request[Any, Any, Any], svc: Svc) -> Any:
         )
 
     async def work(conn: AsyncConnection) -> str:
+        # a new id at every log-in; this browser's previous session ends (no fixation)
+        await sessions.close_session(conn, request.cookies.get(sessions.COOKIE))
         return await sessions.open_session(conn, supervisor_id, svc.clock(), svc.settings)
 
     session_id = await transaction(svc.engine, work)

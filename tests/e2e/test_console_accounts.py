@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from patrolsync.cli import SAMPLE, app
@@ -178,3 +180,30 @@ def test_next_is_a_same_site_relative_path(raw: str | None, expected: str) -> No
     from server.console.web import safe_next
 
     assert safe_next(raw) == expected
+
+
+async def test_a_log_in_ends_the_browsers_previous_session_and_prunes_expired_ones(
+    settings: Settings,
+) -> None:
+    async with running(settings.with_(session_idle_s=600)) as fleet:
+        clock = fleet.services.clock = Clock(T0)
+        await _set(fleet, "s-xinhua")
+        other = httpx.AsyncClient(transport=fleet.client._transport, base_url="http://testserver")
+        async with other:
+            assert (await _login(other, "s-xinhua")).status_code == 303  # another browser
+            assert (await _login(fleet.client, "s-xinhua")).status_code == 303
+            first = fleet.client.cookies.get(sessions.COOKIE)
+            assert (await _login(fleet.client, "s-xinhua")).status_code == 303
+            second = fleet.client.cookies.get(sessions.COOKIE)
+            assert first and second and first != second
+            fleet.client.cookies.set(sessions.COOKIE, first)
+            assert (await fleet.client.get("/")).status_code == 303  # the old id is over
+            clock.advance(601_000)  # the other browser's session is past its idle expiry
+            assert (await _login(fleet.client, "s-xinhua")).status_code == 303
+
+            async def count(c: Any) -> int:
+                return int(
+                    (await c.execute(sa.text("SELECT count(*) FROM console_session"))).scalar_one()
+                )
+
+            assert await read(fleet.services.engine, count) == 1
