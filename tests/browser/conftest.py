@@ -191,8 +191,11 @@ def server() -> Iterator[Server]:
         _in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(server: Server) -> Iterator[Any]:
+    """Chromium, for one test module: Playwright's sync API keeps an event loop running on the
+    tests' thread while it lives, which the other folders' fixtures (``asyncio.run``) cannot
+    share, so it must not outlive the browser tests."""
     if not os.path.exists(CHROMIUM):
         _unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium fonts-noto-cjk)")
     try:
