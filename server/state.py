@@ -76,7 +76,8 @@ async def principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     header = request.headers.get("authorization")
     svc = services(request)
     cookie = request.cookies.get(sessions.COOKIE)
-    if header is None and cookie and request.scope.get("method") in SAFE_METHODS:
+    safe = request.scope.get("method") in SAFE_METHODS and request.url.path.startswith("/v1/")
+    if header is None and cookie and safe:
 
         async def by_session(conn: AsyncConnection) -> Principal:
             now = svc.clock()

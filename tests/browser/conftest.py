@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,44 @@ async def _seed(settings: Settings, url: str) -> None:
         await engine.dispose()
 
 
+@contextmanager
+def serving(db: str, workers: int = 1) -> Iterator[str]:
+    """``patrolsync serve --workers N`` on database ``db`` (migrated); yields its URL once
+    ready, stops it after."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "PATROLSYNC_DATABASE_URL": db,
+        "PATROLSYNC_LOG_LEVEL": "WARNING",
+        "PATROLSYNC_LOGIN_FAILURES_PER_ACCOUNT": str(ACCOUNT_LIMIT),
+        "PATROLSYNC_LOGIN_FAILURES_PER_CLIENT": "1000",
+    }
+    command = [str(Path(sys.executable).with_name("patrolsync")), "serve", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    proc = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     name = f"patrolsync_browser_{os.getpid()}"
@@ -156,38 +195,11 @@ def server() -> Iterator[Server]:
     )
     with ThreadPoolExecutor(1) as pool:  # alembic runs its own event loop
         pool.submit(upgrade, settings).result()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "PATROLSYNC_DATABASE_URL": db,
-        "PATROLSYNC_LOG_LEVEL": "WARNING",
-        "PATROLSYNC_LOGIN_FAILURES_PER_ACCOUNT": str(ACCOUNT_LIMIT),
-        "PATROLSYNC_LOGIN_FAILURES_PER_CLIENT": "1000",
-    }
-    command = [str(Path(sys.executable).with_name("patrolsync")), "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
-        _in_thread(lambda: _seed(settings, url))
-        yield Server(url, settings)
+        with serving(db) as url:
+            _in_thread(lambda: _seed(settings, url))
+            yield Server(url, settings)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         _in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
