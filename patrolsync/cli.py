@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,7 +14,7 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patrolsync import importer
-from server import enrolment
+from server import accounts, enrolment
 from server.clock import wall_ms
 from server.db import make_engine
 from server.errors import ApiError
@@ -100,6 +101,33 @@ def supervisor_token(supervisor_id: str) -> None:
     print(
         _run(_settings(), lambda conn: enrolment.supervisor_token(conn, supervisor_id, wall_ms()))
     )
+
+
+@app.command("set-password")
+def set_password(
+    supervisor_id: str,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="read the password from the first line of stdin")
+    ] = False,
+) -> None:
+    """Set a supervisor's console password (asked twice without echo, or read with --stdin).
+
+    The password is never printed; the supervisor's open console sessions end."""
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        hashed = asyncio.run(accounts.hash_for(password))
+    except ApiError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    del password
+    _run(
+        _settings(),
+        lambda conn: accounts.set_password(conn, supervisor_id, hashed, wall_ms()),
+    )
+    console.print(f"password set for {supervisor_id}")
 
 
 @app.command()

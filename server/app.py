@@ -15,8 +15,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import logs, openapi, wire
+from server import console, logs, openapi, wire
 from server.clock import wall_ms
+from server.console.web import template_config
 from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
@@ -139,6 +140,8 @@ def create_app(
             health.healthz,
             health.readyz,
             health.Metrics,
+            console.router,
+            console.static,
         ],
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
@@ -152,6 +155,7 @@ def create_app(
             Exception: _unexpected,
         },
         openapi_config=openapi.config(),
+        template_config=template_config(),
     )
     openapi.add_components(app)
     if engine is not None:

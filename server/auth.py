@@ -81,7 +81,15 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
             device_id=row.device_id,
             tz=zones[0][1] if zones else "UTC",
         )
-    supervisor = await units.get_supervisor(conn, row.supervisor_id) if row.supervisor_id else None
+    if row.supervisor_id is None:
+        raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")
+    return await supervisor_principal(conn, row.supervisor_id)
+
+
+async def supervisor_principal(conn: AsyncConnection, supervisor_id: str) -> Principal:
+    """The principal of a supervisor (bearer token or console session); 401
+    ``token_revoked`` if the supervisor or their unit no longer exists."""
+    supervisor = await units.get_supervisor(conn, supervisor_id)
     unit = await units.get_unit(conn, supervisor.unit_id) if supervisor else None
     if supervisor is None or unit is None:
         raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")

@@ -241,5 +241,6 @@ class SyncMeta(SQLModel, table=True):
 
 
 from server import models_alerts as models_alerts  # noqa: E402  (registers the worker's tables)
+from server import models_console as models_console  # noqa: E402  (the console's tables)
 
 metadata = SQLModel.metadata

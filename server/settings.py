@@ -66,6 +66,21 @@ class Settings:
     enrol_failures_overall: int = 100
     """Failed enrolment attempts from all addresses together within the window."""
     enrol_failure_window_s: int = 600
+    login_failures_per_client: int = 20
+    """Failed console log-ins (wrong id or password) one client address may make within
+    ``login_failure_window_s``; then every log-in from it gets 429 until the oldest failure
+    leaves the window."""
+    login_failures_per_account: int = 5
+    """Failed log-ins of one supervisor id (from any address) within the window."""
+    login_failures_overall: int = 200
+    login_failure_window_s: int = 600
+    session_idle_s: int = 1800
+    """A console session unused this long ends (idle expiry)."""
+    session_max_s: int = 12 * 3600
+    """A console session ends this long after its log-in, used or not (absolute expiry)."""
+    cookie_secure: bool = False
+    """Mark the session cookie ``Secure`` always (behind a TLS proxy that forwards plain HTTP);
+    it is marked so anyway when the request came over HTTPS."""
     gc_threshold: int = 50_000
     """Allocations between two collections of the garbage collector's youngest generation in a
     server or worker process (Python's default is 700). A request's objects die by reference
@@ -154,6 +169,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "enrol_failures_per_client",
         "enrol_failures_overall",
         "enrol_failure_window_s",
+        "login_failures_per_client",
+        "login_failures_per_account",
+        "login_failures_overall",
+        "login_failure_window_s",
+        "session_idle_s",
+        "session_max_s",
         "webhook_connect_timeout_s",
         "webhook_timeout_s",
         "webhook_concurrency",

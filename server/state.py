@@ -9,15 +9,17 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.auth import Principal, authenticate
+from server import sessions
+from server.auth import Principal, authenticate, supervisor_principal
 from server.clock import wall_ms
+from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.live import Hub
 from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
-from server.tx import read
+from server.tx import read, transaction
 
 
 @dataclass(slots=True)
@@ -30,6 +32,11 @@ class Services:
     """Guessing limit of enrolment codes, from the settings."""
     live: Hub = field(init=False)
     """The process's live hub of alert events (started and stopped by the app's lifespan)."""
+
+    login_guard: Guard = field(init=False)
+    """Guessing limit of console passwords per client address (and overall)."""
+    account_guard: Guard = field(init=False)
+    """Guessing limit of console passwords per supervisor id (its "client" is the id)."""
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -46,6 +53,17 @@ class Services:
             queue_limit=s.stream_queue_events,
             max_subscribers=s.max_streams,
         )
+        login_ms = s.login_failure_window_s * 1000
+        self.login_guard = Guard(
+            "login",
+            per_client=FailureWindow(s.login_failures_per_client, login_ms),
+            overall=FailureWindow(s.login_failures_overall, login_ms),
+        )
+        self.account_guard = Guard(
+            "login-account",
+            per_client=FailureWindow(s.login_failures_per_account, login_ms),
+            overall=FailureWindow(s.login_failures_overall, login_ms),
+        )
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -58,7 +76,26 @@ def services(request: ASGIConnection[Any, Any, Any, Any]) -> Services:
     return found
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+"""The methods a console session may call the API with (a page's live stream, its downloads);
+every other method needs a bearer token, so a cross-site form can change nothing."""
+
+
 async def principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """The caller, from its bearer token (401 if missing, unknown or revoked)."""
+    """The caller, from its bearer token (401 if missing, unknown or revoked); without an
+    ``Authorization`` header, a safe request may come with a console session's cookie."""
     header = request.headers.get("authorization")
-    return await read(services(request).engine, lambda conn: authenticate(conn, header))
+    svc = services(request)
+    cookie = request.cookies.get(sessions.COOKIE)
+    safe = request.scope.get("method") in SAFE_METHODS and request.url.path.startswith("/v1/")
+    if header is None and cookie and safe:
+
+        async def by_session(conn: AsyncConnection) -> Principal:
+            now = svc.clock()
+            found = await sessions.session_supervisor(conn, cookie, now, svc.settings, touch=True)
+            if found is None:
+                raise ApiError(Code.UNAUTHORIZED, "the console session ended; log in again")
+            return await supervisor_principal(conn, found)
+
+        return await transaction(svc.engine, by_session)
+    return await read(svc.engine, lambda conn: authenticate(conn, header))

@@ -30,6 +30,7 @@ from server.models_alerts import (
     WebhookDelivery,
     WeekVerdict,
 )
+from server.models_console import ConsoleSession, SupervisorPassword
 
 
 def _t(model: type) -> sa.Table:
@@ -62,3 +63,5 @@ delivery_t = _t(WebhookDelivery)
 
 CHECKIN_SHARED = ("worker_id", "device_id", "skew_ms", "push_id", "received_ms", "txid")
 """Columns every check-in of one push shares: sent once per batch, not once per row."""
+password_t = _t(SupervisorPassword)
+session_t = _t(ConsoleSession)
