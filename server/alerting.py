@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules import lifecycle
 from schemas.alerts import Alert, AlertDetail, AlertEvent, AlertPage, EventKind, StreamEvent
+from server import paging
 from server.auth import Principal
 from server.errors import ApiError, Code
 from server.scope import require_alert_subject, within
@@ -72,15 +73,6 @@ async def named(conn: AsyncConnection, rows: Sequence[AlertRow | FeedRow]) -> li
     ]
 
 
-def _before(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        return cursors.ALERT_PAGE.decode(cursor)
-    except cursors.CursorError:
-        raise ApiError(Code.CURSOR_INVALID, "unreadable alert cursor") from None
-
-
 async def page(
     conn: AsyncConnection,
     path: str,
@@ -99,7 +91,7 @@ async def page(
         status=status,
         rule=rule,
         period=period,
-        before_id=_before(cursor),
+        before_id=paging.after(cursors.ALERT_PAGE, cursor),
         limit=limit + 1,
         level=level,
     )

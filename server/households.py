@@ -9,8 +9,6 @@ cadence rule (``rules.cadence``): the latest visit of a counted outcome, the due
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,32 +21,17 @@ from schemas.households import (
     NoteAlternative,
     VisitNote,
 )
+from server import paging
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.policies import Policies
 from server.store import households as store
 from server.store import people as people_store
 from server.store import quota as quota_store
+from sync import cursor as cursors
 
 HOUSEHOLDS_MAX = 1000
 """Most households on one page (a district has about 15,000)."""
-
-
-def _encode_cursor(household_id: str) -> str:
-    return base64.urlsafe_b64encode(f"h1:{household_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        text = ""
-    tag, _, household_id = text.partition(":")
-    if tag != "h1" or not household_id:
-        raise ApiError(Code.CURSOR_INVALID, "unreadable household cursor")
-    return household_id
 
 
 async def _described(
@@ -108,7 +91,7 @@ async def unit_households(
     ``limit`` a page."""
     unit = await subtree_unit(conn, subtree, unit_id)
     path = unit.path
-    after = _decode_cursor(cursor)
+    after = paging.after(cursors.HOUSEHOLD_PAGE, cursor)
     overdue = await store.live_alerts_of(conn, path, "visit_overdue", "household")
     ids = None
     if overdue_only:
@@ -120,7 +103,7 @@ async def unit_households(
     return HouseholdPage(
         unit_id=unit_id,
         households=await _described(conn, rows, overdue, notes, now_ms),
-        cursor=_encode_cursor(rows[-1].id) if more else None,
+        cursor=cursors.HOUSEHOLD_PAGE.encode(rows[-1].id) if more else None,
     )
 
 

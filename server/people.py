@@ -10,8 +10,6 @@ directory out of the API.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,10 +25,12 @@ from schemas.people import (
     WorkerPage,
     WorkerSummary,
 )
+from server import paging
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.scope import within
 from server.store import people as store
+from sync import cursor as cursors
 
 WORKERS_MAX = 1000
 """Most workers on one page of a unit's list (a district has about 750)."""
@@ -41,23 +41,6 @@ def mask_phone(phone: str) -> str:
     """All but the last four characters replaced by ``*`` (all of a number of four or fewer)."""
     keep = phone[-4:] if len(phone) > 4 else ""
     return "*" * (len(phone) - len(keep)) + keep
-
-
-def _encode_cursor(worker_id: str) -> str:
-    return base64.urlsafe_b64encode(f"w1:{worker_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        text = ""
-    tag, _, worker_id = text.partition(":")
-    if tag != "w1" or not worker_id:
-        raise ApiError(Code.CURSOR_INVALID, "unreadable worker cursor")
-    return worker_id
 
 
 def _grid(row: store.GridRow) -> GridRef:
@@ -105,7 +88,9 @@ async def unit_workers(
     unit = await subtree_unit(conn, subtree, unit_id)
     path = unit.path
     label = week_of(now_ms, unit.tz).label
-    rows = await store.subtree_workers(conn, path, _decode_cursor(cursor), limit + 1)
+    rows = await store.subtree_workers(
+        conn, path, paging.after(cursors.WORKER_PAGE, cursor), limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     ids = [w.id for w in rows]
@@ -133,7 +118,7 @@ async def unit_workers(
             )
             for w in rows
         ],
-        cursor=_encode_cursor(rows[-1].id) if more else None,
+        cursor=cursors.WORKER_PAGE.encode(rows[-1].id) if more else None,
     )
 
 

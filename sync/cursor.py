@@ -1,4 +1,4 @@
-"""The cursors: one codec, three named formats of a position in text.
+"""The cursors: one codec, named formats of a position in text.
 
 Every format is a :class:`Format` (``encode`` a value to text, ``decode`` text back, raising
 :class:`CursorError`, never anything else, on text it does not accept). Clients hold these texts
@@ -25,6 +25,10 @@ accepted before still reads; encoding produces the one canonical text.
 ``Last-Event-ID`` or ``after``): the change position ``(txid, seq)`` as ``<txid>.<seq>`` in ASCII
 decimal, each part ``0 <= n < 2**63`` (at most 19 digits, leading zeros accepted); encoding
 produces the canonical text (no leading zeros).
+
+:data:`WORKER_PAGE`, :data:`HOUSEHOLD_PAGE` — the supervisors' lists of workers and households,
+ordered by id: the id of the last row of a page (the next page holds larger ids). The text form
+is url-safe base64 without padding of ``w1:<id>`` / ``h1:<id>`` (UTF-8; the id non-empty).
 """
 
 from __future__ import annotations
@@ -184,6 +188,33 @@ def _decode_stream(s: str) -> tuple[int, int]:
 
 
 STREAM: Format[tuple[int, int]] = Format("stream", _encode_stream, _decode_stream)
+
+
+def _id_page(name: str, tag: str) -> Format[str]:
+    """The page cursor ``<tag>:<id>`` of a list ordered by a text id."""
+
+    def encode_id(row_id: str) -> str:
+        if not isinstance(row_id, str) or not row_id:
+            raise CursorError(f"{name}: id must be a non-empty string")
+        return base64.urlsafe_b64encode(f"{tag}:{row_id}".encode()).decode().rstrip("=")
+
+    def decode_id(s: str) -> str:
+        if not isinstance(s, str) or len(s) > MAX_LEN:
+            raise CursorError(f"unreadable {name} cursor")
+        try:
+            text = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            text = ""
+        found, _, row_id = text.partition(":")
+        if found != tag or not row_id:
+            raise CursorError(f"unreadable {name} cursor")
+        return row_id
+
+    return Format(name, encode_id, decode_id)
+
+
+WORKER_PAGE: Format[str] = _id_page("worker-page", "w1")
+HOUSEHOLD_PAGE: Format[str] = _id_page("household-page", "h1")
 
 
 def scope_hash(parts: Iterable[str]) -> str:

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from sync.cursor import (
     ALERT_PAGE,
+    HOUSEHOLD_PAGE,
     MAX_LEN,
     PULL,
     SEQ_LIMIT,
     STREAM,
+    WORKER_PAGE,
     Cursor,
     CursorError,
     Format,
@@ -379,3 +381,31 @@ def test_fuzzed_text_only_raises_cursor_error_and_reencodes(s: str) -> None:
             continue
         # whatever is accepted names a position whose canonical text reads back the same
         assert fmt.decode(fmt.encode(value)) == value  # type: ignore[arg-type]
+
+
+@given(st.text(min_size=1, max_size=64).filter(lambda s: "\x00" not in s))
+def test_id_pages_round_trip(row_id: str) -> None:
+    for fmt in (WORKER_PAGE, HOUSEHOLD_PAGE):
+        assert fmt.decode(fmt.encode(row_id)) == row_id
+
+
+def test_id_pages_known_texts_and_tags() -> None:
+    assert WORKER_PAGE.encode("w0746") == "dzE6dzA3NDY"
+    assert HOUSEHOLD_PAGE.decode(HOUSEHOLD_PAGE.encode("c33-g16-h05")) == ("c33-g16-h05")
+    with pytest.raises(CursorError):  # a worker cursor is not a household cursor
+        HOUSEHOLD_PAGE.decode(WORKER_PAGE.encode("w0746"))
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", "dzE6", "aDE6", "x" * 300, "//8"])
+def test_id_pages_reject(bad: str) -> None:
+    with pytest.raises(CursorError):
+        WORKER_PAGE.decode(bad)
+
+
+@given(st.text(max_size=80))
+def test_id_pages_fuzzed_text_only_raises_cursor_error(s: str) -> None:
+    try:
+        row_id = WORKER_PAGE.decode(s)
+    except CursorError:
+        return
+    assert row_id and WORKER_PAGE.decode(WORKER_PAGE.encode(row_id)) == row_id
