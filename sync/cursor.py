@@ -28,7 +28,8 @@ produces the canonical text (no leading zeros).
 
 :data:`WORKER_PAGE`, :data:`HOUSEHOLD_PAGE` — the supervisors' lists of workers and households,
 ordered by id: the id of the last row of a page (the next page holds larger ids). The text form
-is url-safe base64 without padding of ``w1:<id>`` / ``h1:<id>`` (UTF-8; the id non-empty).
+is url-safe base64 without padding of ``w1:<id>`` / ``h1:<id>`` (UTF-8; the id non-empty), at
+most :data:`ID_PAGE_MAX_LEN` characters.
 """
 
 from __future__ import annotations
@@ -190,6 +191,10 @@ def _decode_stream(s: str) -> tuple[int, int]:
 STREAM: Format[tuple[int, int]] = Format("stream", _encode_stream, _decode_stream)
 
 
+ID_PAGE_MAX_LEN = 400
+"""The longest id page cursor: an id of 64 characters of up to 4 UTF-8 bytes each."""
+
+
 def _id_page(name: str, tag: str) -> Format[str]:
     """The page cursor ``<tag>:<id>`` of a list ordered by a text id."""
 
@@ -199,7 +204,7 @@ def _id_page(name: str, tag: str) -> Format[str]:
         return base64.urlsafe_b64encode(f"{tag}:{row_id}".encode()).decode().rstrip("=")
 
     def decode_id(s: str) -> str:
-        if not isinstance(s, str) or len(s) > MAX_LEN:
+        if not isinstance(s, str) or len(s) > ID_PAGE_MAX_LEN:
             raise CursorError(f"unreadable {name} cursor")
         try:
             text = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()

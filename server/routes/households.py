@@ -14,6 +14,7 @@ from server.openapi import AUTH, DB, PARAMS, negotiated
 from server.params import UnitId, id_bounds
 from server.routes.deps import SUPERVISOR, Subtree, Svc, requires_supervisor
 from server.tx import read
+from sync.cursor import ID_PAGE_MAX_LEN
 
 HouseholdId = Annotated[str, PathParameter(**id_bounds("A household id (of the caller's subtree)"))]
 
@@ -39,7 +40,8 @@ class HouseholdController(Controller):
             bool, QueryParameter(description="only households with a live visit_overdue alert")
         ] = False,
         cursor: Annotated[
-            str | None, QueryParameter(description="from the previous page", max_length=200)
+            str | None,
+            QueryParameter(description="from the previous page", max_length=ID_PAGE_MAX_LEN),
         ] = None,
         limit: Annotated[
             int, QueryParameter(ge=1, le=households.HOUSEHOLDS_MAX)

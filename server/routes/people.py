@@ -16,6 +16,7 @@ from server.params import UnitId, id_bounds, text_bounds
 from server.routes.deps import SUPERVISOR, Subtree, Svc, requires_supervisor
 from server.store import people as people_store
 from server.tx import read
+from sync.cursor import ID_PAGE_MAX_LEN
 
 WeekLabel = Annotated[
     str | None,
@@ -55,7 +56,8 @@ class PeopleController(Controller):
         subtree: Subtree,
         unit_id: UnitId,
         cursor: Annotated[
-            str | None, QueryParameter(description="from the previous page", max_length=200)
+            str | None,
+            QueryParameter(description="from the previous page", max_length=ID_PAGE_MAX_LEN),
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=people.WORKERS_MAX)] = people.WORKERS_MAX,
     ) -> WorkerPage:

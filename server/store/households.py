@@ -10,14 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules.lifecycle import LIVE
+from server.store.rows import chunks
 from server.store.tables import alert_t, household_t, note_t, unit_t
-
-_CHUNK = 1000
-
-
-def _chunks(ids: Iterable[str]) -> list[list[str]]:
-    wanted = sorted(set(ids))
-    return [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
 
 
 class HouseholdRow(NamedTuple):
@@ -120,7 +114,7 @@ async def visit_notes(conn: AsyncConnection, household_ids: Iterable[str]) -> li
     """The stored notes of these households (deleted ones too), by household then creation."""
     n = note_t.c
     found: list[NoteRow] = []
-    for chunk in _chunks(household_ids):
+    for chunk in chunks(household_ids):
         stmt = (
             sa.select(
                 n.id,

@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.auth import DeviceRow
 from server.store.effective import latest
+from server.store.rows import chunks, select_of
 from server.store.tables import (
     checkin_t,
     device_t,
@@ -27,14 +29,6 @@ from server.store.tables import (
     worker_grid_t,
     worker_t,
 )
-
-_CHUNK = 1000
-"""Most ids bound in one ``IN`` list here."""
-
-
-def _chunks(ids: Iterable[str]) -> list[list[str]]:
-    wanted = sorted(set(ids))
-    return [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
 
 
 class ChildRow(NamedTuple):
@@ -105,7 +99,7 @@ async def worker_grids(conn: AsyncConnection, worker_ids: Iterable[str]) -> list
     g, grid = worker_grid_t.c, unit_t.alias("grid")
     parent = unit_t.alias("parent")
     found: list[GridRow] = []
-    for chunk in _chunks(worker_ids):
+    for chunk in chunks(worker_ids):
         stmt = (
             sa.select(
                 g.worker_id,
@@ -136,35 +130,17 @@ async def worker_grids(conn: AsyncConnection, worker_ids: Iterable[str]) -> list
     return found
 
 
-class DeviceRow(NamedTuple):
-    id: str
-    worker_id: str
-    platform: str
-    created_ms: int
-    last_seen_ms: int | None
-    last_skew_ms: int | None
-    revoked_ms: int | None
-
-
 async def worker_devices(conn: AsyncConnection, worker_ids: Iterable[str]) -> list[DeviceRow]:
     """Every device of these workers (revoked ones too), by worker then creation."""
     d = device_t.c
     found: list[DeviceRow] = []
-    for chunk in _chunks(worker_ids):
+    for chunk in chunks(worker_ids):
         stmt = (
-            sa.select(
-                d.id,
-                d.worker_id,
-                d.platform,
-                d.created_ms,
-                d.last_seen_ms,
-                d.last_skew_ms,
-                d.revoked_ms,
-            )
+            select_of(device_t, DeviceRow)
             .where(d.worker_id.in_(chunk))
             .order_by(d.worker_id, d.created_ms, d.id)
         )
-        found.extend(DeviceRow(*r) for r in await conn.execute(stmt))
+        found.extend(DeviceRow._make(r) for r in await conn.execute(stmt))
     return found
 
 
@@ -186,7 +162,7 @@ async def verdicts_of(
     found: list[VerdictRow] = []
     if not periods:
         return found
-    for chunk in _chunks(worker_ids):
+    for chunk in chunks(worker_ids):
         stmt = (
             sa.select(
                 v.worker_id, v.period, v.phase, v.counted, v.short, v.required, v.evaluated_ms
@@ -271,7 +247,7 @@ async def effective_patrols(
 
 async def worker_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = sa.select(worker_t.c.id, worker_t.c.name).where(worker_t.c.id.in_(chunk))
         found.update({r.id: r.name for r in await conn.execute(stmt)})
     return found
@@ -280,7 +256,7 @@ async def worker_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, s
 async def device_owners(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     """device id → its worker's id."""
     found: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = sa.select(device_t.c.id, device_t.c.worker_id).where(device_t.c.id.in_(chunk))
         found.update({r.id: r.worker_id for r in await conn.execute(stmt)})
     return found
@@ -294,7 +270,7 @@ class HouseholdName(NamedTuple):
 async def household_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, HouseholdName]:
     h = household_t.c
     found: dict[str, HouseholdName] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = sa.select(h.id, h.head_name, h.address).where(h.id.in_(chunk))
         found.update(
             {
@@ -307,7 +283,7 @@ async def household_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
 
 async def unit_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = sa.select(unit_t.c.id, unit_t.c.name).where(unit_t.c.id.in_(chunk))
         found.update({r.id: r.name for r in await conn.execute(stmt)})
     return found
@@ -315,16 +291,15 @@ async def unit_names(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str
 
 async def note_households(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     """note id (text) → its household's id, for the ids that are UUIDs of stored notes."""
-    wanted: list[uuid.UUID] = []
+    wanted: list[str] = []
     for raw in set(ids):
         try:
-            wanted.append(uuid.UUID(raw))
+            wanted.append(str(uuid.UUID(raw)))
         except ValueError:
             continue
     found: dict[str, str] = {}
     n = note_t.c
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        stmt = sa.select(n.id, n.household_id).where(n.id.in_(chunk))
+    for chunk in chunks(wanted):
+        stmt = sa.select(n.id, n.household_id).where(n.id.in_([uuid.UUID(i) for i in chunk]))
         found.update({str(r.id): r.household_id for r in await conn.execute(stmt)})
     return found

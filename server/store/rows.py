@@ -9,6 +9,7 @@ defined beside its functions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -17,6 +18,17 @@ import sqlalchemy as sa
 def columns_of(table: sa.Table, row_type: type[tuple[Any, ...]]) -> list[sa.Column[Any]]:
     """The columns of ``table`` named by ``row_type``'s fields, in the fields' order."""
     return [table.c[name] for name in row_type._fields]  # type: ignore[attr-defined]
+
+
+IN_CHUNK = 1000
+"""Most ids bound in one ``IN`` list by :func:`chunks` (both drivers refuse a statement of more
+than 32767 parameters)."""
+
+
+def chunks(ids: Iterable[str], size: int = IN_CHUNK) -> list[list[str]]:
+    """``ids`` sorted and deduplicated, in lists of at most ``size`` (one ``IN`` list each)."""
+    wanted = sorted(set(ids))
+    return [wanted[i : i + size] for i in range(0, len(wanted), size)]
 
 
 def select_of(table: sa.Table, row_type: type[tuple[Any, ...]]) -> sa.Select[Any]:

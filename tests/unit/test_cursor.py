@@ -383,7 +383,7 @@ def test_fuzzed_text_only_raises_cursor_error_and_reencodes(s: str) -> None:
         assert fmt.decode(fmt.encode(value)) == value  # type: ignore[arg-type]
 
 
-@given(st.text(min_size=1, max_size=64).filter(lambda s: "\x00" not in s))
+@given(st.text(min_size=1, max_size=64))
 def test_id_pages_round_trip(row_id: str) -> None:
     for fmt in (WORKER_PAGE, HOUSEHOLD_PAGE):
         assert fmt.decode(fmt.encode(row_id)) == row_id
@@ -396,7 +396,7 @@ def test_id_pages_known_texts_and_tags() -> None:
         HOUSEHOLD_PAGE.decode(WORKER_PAGE.encode("w0746"))
 
 
-@pytest.mark.parametrize("bad", ["", "!!!", "dzE6", "aDE6", "x" * 300, "//8"])
+@pytest.mark.parametrize("bad", ["", "!!!", "dzE6", "aDE6", "x" * 401, "//8"])
 def test_id_pages_reject(bad: str) -> None:
     with pytest.raises(CursorError):
         WORKER_PAGE.decode(bad)
