@@ -1,11 +1,13 @@
-"""Console benchmark: live alert streams on one server process (and, later, page timings).
+"""Console benchmark: live alert streams and console page timings on one server process.
 
 A measurement, never a test: it fails only when the server answers wrongly (a stream refused,
 an event missing from a stream), never on a missed target.
 
-1. Setup (untimed): a fresh PostgreSQL database, migrations, the sample district, one open
-   alert (written through the store, as the worker writes it), a street supervisor's token, and
-   the server started as a subprocess (``python -m patrolsync.cli serve``, one process).
+1. Setup (untimed): a fresh PostgreSQL database, migrations, Jintai's district with a week of
+   patrols, judged (``bench/supervisor_reads.py``'s builder, for the pages), a random console
+   password for its supervisor (never printed), the sample district, one open alert (written
+   through the store, as the worker writes it), a street supervisor's token (for the streams),
+   and the server started as a subprocess (``python -m patrolsync.cli serve``, one process).
 2. Streams: ``--streams`` (500) clients open ``GET /v1/alerts/stream`` over real HTTP (raw
    sockets, so the client's own cost stays small) and read everything the server sends.
 3. Idle: for ``--idle-s`` seconds nothing changes; ``stream_idle_cpu_pct`` is the server
@@ -14,8 +16,14 @@ an event missing from a stream), never on a missed target.
    alert event); the delay of each change to each stream is from just before the POST is sent
    to the moment that stream has received the event. ``stream_delay_p50_ms`` /
    ``stream_delay_p99_ms`` are percentiles over every (change, stream) pair.
-5. Pages: ``page_p50_ms`` / ``page_p99_ms`` are printed as null: the console's pages do not
-   exist on this branch yet; :func:`measure_pages` is the place their timings go.
+5. Pages (the streams still open, idle): Jintai's supervisor logs in through the form (CSRF
+   token, session cookie), then each console page (:func:`console_pages`: the overview of the
+   district, a street, a community and a grid; the log-in form) is requested ``--page-repeat``
+   times in turn over one keep-alive connection, after one untimed warm-up request each. A
+   page's time is from sending the GET to having read the whole reply on loopback, i.e. the
+   server's time plus a local round trip; every reply must be 200 with the page's unit name.
+   ``pages`` holds p50/p99 per page; ``page_p50_ms`` / ``page_p99_ms`` are over every GET of
+   the pages that need the session (all but the log-in form).
 
 The last line of output is one JSON object.
 
@@ -32,6 +40,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import statistics
 import subprocess
@@ -54,10 +63,11 @@ import msgspec
 import sqlalchemy as sa
 
 from bench.common import database_urls, drop_database, log, recreate_database, tree_cpu_s
+from bench.supervisor_reads import build
 from patrolsync import importer
 from patrolsync.cli import SAMPLE
 from rules.findings import Finding
-from server import enrolment
+from server import accounts, enrolment
 from server.db import make_engine
 from server.migrate import upgrade
 from server.settings import Settings
@@ -87,6 +97,8 @@ class Options:
     db_name: str
     keep: bool
     json_out: Path | None
+    page_repeat: int
+    seed: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -102,6 +114,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--db-name", default="patrolsync_bench_console", help="database to (re)create")
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
     p.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--page-repeat", type=int, default=None, help="GETs per page (20; quick 5)")
+    p.add_argument("--seed", type=int, default=2026, help="Jintai's district and its week")
     a = p.parse_args(argv)
     return Options(
         streams=a.streams,
@@ -112,10 +126,78 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         db_name=a.db_name,
         keep=a.keep,
         json_out=a.json_out,
+        page_repeat=a.page_repeat if a.page_repeat is not None else (5 if a.quick else 20),
+        seed=a.seed,
     )
 
 
 # ---------------------------------------------------------------- setup
+
+
+LOGIN_FORM = "login form"
+"""Timed too, but left out of ``page_p50_ms`` / ``page_p99_ms`` (it needs no session)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """What the page timings need: who logs in, and the pages (name → path, unit name)."""
+
+    supervisor_id: str
+    password: str = field(repr=False)
+    pages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    workers: int = 0
+    households: int = 0
+    patrols: int = 0
+
+
+def _tree(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for u in units:
+        out.append(u)
+        out.extend(_tree(u.get("children", [])))
+    return out
+
+
+def console_pages(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The console's pages on this branch, for Jintai's district: name → (path, a text the
+    page must show). A new page module adds its line here."""
+    tree = _tree(doc["units"])
+    first = {kind: next(u for u in tree if u["kind"] == kind) for kind in ("street", "community")}
+    grid = next(u for u in tree if u["kind"] == "grid")
+    root = doc["units"][0]
+    return {
+        "overview(district)": ("/", root["name"]),
+        "overview(street)": (f"/units/{first['street']['id']}", first["street"]["name"]),
+        "overview(community)": (f"/units/{first['community']['id']}", first["community"]["name"]),
+        "overview(grid)": (f"/units/{grid['id']}", grid["name"]),
+        LOGIN_FORM: ("/login", 'name="csrf"'),
+    }
+
+
+async def prepare_pages(url: str, seed: int) -> Pages:
+    """Jintai's district with a week of patrols, judged, and a console password for its
+    district supervisor."""
+    engine = make_engine(Settings(database_url=url, log_level="WARNING"))
+    try:
+        built = await build(engine, seed=seed, now=int(time.time() * 1000))
+        root = built.doc["units"][0]["id"]
+        supervisor = next(s["id"] for s in built.doc["supervisors"] if s["unit"] == root)
+        password = secrets.token_urlsafe(16)
+        hashed = await accounts.hash_for(password)
+        await transaction(
+            engine,
+            lambda c: accounts.set_password(c, supervisor, hashed, int(time.time() * 1000)),
+        )
+        return Pages(
+            supervisor,
+            password,
+            console_pages(built.doc),
+            workers=len(built.doc["workers"]),
+            households=len(built.doc["households"]),
+            patrols=built.patrols,
+        )
+    finally:
+        await engine.dispose()
 
 
 async def prepare(url: str) -> tuple[int, str]:
@@ -137,7 +219,7 @@ async def prepare(url: str) -> tuple[int, str]:
             )
             where = {("worker", WORKER): (GRID, str(path[0]))}
             events = await alerts_store.apply(conn, [finding], where, int(time.time() * 1000))
-            return int(events[0]["alert_id"])
+            return events[0].alert_id
 
         alert_id = await transaction(engine, open_alert)
         token = await transaction(
@@ -259,13 +341,56 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure_pages(base_url: str, token: str) -> tuple[float | None, float | None]:
-    """Server time per console page, p50 and p99 in ms: (None, None) until the console's pages
-    exist. Time each page's GET here (a Jintai-sized district, every page several times)."""
-    return None, None
+async def measure_pages(base_url: str, pages: Pages, repeat: int) -> dict[str, Any]:
+    """Each page's time in ms over ``repeat`` GETs with a logged-in session: per page
+    ``{"p50_ms", "p99_ms", "max_ms", "bytes"}``, and ``all`` over every timed GET of a page
+    that needs the session (all but :data:`LOGIN_FORM`)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        form = await client.get("/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', form.text)
+        if form.status_code != 200 or csrf is None:
+            raise BenchError(f"no log-in form: {form.status_code}")
+        data = {"csrf": csrf[1], "supervisor_id": pages.supervisor_id, "password": pages.password}
+        reply = await client.post("/login", data=data)
+        if reply.status_code != 303:
+            raise BenchError(f"log-in refused: {reply.status_code}")
+
+        async def get(path: str, must_show: str) -> tuple[float, int]:
+            sent = time.perf_counter()
+            got = await client.get(path)
+            took = 1000 * (time.perf_counter() - sent)
+            if got.status_code != 200 or must_show not in got.text:
+                raise BenchError(f"GET {path}: {got.status_code}, {must_show!r} not shown")
+            return took, len(got.content)
+
+        for path, must_show in pages.pages.values():
+            await get(path, must_show)  # warm-up, untimed
+        times: dict[str, list[float]] = {name: [] for name in pages.pages}
+        sizes: dict[str, int] = {}
+        for _ in range(repeat):
+            for name, (path, must_show) in pages.pages.items():
+                took, sizes[name] = await get(path, must_show)
+                times[name].append(took)
+    out: dict[str, Any] = {
+        name: {
+            "p50_ms": round(statistics.median(ts), 1),
+            "p99_ms": round(percentile(ts, 0.99), 1),
+            "max_ms": round(max(ts), 1),
+            "bytes": sizes[name],
+        }
+        for name, ts in times.items()
+    }
+    every = [t for name, ts in times.items() if name != LOGIN_FORM for t in ts]
+    out["all"] = {
+        "p50_ms": round(statistics.median(every), 1),
+        "p99_ms": round(percentile(every, 0.99), 1),
+    }
+    return out
 
 
-async def run(opts: Options, server: Server, alert_id: int, token: str) -> dict[str, Any]:
+async def run(
+    opts: Options, server: Server, alert_id: int, token: str, pages: Pages
+) -> dict[str, Any]:
     await server.wait_ready()
     log(f"opening {opts.streams} streams ...")
     streams = [await open_stream(server.port, token) for _ in range(opts.streams)]
@@ -299,7 +424,8 @@ async def run(opts: Options, server: Server, alert_id: int, token: str) -> dict[
                 delays.extend(these)
                 firsts.append(min(these))
                 await asyncio.sleep(0.2)
-        page_p50, page_p99 = await measure_pages(server.base_url, token)
+        log(f"{len(pages.pages)} console pages, {opts.page_repeat} times each ...")
+        timed = await measure_pages(server.base_url, pages, opts.page_repeat)
     finally:
         for task in readers:
             task.cancel()
@@ -315,8 +441,13 @@ async def run(opts: Options, server: Server, alert_id: int, token: str) -> dict[
         "stream_delay_max_ms": round(max(delays), 1),
         "first_stream_p50_ms": round(statistics.median(firsts), 1),
         "comment_post_p50_ms": round(statistics.median(posts), 1),
-        "page_p50_ms": page_p50,
-        "page_p99_ms": page_p99,
+        "page_p50_ms": timed["all"]["p50_ms"],
+        "page_p99_ms": timed["all"]["p99_ms"],
+        "page_repeat": opts.page_repeat,
+        "pages": {k: v for k, v in timed.items() if k != "all"},
+        "workers": pages.workers,
+        "households": pages.households,
+        "patrols": pages.patrols,
         "backend": "postgresql",
     }
 
@@ -335,9 +466,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     server: Server | None = None
     try:
         upgrade(Settings(database_url=url))
+        log("building Jintai's district with a week of patrols ...")
+        pages = asyncio.run(prepare_pages(url, opts.seed))
         alert_id, token = asyncio.run(prepare(url))
         server = Server(url, opts.streams)
-        result = asyncio.run(run(opts, server, alert_id, token))
+        result = asyncio.run(run(opts, server, alert_id, token, pages))
     except BenchError as exc:
         log(f"bench failed: {exc}")
         if server is not None:
@@ -356,8 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"stream_idle_cpu_pct   {result['stream_idle_cpu_pct']} % of one core, idle")
     print(f"stream_delay_p50_ms   {result['stream_delay_p50_ms']} (one change to every stream)")
     print(f"stream_delay_p99_ms   {result['stream_delay_p99_ms']}")
-    print("page_p50_ms           null (the console's pages are not on this branch yet)")
-    print("page_p99_ms           null")
+    print(f"page_p50_ms           {result['page_p50_ms']} (every console page, logged in)")
+    print(f"page_p99_ms           {result['page_p99_ms']}")
+    for name, figures in result["pages"].items():
+        print(f"  {name:<22}  p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     line = json.dumps(result, separators=(",", ":"))
     if opts.json_out is not None:

@@ -22,11 +22,12 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from client import simulate
 from patrolsync import importer
@@ -96,6 +97,35 @@ def _patrols(doc: dict[str, Any], week_start: int, now: int, seed: int) -> tuple
     return devices, rows
 
 
+class Built(NamedTuple):
+    doc: dict[str, Any]
+    """The import document (``client.simulate.district`` of Jintai's shape)."""
+    patrols: int
+    sweep_s: float
+
+
+async def build(engine: AsyncEngine, *, seed: int, now: int) -> Built:
+    """Jintai's district in an empty database: imported 30 days before this week (Beijing
+    time), this week's patrols written into ``checkin`` (:func:`_patrols`), then one sweep.
+    Shared by ``bench/console.py``."""
+    wk = week_of(now, "Asia/Shanghai")
+    doc = simulate.district(simulate.JINTAI, seed=seed)
+    loaded = msgspec.convert(doc, importer.ImportDoc)
+    await transaction(engine, lambda c: importer.load(c, loaded, wk.start_ms - 30 * 86400000))
+    devices, rows = _patrols(doc, wk.start_ms, now, seed)
+
+    async def insert(conn: Any) -> None:
+        await conn.execute(sa.insert(device_t), devices)
+        for i in range(0, len(rows), 1000):
+            await conn.execute(sa.insert(checkin_t), rows[i : i + 1000])
+
+    await transaction(engine, insert)
+    await transaction(engine, lambda c: c.execute(sa.text("ANALYZE")))
+    t0 = time.perf_counter()
+    await sweep.everything(engine, now)
+    return Built(doc, len(rows), time.perf_counter() - t0)
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     url = args.pg_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url += f"/{args.db_name}"
@@ -107,21 +137,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     try:
         now = int(time.time() * 1000)
         wk = week_of(now, "Asia/Shanghai")
-        doc = simulate.district(simulate.JINTAI, seed=args.seed)
-        loaded = msgspec.convert(doc, importer.ImportDoc)
-        await transaction(engine, lambda c: importer.load(c, loaded, wk.start_ms - 30 * 86400000))
-        devices, rows = _patrols(doc, wk.start_ms, now, args.seed)
-
-        async def insert(conn: Any) -> None:
-            await conn.execute(sa.insert(device_t), devices)
-            for i in range(0, len(rows), 1000):
-                await conn.execute(sa.insert(checkin_t), rows[i : i + 1000])
-
-        await transaction(engine, insert)
-        await transaction(engine, lambda c: c.execute(sa.text("ANALYZE")))
-        t0 = time.perf_counter()
-        await sweep.everything(engine, now)
-        sweep_s = time.perf_counter() - t0
+        doc, patrol_count, sweep_s = await build(engine, seed=args.seed, now=now)
         root = "/" + doc["units"][0]["id"] + "/"
         district = doc["units"][0]["id"]
         community = next(u for u in _walk(doc["units"]) if u["kind"] == "community")["id"]
@@ -168,7 +184,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         counts = {
             "workers": len(doc["workers"]),
             "households": len(doc["households"]),
-            "patrols": len(rows),
+            "patrols": patrol_count,
             "sweep_s": round(sweep_s, 1),
         }
         return {**counts, **figures}

@@ -33,7 +33,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from client import simulate
-from patrolsync import importer
+from patrolsync import console_logins, importer
 from rules.periods import Week, week_of
 from server import enrolment
 from server.app import create_app
@@ -217,6 +217,8 @@ async def run(
         await sweep.everything(engine, judged)
         overdue = simulate.overdue_at(doc, phones, truth, judged)
         outcome = await _summarise(engine, console, result, truth.missed, overdue)
+        offered = base if serve is not None and outcome.ok else None
+        await console_logins.offer(engine, doc, console, offered)
         if serve is not None and outcome.ok:
             await serve(base, token)
         return outcome

@@ -5,9 +5,17 @@ the worker, the simulated fleet; exit 0 and a last JSON line with no false and n
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -32,3 +40,97 @@ def test_quick_demo_alerts_equal_the_truth(tmp_path: Path, monkeypatch: pytest.M
     for key in ("duplicates_absorbed", "conflicts_merged"):
         assert key in last
     assert (tmp_path / "patrolsync-demo.db").exists()
+
+
+def test_no_serve_says_the_console_is_served_by_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["demo", "--quick", "--no-serve", "--port", str(_free_port())], env={}
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "served by patrolsync serve" in said
+    assert "patrolsync set-password sup-sim" in said and "password:" not in said
+
+
+class Login(NamedTuple):
+    supervisor_id: str
+    unit_name: str
+    password: str
+
+
+def _wait_for_logins(proc: subprocess.Popen[str], timeout_s: float) -> tuple[str, str, list[Login]]:
+    """Read the demo's output until it serves: (the simulated week, the console's URL, the
+    printed logins in order: the district's supervisor, then a community secretary)."""
+    assert proc.stderr is not None
+    week, url, logins, seen = "", "", [], []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if found := re.search(r"week (\S+) \(Beijing time\)", line):
+            week = found[1]
+        if found := re.search(r"console\S*:\s+(http://\S+)/", line):
+            url = found[1]
+        if found := re.search(r"log in as (\S+) \(.*, (.+)\)\s+password: (\S+)", line):
+            logins.append(Login(found[1], found[2], found[3]))
+        if line.startswith("serving;"):
+            return week, url, logins
+    raise AssertionError("the demo did not start serving:\n" + "".join(seen[-40:]))
+
+
+def _log_in(client: httpx.Client, supervisor_id: str, password: str) -> httpx.Response:
+    form = client.get("/login")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form.text)
+    assert token is not None, form.text[:500]
+    return client.post(
+        "/login", data={"csrf": token[1], "supervisor_id": supervisor_id, "password": password}
+    )
+
+
+@pytest.mark.timeout(240)
+def test_the_printed_logins_open_the_console_of_the_running_demo(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLSYNC_")}
+    port = _free_port()
+    cmd = [sys.executable, "-m", "patrolsync.cli", "demo", "--quick", "--port", str(port)]
+    env |= {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            week, url, logins = _wait_for_logins(proc, timeout_s=200)
+            assert url == f"http://127.0.0.1:{port}" and week
+            district, secretary = logins
+            assert district.password != secretary.password
+            with httpx.Client(base_url=url, timeout=30) as client:
+                assert (
+                    _log_in(client, district.supervisor_id, "not-the-password").status_code == 401
+                )
+                assert _log_in(client, district.supervisor_id, district.password).status_code == 303
+                overview = client.get("/")
+                assert overview.status_code == 200
+                assert district.unit_name in overview.text
+                assert f'data-last-week="{week}"' in overview.text  # the simulated week
+                patrols = re.findall(r'data-col="patrols">(\d+)<', overview.text)
+                assert int(patrols[-1]) > 0  # the district's total, last week
+                child = re.search(r'<a href="(/units/[^"]+)"', overview.text)
+                assert child is not None  # a unit below the district, above the community
+            with httpx.Client(base_url=url, timeout=30) as client:
+                assert (
+                    _log_in(client, secretary.supervisor_id, secretary.password).status_code == 303
+                )
+                own = client.get("/")
+                assert own.status_code == 200 and secretary.unit_name in own.text
+                assert district.unit_name not in own.text
+                assert client.get(child[1]).status_code == 404  # outside the secretary's unit
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
