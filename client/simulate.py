@@ -23,108 +23,140 @@ from typing import Any
 
 import httpx
 
+from client import names
 from client.device import Backoff, DeviceClient
 from client.store import LocalStore
 from sync.durations import DAY_MS, HOUR_MS, MINUTE_MS
-
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛"]
-NOTES = [
-    "老人身体不错，按时吃药",
-    "家里暖气不热，已反映物业",
-    "想要一个轮椅坡道",
-    "独居，子女在外地",
-    "需要代办医保报销",
-    "孩子放学无人照看",
-    "楼道灯坏了",
-]
 
 
 @dataclass(frozen=True)
 class Shape:
     """A district's size. ``JINTAI`` is the district of the domain notes (753 workers for about
-    1,300 grids: most look after two)."""
+    1,300 grids in 59 communities: most look after two grids of their community)."""
 
     communities: int
     grids_per_community: int
     workers: int
     households_per_grid: int
+    streets: int = 0
+    """Street offices; 0: one for every six communities (at least one)."""
 
 
 JINTAI = Shape(communities=59, grids_per_community=22, workers=753, households_per_grid=12)
 SMALL = Shape(communities=2, grids_per_community=3, workers=8, households_per_grid=4)
 
+COMMUNITIES_PER_STREET = 6
+TIERS = ("high_risk",) * 2 + ("key",) * 3 + ("general",) * 5
+"""Care tiers drawn for households: 2 in 10 high-risk, 3 key, 5 general."""
+TAGS = {
+    "high_risk": (["elderly", "living_alone"], ["elderly", "empty_nest"], ["left_behind"]),
+    "key": (["elderly", "disability"], ["elderly", "dementia"], ["extreme_poverty"], ["orphan"]),
+    "general": ([], ["elderly"], ["difficulty"]),
+}
+"""Tags that fit each tier (DOMAIN.md: high-risk = 80+ living alone, empty-nest or left-behind;
+key = 60+ with disability or dementia, 特困, orphans)."""
+
+
+def person(rng: random.Random) -> str:
+    """A plausible Chinese name: a surname and a one- or two-character given name."""
+    return rng.choice(names.SURNAMES) + rng.choice(names.GIVEN)
+
+
+def community_workers(shape: Shape) -> list[int]:
+    """How many workers each community has: the district's workers spread evenly, the first
+    communities taking one more when they do not divide."""
+    base, extra = divmod(shape.workers, shape.communities)
+    return [base + (c < extra) for c in range(shape.communities)]
+
 
 def district(shape: Shape, seed: int = 1) -> dict[str, Any]:
-    """An import document: district → streets → communities → grids, workers (each with one grid,
-    some grids with two workers), supervisors (district, each community), households."""
+    """An import document: 金台区 → streets → communities → grids, with names after the domain
+    notes; workers, each looking after grids of **one** community (every grid has a worker; one
+    worker in ten also shares a neighbour's grid, so some notes are written by two phones);
+    supervisors (the district centre, each street office, each community secretary, each grid
+    leader); households with addresses (…号楼…单元…室), heads of household and care tiers.
+
+    Ids are ASCII and stable (``sim``, ``s0``, ``c00``, ``c00-g00``, ``c00-g00-h00``,
+    ``w0000``, ``sup-…``); the names carry the Chinese. The document depends only on ``shape``
+    and ``seed``."""
     rng = random.Random(seed)
-    grids = [
-        f"c{c:02d}-g{g:02d}"
-        for c in range(shape.communities)
-        for g in range(shape.grids_per_community)
-    ]
-    streets = max(1, shape.communities // 6)
-    communities = []
-    for c in range(shape.communities):
-        kids = [
-            {"id": g, "kind": "grid", "name": f"第{int(g[-2:]) + 1}网格"}
-            for g in grids
-            if g.startswith(f"c{c:02d}-")
-        ]
-        communities.append(
-            {
-                "id": f"c{c:02d}",
-                "kind": "community",
-                "name": f"社区{c + 1}",
-                "children": kids,
-                "street": c % streets,
-            }
-        )
+    streets = shape.streets or max(1, shape.communities // COMMUNITIES_PER_STREET)
+    cids = [f"c{c:02d}" for c in range(shape.communities)]
+    cnames = [names.community_name(c) for c in range(shape.communities)]
+    grids = {cid: [f"{cid}-g{g:02d}" for g in range(shape.grids_per_community)] for cid in cids}
+    gname = {
+        gid: names.grid_name(cname, g)
+        for cid, cname in zip(cids, cnames, strict=True)
+        for g, gid in enumerate(grids[cid])
+    }
     units = [
         {
             "id": "sim",
             "kind": "district",
-            "name": "模拟区",
+            "name": names.DISTRICT,
+            "code": "610303",
             "children": [
                 {
                     "id": f"s{s}",
                     "kind": "street",
-                    "name": f"街道{s + 1}",
+                    "name": names.street_name(s),
+                    "code": f"610303{s + 1:03d}",
                     "children": [
-                        {k: v for k, v in c.items() if k != "street"}
-                        for c in communities
-                        if c["street"] == s
+                        {
+                            "id": cid,
+                            "kind": "community",
+                            "name": cname,
+                            "children": [
+                                {"id": g, "kind": "grid", "name": gname[g]} for g in grids[cid]
+                            ],
+                        }
+                        for c, (cid, cname) in enumerate(zip(cids, cnames, strict=True))
+                        if c % streets == s
                     ],
                 }
                 for s in range(streets)
             ],
         }
     ]
-    # Every grid has a worker (with fewer workers than grids, some look after two or more);
-    # one worker in ten also shares the next worker's first grid, so some notes are written by
-    # two phones.
-    own = [grids[i :: shape.workers] or [grids[i % len(grids)]] for i in range(shape.workers)]
-    for i in range(0, shape.workers - 1, 10):
-        own[i] = [*own[i], *(g for g in own[i + 1][:1] if g not in own[i])]
-    workers = [
-        {"id": f"w{i:04d}", "name": rng.choice(SURNAMES) + rng.choice(GIVEN), "grids": own[i]}
-        for i in range(shape.workers)
+    workers: list[dict[str, Any]] = []
+    for cid, count in zip(cids, community_workers(shape), strict=True):
+        own = [grids[cid][j::count] or [grids[cid][j % len(grids[cid])]] for j in range(count)]
+        for j in range(0, count - 1, 10):
+            own[j] = [*own[j], *(g for g in own[j + 1][:1] if g not in own[j])]
+        workers += [
+            {"id": f"w{len(workers) + j:04d}", "name": person(rng), "grids": own[j]}
+            for j in range(count)
+        ]
+    supervisors = [{"id": "sup-sim", "name": f"{names.DISTRICT}网格化服务管理中心", "unit": "sim"}]
+    supervisors += [
+        {"id": f"sup-s{s}", "name": f"{names.street_name(s)}办{person(rng)}", "unit": f"s{s}"}
+        for s in range(streets)
     ]
-    tiers = ["high_risk"] * 2 + ["key"] * 3 + ["general"] * 5
-    households = [
-        {
-            "id": f"{g}-h{h:02d}",
-            "grid": g,
-            "address": f"{h + 1}号楼",
-            "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-            "tags": ["elderly"],
-            "care_tier": rng.choice(tiers),
-        }
-        for g in grids
-        for h in range(shape.households_per_grid)
+    supervisors += [
+        {"id": f"sup-{cid}", "name": f"{cname}书记{person(rng)}", "unit": cid}
+        for cid, cname in zip(cids, cnames, strict=True)
     ]
-    supervisors = [{"id": "sup-sim", "name": "区网格中心", "unit": "sim"}]
+    supervisors += [
+        {"id": f"sup-{g}", "name": f"{gname[g]}网格长{person(rng)}", "unit": g}
+        for cid in cids
+        for g in grids[cid]
+    ]
+    households = []
+    for cid, cname in zip(cids, cnames, strict=True):
+        for g, gid in enumerate(grids[cid]):
+            compound = names.compound_name(cname, g)
+            for h in range(shape.households_per_grid):
+                tier = rng.choice(TIERS)
+                households.append(
+                    {
+                        "id": f"{gid}-h{h:02d}",
+                        "grid": gid,
+                        "address": names.address(compound, h),
+                        "head_name": person(rng),
+                        "tags": list(rng.choice(TAGS[tier])),
+                        "care_tier": tier,
+                    }
+                )
     return {
         "units": units,
         "workers": workers,
@@ -213,13 +245,14 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
         else:
             visitor, outcome = rng.choice(visitors), "met"
         note_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        visitor.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
+        texts = names.NOTES_MET if outcome == "met" else names.NOTES_NOT_HOME
+        visitor.visits.append((household["id"], note_id, when, outcome, rng.choice(texts)))
         others = [v for v in visitors if v is not visitor]
         if others and rng.random() < 0.3:
             # Both workers of the grid write up the same visit, each offline: one note, two
             # concurrent edits (the texts are both kept; the server merges).
             other = rng.choice(others)
-            other.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
+            other.visits.append((household["id"], note_id, when, outcome, rng.choice(texts)))
     return phones, truth
 
 

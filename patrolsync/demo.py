@@ -49,7 +49,9 @@ from worker import main as worker_main
 from worker import queue, sweep
 
 DEMO_DB = Path("patrolsync-demo.db")
-QUICK = simulate.Shape(communities=4, grids_per_community=4, workers=24, households_per_grid=5)
+QUICK = simulate.Shape(
+    communities=4, grids_per_community=4, workers=24, households_per_grid=5, streets=2
+)
 SEED = 2026
 
 
@@ -180,8 +182,11 @@ async def run(
     try:
         await _empty(engine)
         doc, week, token = await prepare(engine, shape, SEED)
+        streets = doc["units"][0]["children"]
         console.print(
-            f"[bold]patrolsync demo[/]: {len(doc['workers'])} workers, "
+            f"[bold]patrolsync demo[/]: {doc['units'][0]['name']} (simulated), "
+            f"{len(streets)} streets, {sum(len(s['children']) for s in streets)} communities, "
+            f"{len(doc['workers'])} workers, "
             f"{len(doc['households'])} households, week {week.label} (Beijing time), "
             f"database {mask_url(settings.database_url)}"
         )
@@ -214,7 +219,7 @@ async def run(
         judged = wall_ms()
         await sweep.everything(engine, judged)
         overdue = simulate.overdue_at(doc, phones, truth, judged)
-        outcome = await _summarise(engine, console, result, truth.missed, overdue)
+        outcome = await _summarise(engine, console, doc, result, truth.missed, overdue)
         if serve is not None and outcome.ok:
             await serve(base, token)
         return outcome
@@ -231,9 +236,49 @@ async def run(
             embedded.shutdown()
 
 
+def _table(doc: dict[str, Any], alerts: list[dict[str, Any]]) -> Table:
+    """Alerts by street and community, named as in the import document; every community of
+    the district has a row (a community with no alert shows zeros), plus a total."""
+    table = Table(
+        title=f"{doc['units'][0]['name']}: alerts by street and community",
+        caption="open quota misses, open overdue visits, other open alerts, auto-resolved",
+    )
+    for column in ("street", "community", *COLUMNS):
+        table.add_column(column, justify="left" if column in ("street", "community") else "right")
+    by: dict[str, Counter[str]] = {}
+    for a in alerts:
+        community = [u for u in a["unit_path"].split("/") if u][2]
+        kind = a["rule"] if a["status"] in ("open", "acknowledged") else a["status"]
+        if kind not in ("quota_missed", "visit_overdue", "auto_resolved"):
+            kind = "other" if a["status"] in ("open", "acknowledged") else "closed"
+        by.setdefault(community, Counter())[kind] += 1
+    total: Counter[str] = Counter()
+    for street in doc["units"][0]["children"]:
+        for n, community in enumerate(street["children"]):
+            counts = by.get(community["id"], Counter())
+            total.update(counts)
+            table.add_row(
+                street["name"] if n == 0 else "",
+                community["name"],
+                *(str(counts[k]) for k in COLUMNS.values()),
+            )
+    table.add_row("", "total", *(str(total[k]) for k in COLUMNS.values()), style="bold")
+    return table
+
+
+COLUMNS = {
+    "quota": "quota_missed",
+    "overdue": "visit_overdue",
+    "other": "other",
+    "auto-res.": "auto_resolved",
+}
+"""The summary's columns (short, to fit 80 columns) and the alert kind each counts."""
+
+
 async def _summarise(
     engine: AsyncEngine,
     console: Console,
+    doc: dict[str, Any],
     result: simulate.Result,
     missed: set[str],
     overdue: set[str],
@@ -245,23 +290,7 @@ async def _summarise(
     judged = {r for r in raised if r[0] in ("quota_missed", "visit_overdue")}
     false_alerts = sorted(judged - expected)
     missed_alerts = sorted(expected - judged)
-    table = Table(title="alerts by community")
-    for column in ("community", "quota missed", "visit overdue", "other open", "auto-resolved"):
-        table.add_column(column, justify="right" if column != "community" else "left")
-    by: dict[str, Counter[str]] = {}
-    for a in alerts:
-        community = [u for u in a["unit_path"].split("/") if u][2]
-        kind = a["rule"] if a["status"] in ("open", "acknowledged") else a["status"]
-        if kind not in ("quota_missed", "visit_overdue", "auto_resolved"):
-            kind = "other" if a["status"] in ("open", "acknowledged") else "closed"
-        by.setdefault(community, Counter())[kind] += 1
-    for community in sorted(by):
-        c = by[community]
-        table.add_row(
-            community,
-            *(str(c[k]) for k in ("quota_missed", "visit_overdue", "other", "auto_resolved")),
-        )
-    console.print(table)
+    console.print(_table(doc, alerts))
     conflicts = await _count(engine, "SELECT count(*) FROM conflict")
     escalated = await _count(engine, "SELECT count(*) FROM alert_event WHERE kind = 'escalated'")
     figures = {
