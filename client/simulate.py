@@ -25,144 +25,23 @@ import httpx
 
 from client import names
 from client.device import Backoff, DeviceClient
+from client.district import JINTAI, SMALL, Shape, district
 from client.store import LocalStore
 from sync.durations import DAY_MS, HOUR_MS, MINUTE_MS
 
-
-@dataclass(frozen=True)
-class Shape:
-    """A district's size. ``JINTAI`` is the district of the domain notes (753 workers for about
-    1,300 grids in 59 communities: most look after two grids of their community)."""
-
-    communities: int
-    grids_per_community: int
-    workers: int
-    households_per_grid: int
-    streets: int = 0
-    """Street offices; 0: one for every six communities (at least one)."""
-
-
-JINTAI = Shape(communities=59, grids_per_community=22, workers=753, households_per_grid=12)
-SMALL = Shape(communities=2, grids_per_community=3, workers=8, households_per_grid=4)
-
-COMMUNITIES_PER_STREET = 6
-TIERS = ("high_risk",) * 2 + ("key",) * 3 + ("general",) * 5
-"""Care tiers drawn for households: 2 in 10 high-risk, 3 key, 5 general."""
-TAGS = {
-    "high_risk": (["elderly", "living_alone"], ["elderly", "empty_nest"], ["left_behind"]),
-    "key": (["elderly", "disability"], ["elderly", "dementia"], ["extreme_poverty"], ["orphan"]),
-    "general": ([], ["elderly"], ["difficulty"]),
-}
-"""Tags that fit each tier (DOMAIN.md: high-risk = 80+ living alone, empty-nest or left-behind;
-key = 60+ with disability or dementia, 特困, orphans)."""
-
-
-def person(rng: random.Random) -> str:
-    """A plausible Chinese name: a surname and a one- or two-character given name."""
-    return rng.choice(names.SURNAMES) + rng.choice(names.GIVEN)
-
-
-def community_workers(shape: Shape) -> list[int]:
-    """How many workers each community has: the district's workers spread evenly, the first
-    communities taking one more when they do not divide."""
-    base, extra = divmod(shape.workers, shape.communities)
-    return [base + (c < extra) for c in range(shape.communities)]
-
-
-def district(shape: Shape, seed: int = 1) -> dict[str, Any]:
-    """An import document: 金台区 → streets → communities → grids, with names after the domain
-    notes; workers, each looking after grids of **one** community (every grid has a worker; one
-    worker in ten also shares a neighbour's grid, so some notes are written by two phones);
-    supervisors (the district centre, each street office, each community secretary, each grid
-    leader); households with addresses (…号楼…单元…室), heads of household and care tiers.
-
-    Ids are ASCII and stable (``sim``, ``s0``, ``c00``, ``c00-g00``, ``c00-g00-h00``,
-    ``w0000``, ``sup-…``); the names carry the Chinese. The document depends only on ``shape``
-    and ``seed``."""
-    rng = random.Random(seed)
-    streets = shape.streets or max(1, shape.communities // COMMUNITIES_PER_STREET)
-    cids = [f"c{c:02d}" for c in range(shape.communities)]
-    cnames = [names.community_name(c) for c in range(shape.communities)]
-    grids = {cid: [f"{cid}-g{g:02d}" for g in range(shape.grids_per_community)] for cid in cids}
-    gname = {
-        gid: names.grid_name(cname, g)
-        for cid, cname in zip(cids, cnames, strict=True)
-        for g, gid in enumerate(grids[cid])
-    }
-    units = [
-        {
-            "id": "sim",
-            "kind": "district",
-            "name": names.DISTRICT,
-            "code": "610303",
-            "children": [
-                {
-                    "id": f"s{s}",
-                    "kind": "street",
-                    "name": names.street_name(s),
-                    "code": f"610303{s + 1:03d}",
-                    "children": [
-                        {
-                            "id": cid,
-                            "kind": "community",
-                            "name": cname,
-                            "children": [
-                                {"id": g, "kind": "grid", "name": gname[g]} for g in grids[cid]
-                            ],
-                        }
-                        for c, (cid, cname) in enumerate(zip(cids, cnames, strict=True))
-                        if c % streets == s
-                    ],
-                }
-                for s in range(streets)
-            ],
-        }
-    ]
-    workers: list[dict[str, Any]] = []
-    for cid, count in zip(cids, community_workers(shape), strict=True):
-        own = [grids[cid][j::count] or [grids[cid][j % len(grids[cid])]] for j in range(count)]
-        for j in range(0, count - 1, 10):
-            own[j] = [*own[j], *(g for g in own[j + 1][:1] if g not in own[j])]
-        workers += [
-            {"id": f"w{len(workers) + j:04d}", "name": person(rng), "grids": own[j]}
-            for j in range(count)
-        ]
-    supervisors = [{"id": "sup-sim", "name": f"{names.DISTRICT}网格化服务管理中心", "unit": "sim"}]
-    supervisors += [
-        {"id": f"sup-s{s}", "name": f"{names.street_name(s)}办{person(rng)}", "unit": f"s{s}"}
-        for s in range(streets)
-    ]
-    supervisors += [
-        {"id": f"sup-{cid}", "name": f"{cname}书记{person(rng)}", "unit": cid}
-        for cid, cname in zip(cids, cnames, strict=True)
-    ]
-    supervisors += [
-        {"id": f"sup-{g}", "name": f"{gname[g]}网格长{person(rng)}", "unit": g}
-        for cid in cids
-        for g in grids[cid]
-    ]
-    households = []
-    for cid, cname in zip(cids, cnames, strict=True):
-        for g, gid in enumerate(grids[cid]):
-            compound = names.compound_name(cname, g)
-            for h in range(shape.households_per_grid):
-                tier = rng.choice(TIERS)
-                households.append(
-                    {
-                        "id": f"{gid}-h{h:02d}",
-                        "grid": gid,
-                        "address": names.address(compound, h),
-                        "head_name": person(rng),
-                        "tags": list(rng.choice(TAGS[tier])),
-                        "care_tier": tier,
-                    }
-                )
-    return {
-        "units": units,
-        "workers": workers,
-        "supervisors": supervisors,
-        "households": households,
-    }
+__all__ = [
+    "JINTAI",
+    "SMALL",
+    "Fleet",
+    "Phone",
+    "Result",
+    "Shape",
+    "Truth",
+    "district",
+    "overdue_at",
+    "plan_week",
+    "play",
+]
 
 
 @dataclass
@@ -188,6 +67,8 @@ class Phone:
 
 HIGH_RISK_CYCLE_MS = 7 * DAY_MS
 """The default visit cycle of high-risk households (the truth assumes default settings)."""
+CYCLES_MS = {"high_risk": HIGH_RISK_CYCLE_MS, "key": 31 * DAY_MS, "general": 92 * DAY_MS}
+"""The default visit cycle of each care tier."""
 
 
 def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[list[Phone], Truth]:
@@ -256,16 +137,27 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
     return phones, truth
 
 
-def overdue_at(doc: dict[str, Any], phones: list[Phone], truth: Truth, judged_ms: int) -> set[str]:
-    """The high-risk households overdue at ``judged_ms`` under the default weekly cycle: nobody
-    met them, or the last meeting was more than a cycle before."""
-    high = {h["id"] for h in doc["households"] if h["care_tier"] == "high_risk"}
-    met: dict[str, int] = {}
+def overdue_at(
+    doc: dict[str, Any],
+    phones: list[Phone],
+    truth: Truth,
+    judged_ms: int,
+    since_ms: int | None = None,
+) -> set[str]:
+    """The households overdue at ``judged_ms`` under the default cycles (:data:`CYCLES_MS`):
+    the last meeting, or coming under care at ``since_ms`` when nobody met them, lies more
+    than the tier's cycle before; plus the high-risk households ``truth`` says nobody met.
+    ``phones`` may hold several weeks' phones. Without ``since_ms`` the households came under
+    care just over a high-risk cycle before ``judged_ms`` (a single past week played)."""
+    since = judged_ms - HIGH_RISK_CYCLE_MS - 1 if since_ms is None else since_ms
+    tier = {h["id"]: h["care_tier"] for h in doc["households"]}
+    last = dict.fromkeys(tier, since)
     for phone in phones:
         for household, _, when, outcome, _ in phone.visits:
             if outcome == "met":
-                met[household] = max(met.get(household, 0), when)
-    late = {h for h, when in met.items() if h in high and judged_ms > when + HIGH_RISK_CYCLE_MS}
+                last[household] = max(last[household], when)
+    late = {h for h, when in last.items() if judged_ms > when + CYCLES_MS[tier[h]]}
+    high = {h for h, t in tier.items() if t == "high_risk"}
     return (truth.unvisited & high) | late
 
 
@@ -300,61 +192,117 @@ class Result:
     duplicates_absorbed: int = 0
     conflicts_merged: int = 0
 
+    def add(self, other: Result) -> None:
+        """Add another week's figures (``phones`` is the most phones that played a week)."""
+        self.phones = max(self.phones, other.phones)
+        self.checkins += other.checkins
+        self.notes += other.notes
+        self.replies_lost += other.replies_lost
+        self.duplicates_absorbed += other.duplicates_absorbed
+        self.conflicts_merged += other.conflicts_merged
+
 
 ENROL_CONCURRENCY = 4
 """Phones enrolling at once: below the server's per-address limit of attempts in progress."""
 
 
-async def play(
-    transport: httpx.AsyncBaseTransport,
-    base_url: str,
-    supervisor_token: str,
-    phones: list[Phone],
-    *,
-    now: Callable[[], int],
-    fault_seed: int = 1,
-    fault_rate: float = 0.1,
-    concurrency: int = 16,
-    progress: Callable[[int], Awaitable[None] | None] | None = None,
-) -> Result:
-    """Enrol a phone per worker, record the week offline, then sync every phone (some twice,
-    some in several batches), with faults; returns what the phones saw."""
-    rng = random.Random(fault_seed)
-    result = Result(phones=len(phones))
-    gate = asyncio.Semaphore(concurrency)
-    # Enrolments from one address stay under the server's guessing limit, which counts the
-    # attempts in progress (PATROLSYNC_ENROL_FAILURES_PER_CLIENT, 10 by default).
-    enrolling = asyncio.Semaphore(ENROL_CONCURRENCY)
-    supervisor = {"Authorization": f"Bearer {supervisor_token}", "Patrolsync-Protocol": "1"}
-    seeds = {p.worker_id: rng.randrange(2**32) for p in phones}
+@dataclass
+class _Handset:
+    """One worker's phone across weeks: enrolled once, its faults and skew its own."""
 
-    async def one(phone: Phone) -> None:
-        async with gate:
-            rng_phone = random.Random(seeds[phone.worker_id])
-            acting: list[int] = []  # the simulated moment of an action in the past, if any
-            faults = Faulty(transport, rng_phone, 0.0)  # enrolment on a good signal
-            async with httpx.AsyncClient(transport=faults, base_url=base_url, timeout=60) as http:
-                code = await http.post(
-                    "/v1/enrolments", json={"worker_id": phone.worker_id}, headers=supervisor
-                )
-                code.raise_for_status()
+    device: DeviceClient
+    faults: Faulty
+    skew_ms: int = 0
+    acting: list[int] = field(default_factory=list)
+    """The simulated moment of an action in the past, if any."""
 
-                async def quick(_: float) -> None:
-                    await asyncio.sleep(0)
 
-                device = DeviceClient(
-                    http,
-                    LocalStore(),
-                    f"sim-{phone.worker_id}",
-                    clock=lambda: (acting[0] if acting else now()) + phone.skew_ms,
-                    sleep=quick,
-                    rng=random.Random(seeds[phone.worker_id]),
-                    backoff=Backoff(attempts=12),
-                )
-                async with enrolling:
-                    await device.enrol(code.json()["code"])
-                await device.handshake()
-                faults.rate = fault_rate
+class Fleet:
+    """The district's phones, kept across weeks: each worker's phone enrols on its first week
+    and then records and syncs every week it is given (:meth:`week`). Faults depend only on
+    ``fault_seed`` and the worker; ``now`` is the (possibly simulated) time of day."""
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        base_url: str,
+        supervisor_token: str,
+        *,
+        now: Callable[[], int],
+        fault_seed: int = 1,
+        fault_rate: float = 0.1,
+        concurrency: int = 16,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.now = now
+        self.fault_seed = fault_seed
+        self.fault_rate = fault_rate
+        self.gate = asyncio.Semaphore(concurrency)
+        # Enrolments from one address stay under the server's guessing limit, which counts the
+        # attempts in progress (PATROLSYNC_ENROL_FAILURES_PER_CLIENT, 10 by default).
+        self.enrolling = asyncio.Semaphore(ENROL_CONCURRENCY)
+        self.supervisor = {
+            "Authorization": f"Bearer {supervisor_token}",
+            "Patrolsync-Protocol": "1",
+        }
+        self.handsets: dict[str, _Handset] = {}
+        self.clients: list[httpx.AsyncClient] = []
+
+    def _seed(self, worker_id: str) -> int:
+        return random.Random(f"{self.fault_seed}:{worker_id}").randrange(2**32)
+
+    async def _enrol(self, worker_id: str) -> _Handset:
+        seed = self._seed(worker_id)
+        faults = Faulty(self.transport, random.Random(seed), 0.0)  # enrolment on a good signal
+        http = httpx.AsyncClient(transport=faults, base_url=self.base_url, timeout=60)
+        self.clients.append(http)
+        code = await http.post(
+            "/v1/enrolments", json={"worker_id": worker_id}, headers=self.supervisor
+        )
+        code.raise_for_status()
+
+        async def quick(_: float) -> None:
+            await asyncio.sleep(0)
+
+        handset: _Handset
+
+        def clock() -> int:
+            return (handset.acting[0] if handset.acting else self.now()) + handset.skew_ms
+
+        handset = _Handset(
+            DeviceClient(
+                http,
+                LocalStore(),
+                f"sim-{worker_id}",
+                clock=clock,
+                sleep=quick,
+                rng=random.Random(seed),
+                backoff=Backoff(attempts=12),
+            ),
+            faults,
+        )
+        async with self.enrolling:
+            await handset.device.enrol(code.json()["code"])
+        await handset.device.handshake()
+        self.handsets[worker_id] = handset
+        return handset
+
+    async def week(
+        self,
+        phones: list[Phone],
+        progress: Callable[[int], Awaitable[None] | None] | None = None,
+    ) -> Result:
+        """Record each phone's week offline, then sync every phone (with faults); returns what
+        the phones saw this week."""
+        result = Result(phones=len(phones))
+
+        async def one(phone: Phone) -> None:
+            async with self.gate:
+                handset = self.handsets.get(phone.worker_id) or await self._enrol(phone.worker_id)
+                device = handset.device
+                handset.skew_ms = phone.skew_ms
+                handset.faults.rate = self.fault_rate
                 for start, duration in phone.patrols:
                     device.record_checkin(
                         phone.grid_id,
@@ -372,13 +320,14 @@ async def play(
                         "text": text,
                     }
                     # The note is written at the visit (its clock says so), synced later.
-                    acting[:] = [when]
+                    handset.acting[:] = [when]
                     device.edit_note(household, fields, note_id=note_id)
-                    acting.clear()
+                    handset.acting.clear()
+                lost = handset.faults.lost
                 report = await device.sync()
                 result.checkins += len(phone.patrols)
                 result.notes += len(phone.visits)
-                result.replies_lost += faults.lost
+                result.replies_lost += handset.faults.lost - lost
                 result.duplicates_absorbed += report[0].replayed + report[0].duplicate
                 result.conflicts_merged += report[0].merged
                 if progress is not None:
@@ -386,5 +335,39 @@ async def play(
                     if done is not None:
                         await done
 
-    await asyncio.gather(*(one(p) for p in phones))
-    return result
+        await asyncio.gather(*(one(p) for p in phones))
+        return result
+
+    async def close(self) -> None:
+        for http in self.clients:
+            await http.aclose()
+        self.clients.clear()
+
+
+async def play(
+    transport: httpx.AsyncBaseTransport,
+    base_url: str,
+    supervisor_token: str,
+    phones: list[Phone],
+    *,
+    now: Callable[[], int],
+    fault_seed: int = 1,
+    fault_rate: float = 0.1,
+    concurrency: int = 16,
+    progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> Result:
+    """Enrol a phone per worker, record the week offline, then sync every phone (some twice,
+    some in several batches), with faults; returns what the phones saw."""
+    fleet = Fleet(
+        transport,
+        base_url,
+        supervisor_token,
+        now=now,
+        fault_seed=fault_seed,
+        fault_rate=fault_rate,
+        concurrency=concurrency,
+    )
+    try:
+        return await fleet.week(phones, progress)
+    finally:
+        await fleet.close()

@@ -11,12 +11,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from client import names, simulate
+from client import district, names, simulate
 from patrolsync import importer
 
 SHAPES = [simulate.SMALL, simulate.JINTAI, simulate.Shape(3, 2, 11, 3)]
 HAN = re.compile(r"^[\u4e00-\u9fff0-9]+$")
 ADDRESS = re.compile(r"^[\u4e00-\u9fff0-9]+\d+号楼\d+单元\d{3,}室$")
+TIERS = ("high_risk", "key", "general")
 ASCII_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -114,7 +115,7 @@ def test_care_tiers_in_proportion_with_fitting_tags() -> None:
     for tier, share in (("high_risk", 0.2), ("key", 0.3), ("general", 0.5)):
         assert abs(tiers[tier] / total - share) < 0.02, tiers
     for h in doc["households"]:
-        assert h["tags"] in [list(t) for t in simulate.TAGS[h["care_tier"]]]
+        assert h["tags"] in [list(t) for t in district.TAGS[h["care_tier"]]]
 
 
 def test_the_district_depends_only_on_its_seed_and_imports_as_it_is() -> None:
@@ -147,3 +148,24 @@ def test_name_lists_never_collide() -> None:
     assert names.address("卧龙小区", 0) == "卧龙小区1号楼1单元101室"
     assert names.address("卧龙小区", 13) == "卧龙小区1号楼2单元102室"
     assert len({names.address("卧龙小区", h) for h in range(500)}) == 500
+
+
+def test_overdue_over_weeks_follows_each_tiers_cycle() -> None:
+    doc = simulate.district(simulate.SMALL, seed=5)
+    by_tier = {t: next(h["id"] for h in doc["households"] if h["care_tier"] == t) for t in TIERS}
+    since = 0
+    day = 86_400_000
+    met = simulate.Phone("w0000", "c00-g00", 0)
+    met.visits = [(by_tier["high_risk"], "n1", 20 * day, "met", "x")]
+    not_home = simulate.Phone("w0001", "c00-g00", 0)
+    not_home.visits = [(by_tier["key"], "n2", 25 * day, "not_home", "y")]
+    phones = [met, not_home]
+    at = simulate.overdue_at(doc, phones, simulate.Truth(), 27 * day, since)
+    assert by_tier["high_risk"] not in at  # met 7 days before: not more than a cycle
+    assert by_tier["key"] not in at and by_tier["general"] not in at
+    at = simulate.overdue_at(doc, phones, simulate.Truth(), 27 * day + 1, since)
+    assert by_tier["high_risk"] in at
+    later = simulate.overdue_at(doc, phones, simulate.Truth(), 31 * day + 1, since)
+    assert by_tier["key"] in later  # nobody home does not count: due from coming under care
+    assert by_tier["general"] not in later
+    assert by_tier["general"] in simulate.overdue_at(doc, [], simulate.Truth(), 93 * day, since)
