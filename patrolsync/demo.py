@@ -57,6 +57,7 @@ SEED = 2026
 WEEKS = 4
 """Weeks the demo plays by default."""
 TZ = "Asia/Shanghai"
+RELAY_RETRY_S = 15
 SYNC_AFTER_MS = 6 * HOUR_MS
 """The phones sync this long after each week's end (Monday 06:00 Beijing time)."""
 
@@ -203,9 +204,13 @@ async def run(
         url, embedded = _embedded_redis(workdir)
         settings = settings.with_(redis_url=url)
     # The sweeps run on the simulated clock between weeks; the worker's own hourly sweep adds
-    # nothing the demo needs.
+    # nothing the demo needs. An evaluation that failed (SQLite busy under the fleet's pushes)
+    # is relayed again after RELAY_RETRY_S rather than the production ten minutes, so the
+    # demo's wait for the worker stays short.
     settings = settings.with_(
-        queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}", sweep_minutes=60
+        queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}",
+        sweep_minutes=60,
+        relay_retry_s=RELAY_RETRY_S,
     )
     await asyncio.to_thread(upgrade, settings)
     engine = make_engine(settings)
