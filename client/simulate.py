@@ -23,114 +23,25 @@ from typing import Any
 
 import httpx
 
+from client import names
 from client.device import Backoff, DeviceClient
+from client.district import JINTAI, SMALL, Shape, district
 from client.store import LocalStore
 from sync.durations import DAY_MS, HOUR_MS, MINUTE_MS
 
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛"]
-NOTES = [
-    "老人身体不错，按时吃药",
-    "家里暖气不热，已反映物业",
-    "想要一个轮椅坡道",
-    "独居，子女在外地",
-    "需要代办医保报销",
-    "孩子放学无人照看",
-    "楼道灯坏了",
+__all__ = [
+    "JINTAI",
+    "SMALL",
+    "Fleet",
+    "Phone",
+    "Result",
+    "Shape",
+    "Truth",
+    "district",
+    "overdue_at",
+    "plan_week",
+    "play",
 ]
-
-
-@dataclass(frozen=True)
-class Shape:
-    """A district's size. ``JINTAI`` is the district of the domain notes (753 workers for about
-    1,300 grids: most look after two)."""
-
-    communities: int
-    grids_per_community: int
-    workers: int
-    households_per_grid: int
-
-
-JINTAI = Shape(communities=59, grids_per_community=22, workers=753, households_per_grid=12)
-SMALL = Shape(communities=2, grids_per_community=3, workers=8, households_per_grid=4)
-
-
-def district(shape: Shape, seed: int = 1) -> dict[str, Any]:
-    """An import document: district → streets → communities → grids, workers (each with one grid,
-    some grids with two workers), supervisors (district, each community), households."""
-    rng = random.Random(seed)
-    grids = [
-        f"c{c:02d}-g{g:02d}"
-        for c in range(shape.communities)
-        for g in range(shape.grids_per_community)
-    ]
-    streets = max(1, shape.communities // 6)
-    communities = []
-    for c in range(shape.communities):
-        kids = [
-            {"id": g, "kind": "grid", "name": f"第{int(g[-2:]) + 1}网格"}
-            for g in grids
-            if g.startswith(f"c{c:02d}-")
-        ]
-        communities.append(
-            {
-                "id": f"c{c:02d}",
-                "kind": "community",
-                "name": f"社区{c + 1}",
-                "children": kids,
-                "street": c % streets,
-            }
-        )
-    units = [
-        {
-            "id": "sim",
-            "kind": "district",
-            "name": "模拟区",
-            "children": [
-                {
-                    "id": f"s{s}",
-                    "kind": "street",
-                    "name": f"街道{s + 1}",
-                    "children": [
-                        {k: v for k, v in c.items() if k != "street"}
-                        for c in communities
-                        if c["street"] == s
-                    ],
-                }
-                for s in range(streets)
-            ],
-        }
-    ]
-    # Every grid has a worker (with fewer workers than grids, some look after two or more);
-    # one worker in ten also shares the next worker's first grid, so some notes are written by
-    # two phones.
-    own = [grids[i :: shape.workers] or [grids[i % len(grids)]] for i in range(shape.workers)]
-    for i in range(0, shape.workers - 1, 10):
-        own[i] = [*own[i], *(g for g in own[i + 1][:1] if g not in own[i])]
-    workers = [
-        {"id": f"w{i:04d}", "name": rng.choice(SURNAMES) + rng.choice(GIVEN), "grids": own[i]}
-        for i in range(shape.workers)
-    ]
-    tiers = ["high_risk"] * 2 + ["key"] * 3 + ["general"] * 5
-    households = [
-        {
-            "id": f"{g}-h{h:02d}",
-            "grid": g,
-            "address": f"{h + 1}号楼",
-            "head_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-            "tags": ["elderly"],
-            "care_tier": rng.choice(tiers),
-        }
-        for g in grids
-        for h in range(shape.households_per_grid)
-    ]
-    supervisors = [{"id": "sup-sim", "name": "区网格中心", "unit": "sim"}]
-    return {
-        "units": units,
-        "workers": workers,
-        "supervisors": supervisors,
-        "households": households,
-    }
 
 
 @dataclass
@@ -156,6 +67,8 @@ class Phone:
 
 HIGH_RISK_CYCLE_MS = 7 * DAY_MS
 """The default visit cycle of high-risk households (the truth assumes default settings)."""
+CYCLES_MS = {"high_risk": HIGH_RISK_CYCLE_MS, "key": 31 * DAY_MS, "general": 92 * DAY_MS}
+"""The default visit cycle of each care tier."""
 
 
 def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[list[Phone], Truth]:
@@ -213,26 +126,38 @@ def plan_week(doc: dict[str, Any], week_start_ms: int, seed: int = 1) -> tuple[l
         else:
             visitor, outcome = rng.choice(visitors), "met"
         note_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        visitor.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
+        texts = names.NOTES_MET if outcome == "met" else names.NOTES_NOT_HOME
+        visitor.visits.append((household["id"], note_id, when, outcome, rng.choice(texts)))
         others = [v for v in visitors if v is not visitor]
         if others and rng.random() < 0.3:
             # Both workers of the grid write up the same visit, each offline: one note, two
             # concurrent edits (the texts are both kept; the server merges).
             other = rng.choice(others)
-            other.visits.append((household["id"], note_id, when, outcome, rng.choice(NOTES)))
+            other.visits.append((household["id"], note_id, when, outcome, rng.choice(texts)))
     return phones, truth
 
 
-def overdue_at(doc: dict[str, Any], phones: list[Phone], truth: Truth, judged_ms: int) -> set[str]:
-    """The high-risk households overdue at ``judged_ms`` under the default weekly cycle: nobody
-    met them, or the last meeting was more than a cycle before."""
-    high = {h["id"] for h in doc["households"] if h["care_tier"] == "high_risk"}
-    met: dict[str, int] = {}
+def overdue_at(
+    doc: dict[str, Any],
+    phones: list[Phone],
+    truth: Truth,
+    judged_ms: int,
+    since_ms: int | None = None,
+) -> set[str]:
+    """The households overdue at ``judged_ms`` under the default cycles (:data:`CYCLES_MS`):
+    the last meeting, or coming under care at ``since_ms`` when nobody met them, lies more
+    than the tier's cycle before; plus the high-risk households ``truth`` says nobody met.
+    ``phones`` may hold several weeks' phones. Without ``since_ms`` the households came under
+    care just over a high-risk cycle before ``judged_ms`` (a single past week played)."""
+    since = judged_ms - HIGH_RISK_CYCLE_MS - 1 if since_ms is None else since_ms
+    tier = {h["id"]: h["care_tier"] for h in doc["households"]}
+    last = dict.fromkeys(tier, since)
     for phone in phones:
         for household, _, when, outcome, _ in phone.visits:
             if outcome == "met":
-                met[household] = max(met.get(household, 0), when)
-    late = {h for h, when in met.items() if h in high and judged_ms > when + HIGH_RISK_CYCLE_MS}
+                last[household] = max(last[household], when)
+    late = {h for h, when in last.items() if judged_ms > when + CYCLES_MS[tier[h]]}
+    high = {h for h, t in tier.items() if t == "high_risk"}
     return (truth.unvisited & high) | late
 
 
@@ -267,61 +192,117 @@ class Result:
     duplicates_absorbed: int = 0
     conflicts_merged: int = 0
 
+    def add(self, other: Result) -> None:
+        """Add another week's figures (``phones`` is the most phones that played a week)."""
+        self.phones = max(self.phones, other.phones)
+        self.checkins += other.checkins
+        self.notes += other.notes
+        self.replies_lost += other.replies_lost
+        self.duplicates_absorbed += other.duplicates_absorbed
+        self.conflicts_merged += other.conflicts_merged
+
 
 ENROL_CONCURRENCY = 4
 """Phones enrolling at once: below the server's per-address limit of attempts in progress."""
 
 
-async def play(
-    transport: httpx.AsyncBaseTransport,
-    base_url: str,
-    supervisor_token: str,
-    phones: list[Phone],
-    *,
-    now: Callable[[], int],
-    fault_seed: int = 1,
-    fault_rate: float = 0.1,
-    concurrency: int = 16,
-    progress: Callable[[int], Awaitable[None] | None] | None = None,
-) -> Result:
-    """Enrol a phone per worker, record the week offline, then sync every phone (some twice,
-    some in several batches), with faults; returns what the phones saw."""
-    rng = random.Random(fault_seed)
-    result = Result(phones=len(phones))
-    gate = asyncio.Semaphore(concurrency)
-    # Enrolments from one address stay under the server's guessing limit, which counts the
-    # attempts in progress (PATROLSYNC_ENROL_FAILURES_PER_CLIENT, 10 by default).
-    enrolling = asyncio.Semaphore(ENROL_CONCURRENCY)
-    supervisor = {"Authorization": f"Bearer {supervisor_token}", "Patrolsync-Protocol": "1"}
-    seeds = {p.worker_id: rng.randrange(2**32) for p in phones}
+@dataclass
+class _Handset:
+    """One worker's phone across weeks: enrolled once, its faults and skew its own."""
 
-    async def one(phone: Phone) -> None:
-        async with gate:
-            rng_phone = random.Random(seeds[phone.worker_id])
-            acting: list[int] = []  # the simulated moment of an action in the past, if any
-            faults = Faulty(transport, rng_phone, 0.0)  # enrolment on a good signal
-            async with httpx.AsyncClient(transport=faults, base_url=base_url, timeout=60) as http:
-                code = await http.post(
-                    "/v1/enrolments", json={"worker_id": phone.worker_id}, headers=supervisor
-                )
-                code.raise_for_status()
+    device: DeviceClient
+    faults: Faulty
+    skew_ms: int = 0
+    acting: list[int] = field(default_factory=list)
+    """The simulated moment of an action in the past, if any."""
 
-                async def quick(_: float) -> None:
-                    await asyncio.sleep(0)
 
-                device = DeviceClient(
-                    http,
-                    LocalStore(),
-                    f"sim-{phone.worker_id}",
-                    clock=lambda: (acting[0] if acting else now()) + phone.skew_ms,
-                    sleep=quick,
-                    rng=random.Random(seeds[phone.worker_id]),
-                    backoff=Backoff(attempts=12),
-                )
-                async with enrolling:
-                    await device.enrol(code.json()["code"])
-                await device.handshake()
-                faults.rate = fault_rate
+class Fleet:
+    """The district's phones, kept across weeks: each worker's phone enrols on its first week
+    and then records and syncs every week it is given (:meth:`week`). Faults depend only on
+    ``fault_seed`` and the worker; ``now`` is the (possibly simulated) time of day."""
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        base_url: str,
+        supervisor_token: str,
+        *,
+        now: Callable[[], int],
+        fault_seed: int = 1,
+        fault_rate: float = 0.1,
+        concurrency: int = 16,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.now = now
+        self.fault_seed = fault_seed
+        self.fault_rate = fault_rate
+        self.gate = asyncio.Semaphore(concurrency)
+        # Enrolments from one address stay under the server's guessing limit, which counts the
+        # attempts in progress (PATROLSYNC_ENROL_FAILURES_PER_CLIENT, 10 by default).
+        self.enrolling = asyncio.Semaphore(ENROL_CONCURRENCY)
+        self.supervisor = {
+            "Authorization": f"Bearer {supervisor_token}",
+            "Patrolsync-Protocol": "1",
+        }
+        self.handsets: dict[str, _Handset] = {}
+        self.clients: list[httpx.AsyncClient] = []
+
+    def _seed(self, worker_id: str) -> int:
+        return random.Random(f"{self.fault_seed}:{worker_id}").randrange(2**32)
+
+    async def _enrol(self, worker_id: str) -> _Handset:
+        seed = self._seed(worker_id)
+        faults = Faulty(self.transport, random.Random(seed), 0.0)  # enrolment on a good signal
+        http = httpx.AsyncClient(transport=faults, base_url=self.base_url, timeout=60)
+        self.clients.append(http)
+        code = await http.post(
+            "/v1/enrolments", json={"worker_id": worker_id}, headers=self.supervisor
+        )
+        code.raise_for_status()
+
+        async def quick(_: float) -> None:
+            await asyncio.sleep(0)
+
+        handset: _Handset
+
+        def clock() -> int:
+            return (handset.acting[0] if handset.acting else self.now()) + handset.skew_ms
+
+        handset = _Handset(
+            DeviceClient(
+                http,
+                LocalStore(),
+                f"sim-{worker_id}",
+                clock=clock,
+                sleep=quick,
+                rng=random.Random(seed),
+                backoff=Backoff(attempts=12),
+            ),
+            faults,
+        )
+        async with self.enrolling:
+            await handset.device.enrol(code.json()["code"])
+        await handset.device.handshake()
+        self.handsets[worker_id] = handset
+        return handset
+
+    async def week(
+        self,
+        phones: list[Phone],
+        progress: Callable[[int], Awaitable[None] | None] | None = None,
+    ) -> Result:
+        """Record each phone's week offline, then sync every phone (with faults); returns what
+        the phones saw this week."""
+        result = Result(phones=len(phones))
+
+        async def one(phone: Phone) -> None:
+            async with self.gate:
+                handset = self.handsets.get(phone.worker_id) or await self._enrol(phone.worker_id)
+                device = handset.device
+                handset.skew_ms = phone.skew_ms
+                handset.faults.rate = self.fault_rate
                 for start, duration in phone.patrols:
                     device.record_checkin(
                         phone.grid_id,
@@ -339,13 +320,14 @@ async def play(
                         "text": text,
                     }
                     # The note is written at the visit (its clock says so), synced later.
-                    acting[:] = [when]
+                    handset.acting[:] = [when]
                     device.edit_note(household, fields, note_id=note_id)
-                    acting.clear()
+                    handset.acting.clear()
+                lost = handset.faults.lost
                 report = await device.sync()
                 result.checkins += len(phone.patrols)
                 result.notes += len(phone.visits)
-                result.replies_lost += faults.lost
+                result.replies_lost += handset.faults.lost - lost
                 result.duplicates_absorbed += report[0].replayed + report[0].duplicate
                 result.conflicts_merged += report[0].merged
                 if progress is not None:
@@ -353,5 +335,39 @@ async def play(
                     if done is not None:
                         await done
 
-    await asyncio.gather(*(one(p) for p in phones))
-    return result
+        await asyncio.gather(*(one(p) for p in phones))
+        return result
+
+    async def close(self) -> None:
+        for http in self.clients:
+            await http.aclose()
+        self.clients.clear()
+
+
+async def play(
+    transport: httpx.AsyncBaseTransport,
+    base_url: str,
+    supervisor_token: str,
+    phones: list[Phone],
+    *,
+    now: Callable[[], int],
+    fault_seed: int = 1,
+    fault_rate: float = 0.1,
+    concurrency: int = 16,
+    progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> Result:
+    """Enrol a phone per worker, record the week offline, then sync every phone (some twice,
+    some in several batches), with faults; returns what the phones saw."""
+    fleet = Fleet(
+        transport,
+        base_url,
+        supervisor_token,
+        now=now,
+        fault_seed=fault_seed,
+        fault_rate=fault_rate,
+        concurrency=concurrency,
+    )
+    try:
+        return await fleet.week(phones, progress)
+    finally:
+        await fleet.close()

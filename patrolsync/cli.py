@@ -327,8 +327,11 @@ def demo(
         str | None, typer.Option(help="an empty PostgreSQL database URL instead of SQLite")
     ] = None,
     redis: Annotated[str | None, typer.Option(help="a Redis URL instead of embedded Redis")] = None,
+    weeks: Annotated[
+        int, typer.Option(min=1, max=12, help="past weeks played, in compressed time")
+    ] = 4,
 ) -> None:
-    """The whole system: server, worker and a simulated fleet's week, checked against the truth.
+    """The whole system: server, worker and a simulated fleet's weeks, checked against the truth.
 
     Prints a summary and, last, one JSON line; exits 0 only when the alerts equal the truth.
     """
@@ -361,6 +364,7 @@ def demo(
                 quick=quick,
                 port=port or settings.port,
                 console=console,
+                weeks=weeks,
                 serve=keep_serving if serve_after else None,
             )
         )

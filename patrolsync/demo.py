@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from client import simulate
 from patrolsync import console_logins, importer
+from patrolsync.simclock import SimClock
 from rules.periods import Week, week_of
 from server import enrolment
 from server.app import create_app
@@ -45,13 +46,21 @@ from server.serving import GRACEFUL_SHUTDOWN_S
 from server.settings import Settings
 from server.store import outbox
 from server.tx import read, transaction
-from sync.durations import WEEK_MS
+from sync.durations import DAY_MS, HOUR_MS, WEEK_MS
 from worker import main as worker_main
 from worker import queue, sweep
 
 DEMO_DB = Path("patrolsync-demo.db")
-QUICK = simulate.Shape(communities=4, grids_per_community=4, workers=24, households_per_grid=5)
+QUICK = simulate.Shape(
+    communities=4, grids_per_community=4, workers=24, households_per_grid=5, streets=2
+)
 SEED = 2026
+WEEKS = 4
+"""Weeks the demo plays by default."""
+TZ = "Asia/Shanghai"
+RELAY_RETRY_S = 15
+SYNC_AFTER_MS = 6 * HOUR_MS
+"""The phones sync this long after each week's end (Monday 06:00 Beijing time)."""
 
 
 @dataclass
@@ -109,7 +118,8 @@ async def _drained(
 
 async def _alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
     stmt = sa.text(
-        "SELECT rule, subject_id, status, unit_path, level FROM alert WHERE unit_path LIKE '/sim/%'"
+        "SELECT rule, subject_id, period, status, unit_path, level FROM alert"
+        " WHERE unit_path LIKE '/sim/%'"
     )
 
     async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -126,16 +136,22 @@ async def _count(engine: AsyncEngine, sql: str) -> int:
 
 
 async def prepare(
-    engine: AsyncEngine, shape: simulate.Shape, seed: int
+    engine: AsyncEngine,
+    shape: simulate.Shape,
+    seed: int,
+    weeks: int = 1,
+    now_ms: int | None = None,
 ) -> tuple[dict[str, Any], Week, str]:
-    """Import a simulated district as added at the start of last week (so that week is judged);
-    return it, the week, and a supervisor token for the whole district."""
+    """Import a simulated district as added at the start of the week ``weeks`` weeks before
+    the current one (so every week played is judged); return it, that first week, and a
+    supervisor token for the whole district issued at ``now_ms`` (default: now)."""
     now = wall_ms()
-    week = week_of(now - WEEK_MS, "Asia/Shanghai")
+    week = week_of(now - weeks * WEEK_MS, TZ)
     doc = simulate.district(shape, seed=seed)
     loaded = msgspec.convert(doc, importer.ImportDoc)
     await transaction(engine, lambda c: importer.load(c, loaded, week.start_ms))
-    token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", now))
+    issued = now if now_ms is None else now_ms
+    token = await transaction(engine, lambda c: enrolment.supervisor_token(c, "sup-sim", issued))
     return doc, week, token
 
 
@@ -157,33 +173,62 @@ async def play(
             )
 
 
+async def play_week(
+    fleet: simulate.Fleet, phones: list[simulate.Phone], label: str, console: Console
+) -> simulate.Result:
+    """One week of ``fleet``'s phones, with a progress bar."""
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"phones syncing {label}", total=len(phones))
+        return await fleet.week(phones, progress=lambda n: bar.advance(job, n))
+
+
 async def run(
     settings: Settings,
     *,
     quick: bool,
     port: int,
     console: Console,
+    weeks: int = WEEKS,
     serve: Callable[[str, str], Any] | None = None,
 ) -> Outcome:
-    """Run the demo; with ``serve``, call it with (base URL, supervisor token) at the end and
-    keep serving until it returns (or the task is cancelled)."""
+    """Run the demo over ``weeks`` past weeks in compressed time: the server, the worker, the
+    phones and the sweeps share one simulated clock, which jumps to just after each week's end,
+    where every phone syncs the week it recorded; the worker then evaluates and the sweeps run
+    on the simulated clock. With ``serve``, call it with (base URL, supervisor token) at the
+    end and keep serving until it returns (or the task is cancelled)."""
+    if weeks < 1:
+        raise DemoError("--weeks must be at least 1")
     shape = QUICK if quick else simulate.JINTAI
     workdir = Path(tempfile.mkdtemp(prefix="patrolsync-demo-"))
     embedded = None
     if settings.redis_url == "embedded":
         url, embedded = _embedded_redis(workdir)
         settings = settings.with_(redis_url=url)
-    settings = settings.with_(queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}")
+    # The sweeps run on the simulated clock between weeks; the worker's own hourly sweep adds
+    # nothing the demo needs. An evaluation that failed (SQLite busy under the fleet's pushes)
+    # is relayed again after RELAY_RETRY_S rather than the production ten minutes, so the
+    # demo's wait for the worker stays short.
+    settings = settings.with_(
+        queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}",
+        sweep_minutes=60,
+        relay_retry_s=RELAY_RETRY_S,
+    )
     await asyncio.to_thread(upgrade, settings)
     engine = make_engine(settings)
     tasks: list[asyncio.Task[Any]] = []
     server: Any = None
     try:
         await _empty(engine)
-        doc, week, token = await prepare(engine, shape, SEED)
+        first = week_of(wall_ms() - weeks * WEEK_MS, TZ)
+        clock = SimClock(first.start_ms)
+        doc, week, token = await prepare(engine, shape, SEED, weeks, clock.now())
+        streets = doc["units"][0]["children"]
         console.print(
-            f"[bold]patrolsync demo[/]: {len(doc['workers'])} workers, "
-            f"{len(doc['households'])} households, week {week.label} (Beijing time), "
+            f"[bold]patrolsync demo[/]: {doc['units'][0]['name']} (simulated), "
+            f"{len(streets)} streets, {sum(len(s['children']) for s in streets)} communities, "
+            f"{len(doc['workers'])} workers, "
+            f"{len(doc['households'])} households, {weeks} week(s) from {week.label} "
+            f"(Beijing time), "
             f"database {mask_url(settings.database_url)}"
         )
         import logging
@@ -195,7 +240,7 @@ async def run(
         base = f"http://127.0.0.1:{port}"
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(settings),
+                create_app(settings, clock=clock.now),
                 host="127.0.0.1",
                 port=port,
                 log_level="warning",
@@ -208,15 +253,28 @@ async def run(
             if tasks[0].done():
                 raise DemoError(f"the server could not start on port {port}")
             await asyncio.sleep(0.05)
-        tasks.append(asyncio.create_task(worker_main.run(settings)))
-        phones, truth = simulate.plan_week(doc, week.start_ms, seed=SEED)
-        result = await play(base, token, phones, SEED, console)
-        console.print("phones synced; waiting for the worker ...")
-        await _drained(engine, settings, console)
-        judged = wall_ms()
-        await sweep.everything(engine, judged)
-        overdue = simulate.overdue_at(doc, phones, truth, judged)
-        outcome = await _summarise(engine, console, result, truth.missed, overdue)
+        tasks.append(asyncio.create_task(worker_main.run(settings, clock=clock.now)))
+        result = simulate.Result()
+        played: list[simulate.Phone] = []
+        missed: set[tuple[str, str]] = set()
+        async with httpx.AsyncHTTPTransport(retries=0) as network:
+            fleet = simulate.Fleet(network, base, token, now=clock.now, fault_seed=SEED)
+            try:
+                for k in range(weeks):
+                    this = week_of(week.start_ms + k * WEEK_MS + DAY_MS, TZ)
+                    clock.jump_to(this.end_ms + SYNC_AFTER_MS)
+                    phones, truth = simulate.plan_week(doc, this.start_ms, seed=SEED + k)
+                    result.add(await play_week(fleet, phones, this.label, console))
+                    played += phones
+                    missed |= {(w, this.label) for w in truth.missed}
+                    await _drained(engine, settings, console)
+                    await sweep.everything(engine, clock.now())
+                    console.print(f"week {this.label} synced and judged")
+            finally:
+                await fleet.close()
+        judged = clock.now()
+        overdue = simulate.overdue_at(doc, played, simulate.Truth(), judged, week.start_ms)
+        outcome = await _summarise(engine, console, doc, result, missed, overdue, weeks)
         offered = base if serve is not None and outcome.ok else None
         await console_logins.offer(engine, doc, console, offered)
         if serve is not None and outcome.ok:
@@ -235,23 +293,15 @@ async def run(
             embedded.shutdown()
 
 
-async def _summarise(
-    engine: AsyncEngine,
-    console: Console,
-    result: simulate.Result,
-    missed: set[str],
-    overdue: set[str],
-) -> Outcome:
-    alerts = await _alerts(engine)
-    live = [a for a in alerts if a["status"] in ("open", "acknowledged")]
-    raised = {(a["rule"], a["subject_id"]) for a in live}
-    expected = {("quota_missed", w) for w in missed} | {("visit_overdue", h) for h in overdue}
-    judged = {r for r in raised if r[0] in ("quota_missed", "visit_overdue")}
-    false_alerts = sorted(judged - expected)
-    missed_alerts = sorted(expected - judged)
-    table = Table(title="alerts by community")
-    for column in ("community", "quota missed", "visit overdue", "other open", "auto-resolved"):
-        table.add_column(column, justify="right" if column != "community" else "left")
+def _table(doc: dict[str, Any], alerts: list[dict[str, Any]]) -> Table:
+    """Alerts by street and community, named as in the import document; every community of
+    the district has a row (a community with no alert shows zeros), plus a total."""
+    table = Table(
+        title=f"{doc['units'][0]['name']}: alerts by street and community",
+        caption="open quota misses, open overdue visits, other open alerts, auto-resolved",
+    )
+    for column in ("street", "community", *COLUMNS):
+        table.add_column(column, justify="left" if column in ("street", "community") else "right")
     by: dict[str, Counter[str]] = {}
     for a in alerts:
         community = [u for u in a["unit_path"].split("/") if u][2]
@@ -259,13 +309,53 @@ async def _summarise(
         if kind not in ("quota_missed", "visit_overdue", "auto_resolved"):
             kind = "other" if a["status"] in ("open", "acknowledged") else "closed"
         by.setdefault(community, Counter())[kind] += 1
-    for community in sorted(by):
-        c = by[community]
-        table.add_row(
-            community,
-            *(str(c[k]) for k in ("quota_missed", "visit_overdue", "other", "auto_resolved")),
-        )
-    console.print(table)
+    total: Counter[str] = Counter()
+    for street in doc["units"][0]["children"]:
+        for n, community in enumerate(street["children"]):
+            counts = by.get(community["id"], Counter())
+            total.update(counts)
+            table.add_row(
+                street["name"] if n == 0 else "",
+                community["name"],
+                *(str(counts[k]) for k in COLUMNS.values()),
+            )
+    table.add_row("", "total", *(str(total[k]) for k in COLUMNS.values()), style="bold")
+    return table
+
+
+COLUMNS = {
+    "quota": "quota_missed",
+    "overdue": "visit_overdue",
+    "other": "other",
+    "auto-res.": "auto_resolved",
+}
+"""The summary's columns (short, to fit 80 columns) and the alert kind each counts."""
+
+
+async def _summarise(
+    engine: AsyncEngine,
+    console: Console,
+    doc: dict[str, Any],
+    result: simulate.Result,
+    missed: set[tuple[str, str]],
+    overdue: set[str],
+    weeks: int,
+) -> Outcome:
+    alerts = await _alerts(engine)
+    live = [a for a in alerts if a["status"] in ("open", "acknowledged")]
+    # A quota miss is judged per worker and week; an overdue visit per household (its period
+    # is the due moment, which the truth does not need).
+    raised = {
+        (a["rule"], a["subject_id"], a["period"] if a["rule"] == "quota_missed" else "")
+        for a in live
+    }
+    expected = {("quota_missed", w, label) for w, label in missed} | {
+        ("visit_overdue", h, "") for h in overdue
+    }
+    judged = {r for r in raised if r[0] in ("quota_missed", "visit_overdue")}
+    false_alerts = sorted(judged - expected)
+    missed_alerts = sorted(expected - judged)
+    console.print(_table(doc, alerts))
     conflicts = await _count(engine, "SELECT count(*) FROM conflict")
     escalated = await _count(engine, "SELECT count(*) FROM alert_event WHERE kind = 'escalated'")
     figures = {
@@ -281,6 +371,7 @@ async def _summarise(
         "true_overdue_households": len(overdue),
         "false_alerts": len(false_alerts),
         "missed_alerts": len(missed_alerts),
+        "weeks": weeks,
     }
     ok = not false_alerts and not missed_alerts and figures["checkins"] == result.checkins
     verdict = "[green]alerts equal the truth[/]" if ok else "[red]alerts differ from the truth[/]"
@@ -290,6 +381,6 @@ async def _summarise(
         f"{conflicts} conflicting values kept; {len(live)} alerts open — {verdict}"
     )
     for label, items in (("false", false_alerts), ("missed", missed_alerts)):
-        for rule, subject in items[:20]:
-            console.print(f"  {label} alert: {rule} {subject}")
+        for rule, subject, period in items[:20]:
+            console.print(f"  {label} alert: {rule} {subject} {period}".rstrip())
     return Outcome(figures, ok)

@@ -72,7 +72,7 @@ def _wait_for_logins(proc: subprocess.Popen[str], timeout_s: float) -> tuple[str
         if not line:
             break
         seen.append(line)
-        if found := re.search(r"week (\S+) \(Beijing time\)", line):
+        if found := re.search(r"^week (\S+) synced and judged", line):  # the last played
             week = found[1]
         if found := re.search(r"console\S*:\s+(http://\S+)/", line):
             url = found[1]
@@ -134,3 +134,26 @@ def test_the_printed_logins_open_the_console_of_the_running_demo(tmp_path: Path)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_quick_demo_over_two_weeks_judges_both_and_escalates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--quick", "--no-serve", "--weeks", "2", "--port", str(_free_port())],
+        env={},
+    )
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["weeks"] == 2
+    assert last["false_alerts"] == 0 and last["missed_alerts"] == 0
+    # The first week's misses stay open a week on the simulated clock: up the ladder.
+    assert last["escalated"] > 0
+
+
+def test_the_demo_refuses_zero_weeks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo", "--quick", "--no-serve", "--weeks", "0"], env={})
+    assert result.exit_code == 2
