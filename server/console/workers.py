@@ -29,6 +29,7 @@ QUERY_MAX = 50
 """Longest name search kept (longer is cut)."""
 WorkerId = Annotated[str, PathParameter(**id_bounds("A worker id"))]
 UnitChosen = Annotated[str | None, QueryParameter(**id_bounds("A unit id of the subtree"))]
+NameQuery = Annotated[str, QueryParameter(description="part of a name (cut to QUERY_MAX)")]
 
 
 class UnitChoice(NamedTuple):
@@ -85,7 +86,9 @@ def patrol_line(p: PatrolOut, tz: str, min_patrol_ms: int) -> PatrolLine:
 
 
 @get("/workers", include_in_schema=False)
-async def worker_list(svc: Svc, viewer: Seen, unit: UnitChosen = None, q: str = "") -> Template:
+async def worker_list(
+    svc: Svc, viewer: Seen, unit: UnitChosen = None, q: NameQuery = ""
+) -> Template:
     query = q.strip()[:QUERY_MAX]
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
