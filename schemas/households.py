@@ -70,3 +70,19 @@ class HouseholdNotes(msgspec.Struct, kw_only=True):
     household: HouseholdOut
     notes: list[VisitNote]
     """Newest visit first; deleted notes included (``deleted``, no fields)."""
+
+
+class WorkerVisit(msgspec.Struct, kw_only=True):
+    """One visit a worker recorded (a note they wrote), on a household of the caller's
+    subtree."""
+
+    note_id: str
+    household_id: str
+    address: str = ""
+    head_name: str = ""
+    grid_name: str = ""
+    visited_ms: int
+    outcome: str
+    """``met``, ``refused`` (both count) or ``not_home``…"""
+    kept_texts: int = 0
+    """How many fields of the note keep a second text (concurrent edits, for review)."""

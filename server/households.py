@@ -20,15 +20,20 @@ from schemas.households import (
     HouseholdPage,
     NoteAlternative,
     VisitNote,
+    WorkerVisit,
 )
 from server import paging
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
+from server.people import visible_worker
 from server.policies import Policies
 from server.store import households as store
 from server.store import people as people_store
 from server.store import quota as quota_store
 from sync import cursor as cursors
+
+VISITS_MAX = 200
+"""Most of a worker's visits listed (the newest)."""
 
 HOUSEHOLDS_MAX = 1000
 """Most households on one page (a district has about 15,000)."""
@@ -153,3 +158,28 @@ async def household_notes(
         )
     out.sort(key=lambda v: (v.visited_ms, v.created_ms), reverse=True)
     return HouseholdNotes(household=home, notes=out)
+
+
+async def worker_visits(
+    conn: AsyncConnection, subtree: str, worker_id: str, *, limit: int = VISITS_MAX
+) -> list[WorkerVisit]:
+    """The visits ``worker_id`` (a worker of the subtree, else 404) recorded on households of
+    the subtree: their live notes, newest visit first, at most ``limit``."""
+    await visible_worker(conn, subtree, worker_id)
+    out = []
+    for r in await store.authored_notes(conn, worker_id, subtree, limit=limit):
+        visited, outcome = cadence.note_visit(r.note.fields, r.note.created_ms)
+        out.append(
+            WorkerVisit(
+                note_id=r.note.id,
+                household_id=r.note.household_id,
+                address=r.address,
+                head_name=r.head_name,
+                grid_name=r.grid_name,
+                visited_ms=visited,
+                outcome=outcome,
+                kept_texts=sum(1 for alts in r.note.alternatives.values() if alts),
+            )
+        )
+    out.sort(key=lambda v: v.visited_ms, reverse=True)
+    return out

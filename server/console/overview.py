@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules.periods import Week, week_of
 from schemas.alerts import ComplianceReport, ComplianceRow
-from server import compliance
+from server import compliance, people
 from server.auth import subtree_unit
+from server.console import fmt
 from server.console.web import Seen, Svc, Viewer, page
 from server.params import UnitId
 from server.state import Services
@@ -65,17 +66,18 @@ async def _render(svc: Services, viewer: Viewer, unit_id: str) -> Template:
         now_rep = await compliance.report(conn, unit, this.label, now)
         last_rep = await compliance.report(conn, unit, last.label, now)
         kids, total = lines(now_rep, last_rep)
-        return {
+        context: dict[str, Any] = {
             "unit": unit,
             "this_week": this.label,
             "last_week": last.label,
             "rows": kids,
             "total": total,
             "crumbs": await _ancestors(conn, unit, viewer.subtree),
-            # Hook for a grid's overview: when the "workers of a unit" service exists, add
-            # "workers": <its rows> here for unit.kind == "grid"; overview.html renders
-            # them in its {% block grid_workers %} only when "workers" is given.
         }
+        if unit.kind == "grid":  # its workers, in overview.html's {% block grid_workers %}
+            found = await people.unit_workers(conn, viewer.subtree, unit.id, now_ms=now)
+            context |= {"workers": found.workers, "fmt": fmt}
+        return context
 
     context = await read(svc.engine, work)
     return page("overview.html", viewer=viewer, active="overview", **context)

@@ -143,3 +143,63 @@ async def visit_notes(conn: AsyncConnection, household_ids: Iterable[str]) -> li
             for r in await conn.execute(stmt)
         )
     return found
+
+
+class AuthoredNoteRow(NamedTuple):
+    """A note one worker wrote, with its household's place (for that worker's visit list)."""
+
+    note: NoteRow
+    address: str
+    head_name: str
+    grid_name: str
+
+
+async def authored_notes(
+    conn: AsyncConnection, author_id: str, path: str, *, limit: int = 200
+) -> list[AuthoredNoteRow]:
+    """The live (not deleted) notes ``author_id`` wrote on households of the grids under
+    ``path``, newest created first, at most ``limit``."""
+    n, h = note_t.c, household_t.c
+    stmt = (
+        sa.select(
+            n.id,
+            n.household_id,
+            n.author_id,
+            n.fields,
+            n.alternatives,
+            n.deleted,
+            n.created_ms,
+            n.updated_ms,
+            h.address,
+            h.head_name,
+            unit_t.c.name.label("grid_name"),
+        )
+        .join(household_t, h.id == n.household_id)
+        .join(unit_t, unit_t.c.id == h.grid_id)
+        .where(
+            n.author_id == author_id,
+            n.seq > 0,
+            n.deleted.is_(False),
+            unit_t.c.path.startswith(path, autoescape=True),
+        )
+        .order_by(n.created_ms.desc(), n.id)
+        .limit(limit)
+    )
+    return [
+        AuthoredNoteRow(
+            NoteRow(
+                str(r.id),
+                r.household_id,
+                r.author_id,
+                dict(r.fields or {}),
+                dict(r.alternatives or {}),
+                bool(r.deleted),
+                int(r.created_ms),
+                int(r.updated_ms),
+            ),
+            r.address or "",
+            r.head_name or "",
+            r.grid_name,
+        )
+        for r in await conn.execute(stmt)
+    ]
