@@ -12,9 +12,9 @@ from litestar import Router
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 
-from server.console import login, overview, web
+from server.console import alert_actions, alerts, login, overview, web
 
-PAGES = (*login.HANDLERS, *overview.HANDLERS)
+PAGES = (*login.HANDLERS, *overview.HANDLERS, *alerts.HANDLERS, *alert_actions.HANDLERS)
 """Every console handler; a new page module adds its ``HANDLERS`` here."""
 
 router = Router(
