@@ -187,7 +187,7 @@ def _back(raw: Any, **more: str) -> str:
     pairs = [
         (k, v)
         for k, v in parse_qsl(str(raw or ""))
-        if k in ("rule", "status", "unit", "week", "level")
+        if k in ("rule", "status", "unit", "week", "level", "limit")
     ]
     return "/alerts?" + urlencode([*pairs, *more.items()])
 

@@ -33,6 +33,7 @@ from server.tx import read
 from sync import cursor as cursors
 
 PAGE_SIZE = 50
+PAGE_MAX = 200
 ACTIVE = "active"
 """The default status filter: open and acknowledged (what still needs someone)."""
 ALL = "all"
@@ -47,6 +48,8 @@ class Filters(NamedTuple):
     unit: str = ""
     week: str = ""
     level: str = ""
+    limit: str = ""
+    """Rows per page (1 to :data:`PAGE_MAX`; empty: :data:`PAGE_SIZE`)."""
 
     @classmethod
     def of(cls, request: Request[Any, Any, Any]) -> Filters:
@@ -62,7 +65,11 @@ class Filters(NamedTuple):
             unit=one("unit"),
             week=one("week"),
             level=one("level", tuple(str(v) for v in words.LEVELS)),
+            limit=one("limit", tuple(str(n) for n in range(1, PAGE_MAX + 1))),
         )
+
+    def page_size(self) -> int:
+        return int(self.limit) if self.limit else PAGE_SIZE
 
     def statuses(self) -> list[str]:
         if self.status == ACTIVE:
@@ -128,6 +135,10 @@ async def alert_inbox(request: Request[Any, Any, Any], svc: Svc, viewer: Seen) -
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         tz = (await subtree_unit(conn, viewer.subtree, viewer.unit_id)).tz
+        # the stream starts where this read begins: every transaction below the bound had
+        # finished before the list is read (its alerts are in it); later ones arrive as events
+        # (an alert already listed is refreshed in place, at worst once more)
+        start = cursors.STREAM.encode((await counter.bound(conn) - 1, counter.END))
         found = await alerting.page(
             conn,
             await _scope(conn, viewer, filters.unit),
@@ -135,12 +146,9 @@ async def alert_inbox(request: Request[Any, Any, Any], svc: Svc, viewer: Seen) -
             rule=[filters.rule] if filters.rule else [],
             period=filters.week or None,
             cursor=cursor,
-            limit=PAGE_SIZE,
+            limit=filters.page_size(),
             level=[int(filters.level)] if filters.level else (),
         )
-        # the stream starts where this read ends: every transaction below the bound has
-        # finished (its alerts are in the list), later ones arrive as events (at worst twice)
-        start = cursors.STREAM.encode((await counter.bound(conn) - 1, counter.END))
         return {
             "rows": [shown(a, now, tz) for a in found.alerts],
             "next": found.cursor,

@@ -240,6 +240,20 @@ def test_filters_narrow_the_list_and_stay_in_the_url(
     if week:
         page.goto(f"{server.url}/alerts?status=all&week={week}")
         assert _ids_shown(page) == [a["id"] for a in _api(page, server, f"&period={week}")]
+    # pages of two by the API's cursor, the filters kept on every page
+    seen: list[int] = []
+    page.goto(f"{server.url}/alerts?status=all&limit=2")
+    while True:
+        shown = _ids_shown(page)
+        assert 0 < len(shown) <= 2
+        seen += shown
+        following = page.get_by_role("link", name=ZH["alerts.next"])
+        if following.count() == 0:
+            break
+        following.click()
+        page.wait_for_load_state()
+        assert "limit=2" in page.url and "status=all" in page.url and "cursor=" in page.url
+    assert seen == [a["id"] for a in everything]
     page.goto(f"{server.url}/alerts?status=resolved")
     assert _ids_shown(page) == [a["id"] for a in _api(page, server, "&status=resolved")]
     shoot(page, "alerts-filtered")
