@@ -12,9 +12,16 @@ from litestar import Router
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 
-from server.console import login, overview, visits, web, workers
+from server.console import alert_actions, alerts, login, overview, visits, web, workers
 
-PAGES = (*login.HANDLERS, *overview.HANDLERS, *workers.HANDLERS, *visits.HANDLERS)
+PAGES = (
+    *login.HANDLERS,
+    *overview.HANDLERS,
+    *alerts.HANDLERS,
+    *alert_actions.HANDLERS,
+    *workers.HANDLERS,
+    *visits.HANDLERS,
+)
 """Every console handler; a new page module adds its ``HANDLERS`` here."""
 
 router = Router(

@@ -18,7 +18,7 @@ class NavItem(NamedTuple):
 
 NAV: tuple[NavItem, ...] = (
     NavItem("overview", "nav.overview", "/"),
-    # NavItem("alerts", "nav.alerts", "/alerts"),
+    NavItem("alerts", "nav.alerts", "/alerts"),
     NavItem("workers", "nav.workers", "/workers"),
     NavItem("households", "nav.households", "/households"),
     # NavItem("settings", "nav.settings", "/settings"),
