@@ -12,9 +12,15 @@ from litestar import Router
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 
-from server.console import login, overview, web
+from server.console import exports_page, invitations_page, login, overview, settings_page, web
 
-PAGES = (*login.HANDLERS, *overview.HANDLERS)
+PAGES = (
+    *login.HANDLERS,
+    *overview.HANDLERS,
+    *settings_page.HANDLERS,
+    *exports_page.HANDLERS,
+    *invitations_page.HANDLERS,
+)
 """Every console handler; a new page module adds its ``HANDLERS`` here."""
 
 router = Router(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from server.console.nav import NAV
 from server.console.strings import ZH
 from tests.browser.conftest import ACCOUNT_LIMIT, LOCKED, PASSWORD, PLAN, Server
 
@@ -43,7 +44,9 @@ def test_a_wrong_password_says_so_and_the_right_one_opens_the_overview(
     login(page, "s-dongfeng")
     assert page.url == f"{server.url}/"
     assert page.get_by_role("heading", level=1).inner_text().startswith(ZH["overview.title"])
-    assert page.get_by_role("navigation", name=ZH["nav.label"]).get_by_role("link").count() == 1
+    assert page.get_by_role("navigation", name=ZH["nav.label"]).get_by_role("link").count() == len(
+        NAV
+    )
 
 
 def test_repeated_failures_are_limited_with_a_chinese_page(
