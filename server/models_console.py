@@ -22,7 +22,7 @@ class SupervisorPassword(SQLModel, table=True):
     """argon2id, in the PHC string format (``$argon2id$v=19$...``)."""
     set_ms: int = Field(sa_type=sa.BigInteger)
     set_by: str = Field(default="", max_length=ID_LEN)
-    """Who set it: ``""`` for the operator's command; later the inviting parent supervisor."""
+    """Who set it: ``""`` for the operator's command, else the supervisor who invited them."""
 
 
 class ConsoleSession(SQLModel, table=True):
