@@ -1,10 +1,7 @@
 """Supervisors' console accounts: who may set a password, and setting it.
 
-Today the operator sets passwords (``patrolsync set-password``). Invitations belong here too:
-a parent supervisor inviting a child unit's supervisor will be a second entry point that checks
-the invited supervisor's unit lies strictly inside the inviter's subtree (``server.scope.within``)
-and then calls :func:`set_password` with ``set_by`` the inviter's id (or issues a one-time
-invitation code that ends in it).
+The operator sets passwords (``patrolsync set-password``); an invitation
+(``server.invitations``) ends in :func:`set_password` with ``set_by`` the inviter's id.
 """
 
 from __future__ import annotations

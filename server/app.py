@@ -22,6 +22,7 @@ from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
+from server.redact import mask_path
 from server.routes import alerts, auth, health, households, people, sync, units, webhooks
 from server.settings import Settings, load
 from server.state import Services
@@ -62,7 +63,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if read_only(exc):
-        log.warning("database is read-only", error=type(exc).__name__, path=request.url.path)
+        log.warning(
+            "database is read-only", error=type(exc).__name__, path=mask_path(request.url.path)
+        )
         err = ApiError(
             Code.UNAVAILABLE,
             "the database is read-only; nothing was written: retry later (a push with the same"
@@ -87,7 +90,7 @@ def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    log.error("unhandled error", path=mask_path(request.url.path), exc_info=exc)
     return wire.error_response(request, ApiError(Code.INTERNAL, "internal error"))
 
 

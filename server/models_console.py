@@ -22,7 +22,7 @@ class SupervisorPassword(SQLModel, table=True):
     """argon2id, in the PHC string format (``$argon2id$v=19$...``)."""
     set_ms: int = Field(sa_type=sa.BigInteger)
     set_by: str = Field(default="", max_length=ID_LEN)
-    """Who set it: ``""`` for the operator's command; later the inviting parent supervisor."""
+    """Who set it: ``""`` for the operator's command, else the supervisor who invited them."""
 
 
 class ConsoleSession(SQLModel, table=True):
@@ -35,3 +35,18 @@ class ConsoleSession(SQLModel, table=True):
     created_ms: int = Field(sa_type=sa.BigInteger)
     expires_ms: int = Field(sa_type=sa.BigInteger)
     last_seen_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class SupervisorInvitation(SQLModel, table=True):
+    """A one-time invitation link for a new supervisor's account, stored by the SHA-256 of its
+    token only. Usable while ``used_ms`` is null and ``now < expires_ms``; using it sets the
+    supervisor's password and stamps ``used_ms`` in the same transaction."""
+
+    __tablename__ = "supervisor_invitation"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    supervisor_id: str = Field(max_length=ID_LEN, index=True)
+    created_by: str = Field(max_length=ID_LEN)
+    """The inviting supervisor (their subtree holds the invitee's unit)."""
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    expires_ms: int = Field(sa_type=sa.BigInteger)
+    used_ms: int | None = Field(default=None, sa_type=sa.BigInteger)

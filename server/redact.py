@@ -34,3 +34,15 @@ def mask_text(text: str) -> str:
     """``text`` (a log line, a message) with the password of every URL in it replaced by
     ``***`` (``scheme://user:password@host``)."""
     return _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
+
+
+SECRET_PATHS = ("/invite/",)
+"""Paths whose rest is a secret (an invitation link's token)."""
+
+
+def mask_path(path: str) -> str:
+    """``path`` as it may be logged: the token of an invitation link replaced by ``***``."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "***"
+    return path

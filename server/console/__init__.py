@@ -12,7 +12,18 @@ from litestar import Router
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 
-from server.console import alert_actions, alerts, login, overview, visits, web, workers
+from server.console import (
+    alert_actions,
+    alerts,
+    exports_page,
+    invitations_page,
+    login,
+    overview,
+    settings_page,
+    visits,
+    web,
+    workers,
+)
 
 PAGES = (
     *login.HANDLERS,
@@ -21,6 +32,9 @@ PAGES = (
     *alert_actions.HANDLERS,
     *workers.HANDLERS,
     *visits.HANDLERS,
+    *settings_page.HANDLERS,
+    *exports_page.HANDLERS,
+    *invitations_page.HANDLERS,
 )
 """Every console handler; a new page module adds its ``HANDLERS`` here."""
 

@@ -21,5 +21,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("alerts", "nav.alerts", "/alerts"),
     NavItem("workers", "nav.workers", "/workers"),
     NavItem("households", "nav.households", "/households"),
-    # NavItem("settings", "nav.settings", "/settings"),
+    NavItem("exports", "nav.exports", "/exports"),
+    NavItem("invitations", "nav.invitations", "/invitations"),
+    NavItem("settings", "nav.settings", "/settings"),
 )

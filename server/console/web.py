@@ -8,7 +8,7 @@ Invariants:
 * Every unsafe request (not GET/HEAD/OPTIONS) under the console is refused with a 403 page
   unless it carries the CSRF token of its session (form field ``csrf`` or header
   ``X-CSRF-Token``; htmx sends the header, set once on ``<body>``); ``/login`` carries the
-  token of its log-in cookie instead.
+  token of its log-in cookie instead, ``/invite/{token}`` that of its invitation cookie.
 * Errors inside the console answer HTML pages in Chinese with the status of the error
   (404, 403, 429 with ``Retry-After``), never the API's JSON.
 """
@@ -36,6 +36,7 @@ from server.auth import Principal, supervisor_principal
 from server.console.nav import NAV
 from server.console.strings import LANG, ZH
 from server.errors import ApiError, Code
+from server.redact import mask_path
 from server.state import Services, services
 from server.store import units
 from server.tx import transaction
@@ -48,6 +49,9 @@ STATIC = HERE / "static"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+INVITE_COOKIE = "patrolsync_invite"
+"""A random value set by an invitation's page (path ``/invite``); its form carries a token
+derived from it, as the log-in form does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +150,12 @@ async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         given = value if isinstance(value, str) else None
     if connection.url.path == "/login":
         ok = sessions.csrf_ok(connection.cookies.get(sessions.LOGIN_COOKIE), given, "login")
+    elif connection.url.path.startswith("/invite/"):
+        ok = sessions.csrf_ok(connection.cookies.get(INVITE_COOKIE), given, "invite")
     else:
         ok = sessions.csrf_ok(connection.cookies.get(sessions.COOKIE), given)
     if not ok:
-        log.warning("csrf token missing or wrong", path=connection.url.path)
+        log.warning("csrf token missing or wrong", path=mask_path(connection.url.path))
         raise CsrfRefused()
 
 

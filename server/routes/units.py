@@ -4,7 +4,6 @@ summary (JSON for dashboards, CSV for spreadsheets)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -13,39 +12,15 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from rules.periods import week, week_of
-from rules.policy import PolicyError, check_overrides, resolve
 from schemas.alerts import ComplianceReport, UnitSettings
 from schemas.units import Unit
-from server import compliance, spreadsheet, wire
+from server import compliance, spreadsheet, unit_settings, wire
 from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.openapi import AUTH, BODY, DB, PARAMS, documented, negotiated
 from server.params import UnitId, id_bounds, text_bounds
 from server.routes.deps import SUPERVISOR, Subtree, Svc, Who, body, requires_supervisor
-from server.store import quota as quota_store
-from server.store.units import UnitRow
 from server.tx import read, transaction
-
-
-async def _settings(conn: Any, unit: UnitRow) -> UnitSettings:
-    overrides = await quota_store.unit_overrides(conn)
-    chain = [overrides[u] for u in unit.path.split("/") if u in overrides]
-    effective = dataclasses.asdict(resolve([*chain, {"tz": unit.tz}]))
-    return UnitSettings(unit_id=unit.id, own=overrides.get(unit.id, {}), effective=effective)
-
-
-def _overrides(raw: dict[str, Any]) -> dict[str, Any]:
-    """A unit's own overrides, checked (422 ``invalid_request`` with the offending key)."""
-    if "tz" in raw:
-        raise ApiError(
-            Code.INVALID_REQUEST,
-            "tz is a property of the unit, set by the import file, not a setting",
-            details={"key": "tz"},
-        )
-    try:
-        return check_overrides(raw)
-    except PolicyError as exc:
-        raise ApiError(Code.INVALID_REQUEST, str(exc), details={"key": exc.key}) from None
 
 
 def _own_unit(path: str) -> str:
@@ -74,7 +49,9 @@ class UnitController(Controller):
     )
     async def get_settings(self, svc: Svc, subtree: Subtree, unit_id: UnitId) -> UnitSettings:
         async def work(conn: Any) -> UnitSettings:
-            return await _settings(conn, await subtree_unit(conn, subtree, unit_id))
+            return await unit_settings.read_settings(
+                conn, await subtree_unit(conn, subtree, unit_id)
+            )
 
         return await read(svc.engine, work)
 
@@ -93,13 +70,12 @@ class UnitController(Controller):
         unit_id: UnitId,
         raw: NamedDependency[dict[str, Any]],
     ) -> UnitSettings:
-        values = _overrides(raw)
+        unit_settings.checked(raw)  # a bad body is refused before the unit is looked up
 
         async def work(conn: Any) -> UnitSettings:
             unit = await subtree_unit(conn, subtree, unit_id)
             by = who.supervisor_id or ""
-            await quota_store.set_unit_overrides(conn, unit_id, values, by, svc.clock())
-            return await _settings(conn, unit)
+            return await unit_settings.replace(conn, unit, raw, by, svc.clock())
 
         return await transaction(svc.engine, work)
 

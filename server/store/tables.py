@@ -30,7 +30,7 @@ from server.models_alerts import (
     WebhookDelivery,
     WeekVerdict,
 )
-from server.models_console import ConsoleSession, SupervisorPassword
+from server.models_console import ConsoleSession, SupervisorInvitation, SupervisorPassword
 
 
 def _t(model: type) -> sa.Table:
@@ -65,3 +65,4 @@ CHECKIN_SHARED = ("worker_id", "device_id", "skew_ms", "push_id", "received_ms",
 """Columns every check-in of one push shares: sent once per batch, not once per row."""
 password_t = _t(SupervisorPassword)
 session_t = _t(ConsoleSession)
+invitation_t = _t(SupervisorInvitation)

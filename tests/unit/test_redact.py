@@ -10,7 +10,7 @@ import structlog
 
 from server import logs
 from server.db import make_engine
-from server.redact import mask_url
+from server.redact import mask_path, mask_url
 from server.settings import Settings, SettingsError, load
 
 SECRET = "s3cr3t-pw"
@@ -97,3 +97,9 @@ def test_an_unreadable_database_url_is_a_configuration_error_without_the_passwor
         load({"PATROLSYNC_DATABASE_URL": f"postgresql+asyncpg://app:{SECRET}@db:port/patrol"})
     assert "PATROLSYNC_DATABASE_URL" in str(caught.value) and "app:***@db" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_an_invitation_links_token_is_masked_in_a_logged_path() -> None:
+    assert mask_path("/invite/WWjySjncz1vwsLAsiAEV0OmUGDaUwT6in6UpVDJA2LA") == "/invite/***"
+    assert mask_path("/invitations") == "/invitations"
+    assert mask_path("/settings/xinhua") == "/settings/xinhua"
