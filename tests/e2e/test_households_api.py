@@ -44,7 +44,7 @@ async def test_overdue_households_with_last_visit(clocked: Fleet) -> None:
     kept = homes["h-xh-102"]
     assert (kept["head_name"], kept["address"], kept["care_tier"]) == (
         "赵奶奶",
-        "新华小区1号楼102",
+        "新华小区1号楼1单元102室",
         "key",
     )
     assert kept["grid_name"] == "新华社区第一网格" and kept.get("last_visit_ms") is None

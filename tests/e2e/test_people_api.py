@@ -166,7 +166,7 @@ async def test_alerts_carry_names(clocked: Fleet) -> None:
     households = [a for a in page if a["subject_kind"] == "household"]
     assert households, "the sample's households are overdue for a visit"
     names = {a["subject_id"]: a["subject_name"] for a in households}
-    assert names["h-xh-101"] == "王大爷 新华小区1号楼101"
+    assert names["h-xh-101"] == "王大爷 新华小区1号楼1单元101室"
     alert_id = missed["w-zhang"]["id"]
     detail = (await _get(clocked, "s-xinhua", f"/v1/alerts/{alert_id}")).json()
     assert detail["alert"]["subject_name"] == "张伟"

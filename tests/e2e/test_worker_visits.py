@@ -54,7 +54,7 @@ async def test_a_workers_visits_newest_first_within_the_subtree(fleet: Fleet) ->
     by_home = {v.household_id: v for v in seen_visits}
     assert by_home["h-xh-102"].outcome == "not_home"
     assert by_home["h-xh-201"].kept_texts == 1 and by_home["h-xh-101"].kept_texts == 0
-    assert by_home["h-xh-101"].address == "新华小区1号楼101"
+    assert by_home["h-xh-101"].address == "新华小区1号楼1单元101室"
     assert by_home["h-xh-101"].head_name == "王大爷"
     assert by_home["h-xh-101"].grid_name == "新华社区第一网格"
     visited = [v.visited_ms for v in seen_visits]
