@@ -22,7 +22,7 @@ from typing import Any, Literal, cast, get_args, get_origin
 import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import (
     OpenAPIHeader,
     OpenAPIMediaType,
@@ -51,6 +51,7 @@ from schemas.alerts import (
     WebhookOut,
 )
 from schemas.errors import ErrorBody
+from schemas.people import UnitPatrols, WorkerPatrols
 from schemas.sync import (
     EnrolmentCodeRequest,
     EnrolmentCodeResponse,
@@ -136,6 +137,8 @@ _, COMPONENTS = msgspec.json.schema_components(
         Revoked,
         Health,
         Readiness,
+        WorkerPatrols,
+        UnitPatrols,
     ],
     ref_template=REF,
 )
@@ -357,7 +360,15 @@ def config() -> OpenAPIConfig:
         version="1",
         description="Sync protocol of patrolsync. See docs/protocol.md for the rules.",
         path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        # Served from the package's own static files (no CDN, no outside font or icon): the
+        # reference renders on an intranet with no internet.
+        render_plugins=[
+            RedocRenderPlugin(
+                js_url="/static/redoc.standalone.js",
+                google_fonts=False,
+                favicon="<link rel='icon' href='data:,'>",
+            )
+        ],
     )
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules.lifecycle import LIVE
-from server.store.rows import chunks
+from server.store.rows import chunks, columns_of
 from server.store.tables import alert_t, household_t, note_t, unit_t
 
 
@@ -116,16 +116,7 @@ async def visit_notes(conn: AsyncConnection, household_ids: Iterable[str]) -> li
     found: list[NoteRow] = []
     for chunk in chunks(household_ids):
         stmt = (
-            sa.select(
-                n.id,
-                n.household_id,
-                n.author_id,
-                n.fields,
-                n.alternatives,
-                n.deleted,
-                n.created_ms,
-                n.updated_ms,
-            )
+            sa.select(*columns_of(note_t, NoteRow))
             .where(n.household_id.in_(chunk), n.seq > 0)
             .order_by(n.household_id, n.created_ms, n.id)
         )
@@ -162,14 +153,7 @@ async def authored_notes(
     n, h = note_t.c, household_t.c
     stmt = (
         sa.select(
-            n.id,
-            n.household_id,
-            n.author_id,
-            n.fields,
-            n.alternatives,
-            n.deleted,
-            n.created_ms,
-            n.updated_ms,
+            *columns_of(note_t, NoteRow),
             h.address,
             h.head_name,
             unit_t.c.name.label("grid_name"),

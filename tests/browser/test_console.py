@@ -197,3 +197,14 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(
     assert cookies["patrolsync_login"]["httpOnly"] is True
     assert page.evaluate("document.cookie") == ""
     assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", session["value"])
+
+
+def test_the_api_reference_renders_with_no_internet(
+    page: Any, server: Server, shoot: Callable[..., Any]
+) -> None:
+    """/schema (the API reference) loads only the server's own files: with every outside
+    request blocked (and failing the test, see the page fixture) it renders the operations."""
+    page.goto(f"{server.url}/schema")
+    page.get_by_role("heading", name=re.compile("patrolsync")).first.wait_for()
+    page.get_by_text("/v1/sync/push").first.wait_for()
+    shoot(page, "api-reference")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,6 +69,9 @@ async def test_openapi_documents_the_wire(fleet: Fleet) -> None:
     for name in ("PushRequestDoc", "PushResponse", "PullResponse", "CheckinOp", "NoteEditOp"):
         assert name in schemas, name
     assert "Patrolsync-Protocol" not in schemas
+    # Every reference resolves (a generator, and the reference page, fail on a dangling one).
+    named = set(re.findall(r'"#/components/schemas/([^"]+)"', response.text))
+    assert named and named <= set(schemas), sorted(named - set(schemas))
 
 
 async def test_health_readiness_and_metrics(fleet: Fleet) -> None:
