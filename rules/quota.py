@@ -79,16 +79,19 @@ class Standing(StrEnum):
     """Shorter than ``quota_min_patrol_ms``."""
 
 
+def counted_patrols(durations: Sequence[int], policy: Policy) -> list[int]:
+    """The durations that count toward the quota: at least ``quota_min_patrol_ms``. (The one
+    test of a patrol; the quota worker runs it for every patrol of every worker, so it stays a
+    plain comparison.)"""
+    least = policy.quota_min_patrol_ms
+    return [d for d in durations if d >= least]
+
+
 def standing(duration_ms: int, policy: Policy) -> Standing:
-    """The standing of an effective patrol that started in the week: the one test of
+    """The standing of an effective patrol that started in the week, by the test of
     :func:`counted_patrols` (superseded versions of a chain are never counted: only effective
     versions reach the rule)."""
-    return Standing.COUNTED if duration_ms >= policy.quota_min_patrol_ms else Standing.TOO_SHORT
-
-
-def counted_patrols(durations: Sequence[int], policy: Policy) -> list[int]:
-    """The durations that count toward the quota: at least ``quota_min_patrol_ms``."""
-    return [d for d in durations if standing(d, policy) is Standing.COUNTED]
+    return Standing.COUNTED if counted_patrols((duration_ms,), policy) else Standing.TOO_SHORT
 
 
 def still_possible(counted: int, week: Week, now_ms: int, policy: Policy) -> bool:
