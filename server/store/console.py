@@ -8,6 +8,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.rows import select_of
 from server.store.tables import password_t, session_t
 
 
@@ -53,11 +54,9 @@ async def add_session(
 
 async def get_session(conn: AsyncConnection, id_hash: str) -> SessionRow | None:
     s = session_t.c
-    stmt = sa.select(s.supervisor_id, s.created_ms, s.expires_ms, s.last_seen_ms).where(
-        s.id_hash == id_hash
-    )
+    stmt = select_of(session_t, SessionRow).where(s.id_hash == id_hash)
     row = (await conn.execute(stmt)).first()
-    return SessionRow(*row) if row else None
+    return SessionRow._make(row) if row else None
 
 
 async def touch_session(conn: AsyncConnection, id_hash: str, now_ms: int) -> None:

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.rows import select_of
 from server.store.tables import invitation_t, supervisor_t
 
 
@@ -52,11 +53,9 @@ async def add_invitation(
 
 async def get_invitation(conn: AsyncConnection, token_hash: str) -> InvitationRow | None:
     i = invitation_t.c
-    stmt = sa.select(i.supervisor_id, i.created_by, i.created_ms, i.expires_ms, i.used_ms).where(
-        i.token_hash == token_hash
-    )
+    stmt = select_of(invitation_t, InvitationRow).where(i.token_hash == token_hash)
     row = (await conn.execute(stmt)).first()
-    return InvitationRow(*row) if row else None
+    return InvitationRow._make(row) if row else None
 
 
 async def use_invitation(conn: AsyncConnection, token_hash: str, now_ms: int) -> bool:
