@@ -209,3 +209,14 @@ def _pick(names: tuple[str, ...], i: int, suffix: str) -> str:
         return names[i]
     base = names[i % len(names)].removesuffix(suffix)
     return f"{base}{i // len(names) + 1}{suffix}"
+
+
+NEEDS = (
+    "需协助申请居家养老服务，下次入户带回申请表",
+    "反映楼道扶手松动，需联系物业维修后回访",
+    "老人想办理助餐卡，需社区代办",
+    "家属希望安装燃气报警器，需协调安装",
+    "需联系社区医生上门随访",
+    "微心愿待认领：代购一台收音机",
+)
+"""Needs written on a visit note that leave a follow-up open."""

@@ -187,6 +187,7 @@ class Faulty(httpx.AsyncBaseTransport):
 class Result:
     phones: int = 0
     checkins: int = 0
+    amendments: int = 0
     notes: int = 0
     replies_lost: int = 0
     duplicates_absorbed: int = 0
@@ -196,6 +197,7 @@ class Result:
         """Add another week's figures (``phones`` is the most phones that played a week)."""
         self.phones = max(self.phones, other.phones)
         self.checkins += other.checkins
+        self.amendments += other.amendments
         self.notes += other.notes
         self.replies_lost += other.replies_lost
         self.duplicates_absorbed += other.duplicates_absorbed
@@ -248,6 +250,10 @@ class Fleet:
         }
         self.handsets: dict[str, _Handset] = {}
         self.clients: list[httpx.AsyncClient] = []
+
+    async def handset(self, worker_id: str) -> _Handset:
+        """The worker's phone, enrolled on first use."""
+        return self.handsets.get(worker_id) or await self._enrol(worker_id)
 
     def _seed(self, worker_id: str) -> int:
         return random.Random(f"{self.fault_seed}:{worker_id}").randrange(2**32)

