@@ -375,6 +375,9 @@ def demo(
     except KeyboardInterrupt:
         console.print("stopped")
         return
+    except asyncio.CancelledError:  # SIGTERM: stopped from outside, cleaned up
+        console.print("stopped (terminated)")
+        raise typer.Exit(143) from None
     except demos.DemoError as exc:
         console.print(f"[red]demo:[/] {exc}")
         raise typer.Exit(1) from None

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import signal
+import socket
 import tempfile
 import time
 import uuid
@@ -195,11 +198,50 @@ async def run(
     if weeks < 1:
         raise DemoError("--weeks must be at least 1")
     shape = QUICK if quick else simulate.JINTAI
+    _port_free(port)
+    # A stop from outside (SIGTERM) cancels the run like Ctrl-C does: the finally below stops
+    # the embedded Redis and removes the working folder.
+    here = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if here is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, here.cancel)
     workdir = Path(tempfile.mkdtemp(prefix="patrolsync-demo-"))
     embedded = None
-    if settings.redis_url == "embedded":
-        url, embedded = _embedded_redis(workdir)
-        settings = settings.with_(redis_url=url)
+    try:
+        if settings.redis_url == "embedded":
+            url, embedded = _embedded_redis(workdir)
+            settings = settings.with_(redis_url=url)
+        return await _run(settings, shape, port, console, weeks, serve, fault_seed)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        if embedded is not None:
+            embedded.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _port_free(port: int) -> None:
+    """Refuse a taken port before any work (the import takes a while)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise DemoError(
+                f"port {port} on 127.0.0.1 is taken: pass --port N (a free port),"
+                " or stop what listens there"
+            ) from None
+
+
+async def _run(
+    settings: Settings,
+    shape: simulate.Shape,
+    port: int,
+    console: Console,
+    weeks: int,
+    serve: Callable[[str, str], Any] | None,
+    fault_seed: int,
+) -> Outcome:
     # The sweeps run on the simulated clock between weeks; the worker's own hourly sweep adds
     # nothing the demo needs. An evaluation that failed (SQLite busy under the fleet's pushes)
     # is relayed again after RELAY_RETRY_S rather than the production ten minutes, so the
@@ -294,5 +336,3 @@ async def run(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await engine.dispose()
-        if embedded is not None:
-            embedded.shutdown()

@@ -206,6 +206,45 @@ def test_two_fault_seeds_end_in_the_same_state_over_weeks(tmp_path: Path) -> Non
         assert a[part] == b[part], part
 
 
+def test_a_taken_port_is_refused_before_any_work(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [sys.executable, "-m", "patrolsync.cli", "demo", "--quick", "--port", str(port)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLSYNC_")}
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    said = " ".join((done.stdout + done.stderr).split())
+    assert f"port {port} on 127.0.0.1 is taken: pass --port N" in said
+    assert "金台区" not in said and "Traceback" not in said  # nothing imported
+
+
+def test_a_terminated_demo_leaves_no_embedded_redis_or_folder(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATROLSYNC_")}
+    env |= {"TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "patrolsync.cli", "demo", "--quick", "--no-serve"]
+    cmd += ["--port", str(_free_port())]
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the district imported: the embedded Redis is running
+            if "patrolsync demo:" in line:
+                break
+        folders = list(scratch.glob("patrolsync-demo-*"))
+        assert folders  # its working folder exists while it runs
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 143, rest
+    assert "stopped (terminated)" in rest
+    assert not list(scratch.glob("patrolsync-demo-*"))
+    running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(folders[0]) not in running  # no redis-server of it left behind
+
+
 def test_the_demo_refuses_zero_weeks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["demo", "--quick", "--no-serve", "--weeks", "0"], env={})
