@@ -329,7 +329,13 @@ def _incident(
 
 
 def _follow_ups(rng: random.Random, phones: dict[str, PhonePlan], label: str) -> None:
-    """Leave follow-ups open on some of the week's met visits (two at least, one closed later)."""
+    """Leave follow-ups open on some of the week's met visits (two at least, one closed later).
+
+    Only phones whose clock is not behind write them: a follow-up opens at the clock of the edit
+    that set it, and a phone that is behind takes a later clock from what it last pulled (other
+    phones' edits, up to 2 h ahead), which would move the 48 h threshold by an unknown amount.
+    A phone's own clock is within 2 h ahead, so the moment stays between 09:00 and 19:00, clear
+    of every stop two days later (06:00-06:10 and 20:00)."""
     noted: dict[str, int] = {}
     for phone in phones.values():
         for v in phone.visits:
@@ -338,7 +344,10 @@ def _follow_ups(rng: random.Random, phones: dict[str, PhonePlan], label: str) ->
         v
         for phone in phones.values()
         for v in phone.visits
-        if v.outcome == "met" and noted[v.note_id] == 1 and week_label(v.when_ms) == label
+        if v.outcome == "met"
+        and noted[v.note_id] == 1
+        and week_label(v.when_ms) == label
+        and phone.skew_ms >= 0
     ]
     for phone in phones.values():
         for v in phone.visits:

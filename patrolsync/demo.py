@@ -22,7 +22,8 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,24 @@ SYNC_AFTER_MS = 6 * HOUR_MS
 class Outcome:
     figures: dict[str, Any]
     ok: bool
+
+
+class Phases:
+    """Wall-clock seconds spent in each phase of the stops (for the JSON line)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.monotonic() - began
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(s, 1) for name, s in self.seconds.items()}
 
 
 class DemoError(RuntimeError):
@@ -293,6 +312,7 @@ async def _run(
             await asyncio.sleep(0.05)
         tasks.append(asyncio.create_task(worker_main.run(settings, clock=clock.now)))
         scenario = scenario_plan.plan(doc, week.start_ms, weeks, SEED)
+        spent = Phases()
         result = simulate.Result()
         played = stops.Played()
         async with httpx.AsyncHTTPTransport(retries=0) as network:
@@ -305,10 +325,14 @@ async def _run(
                     clock.jump_to(max(stop.at_ms, clock.now()))
                     if stop.at_ms == scenario.setting_at_ms:
                         await stops.change_setting(office, scenario)
-                    result.add(await play_stop(fleet, scenario, played, stop, console))
-                    await _drained(engine, settings, console)
-                    await sweep.everything(engine, clock.now())
-                    await stops.supervise(office)
+                    with spent.phase("phones"):
+                        result.add(await play_stop(fleet, scenario, played, stop, console))
+                    with spent.phase("worker"):
+                        await _drained(engine, settings, console)
+                    with spent.phase("sweeps"):
+                        await sweep.everything(engine, clock.now())
+                    with spent.phase("supervisors"):
+                        await stops.supervise(office)
                     if stop.name == "very":
                         console.print(f"week {stop.week} synced and judged")
                 expected = oracle.Oracle(doc, scenario).replay()
@@ -321,6 +345,7 @@ async def _run(
         figures = demo_check.figures(check, result, totals, expected, weeks)
         problems = demo_check.shortfalls(check, result, totals)
         ok = demo_check.summarise(console, doc, check, figures, played, found, problems)
+        figures["seconds"] = spent.rounded()
         outcome = Outcome(figures, ok)
         offered = base if serve is not None and outcome.ok else None
         await console_logins.offer(engine, doc, console, offered)
