@@ -217,8 +217,10 @@ def summarise(
     verdict = "[green]alerts equal the truth[/]" if ok else "[red]alerts differ from the truth[/]"
     console.print(
         f"{figures['checkins']} check-ins (with {figures['amendments']} amendments) and"
-        f" {figures['notes']} notes synced, {figures['duplicates_absorbed']} duplicates absorbed"
-        f" ({figures['replies_lost']} replies lost), {figures['conflicts_merged']} conflicting"
+        f" {figures['notes']} notes synced; {figures['replies_lost']} replies lost after the"
+        f" commit, {figures['duplicates_absorbed']} resent pushes answered from their receipt"
+        " (a reply lost twice is resent once); "
+        f"{figures['conflicts_merged']} conflicting"
         f" values kept; {figures['alerts']} alerts open, {figures['auto_resolved']} auto-resolved,"
         f" {figures['resolved']} resolved by supervisors, {figures['escalated']} escalated"
         f" — {verdict}"
