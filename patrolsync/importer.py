@@ -12,22 +12,36 @@ YAML shape (every list optional; ids are stable keys, so importing again updates
       - {id: h-0001, grid: g-001, building: b-01, address: ..., head_name: 王大爷,
          tags: [living_alone, elderly], care_tier: high_risk}
 
-A households CSV has the header ``id,grid,building,address,head_name,tags,care_tier`` with tags
-separated by ``;``.
+A households CSV has the header ``id,grid,building,address,head_name,tags,care_tier`` — or the
+same columns named in Chinese (:data:`HEADERS`: 户编号, 网格, 楼栋, 地址, 户主, 标签, 关爱等级) —
+with tags separated by ``;`` (or ``；``, ``、``) and the care tier as ``high_risk``/``key``/
+``general`` or 高风险/重点/一般. Its encoding is UTF-8, with or without the byte order mark, or
+GB18030 (which GBK files, as Excel saves them on a Chinese Windows, are), detected from the
+first bytes unless given.
+
+:func:`import_file` streams a file into the database in batches of :data:`BATCH` households,
+one transaction each, so memory stays flat and progress shows; a batch already committed stays
+(every row is an upsert on its id, a household keeps the ``since_ms`` of its first import), so
+a run stopped half-way converges when run again.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Iterator
+import functools
+import io
+from collections.abc import Callable, Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.clock import wall_ms
 from server.store import counter, units
+from server.tx import transaction
 
 UnitKind = Literal["district", "street", "community", "grid", "building"]
 CareTier = Literal["high_risk", "key", "general"]
@@ -79,24 +93,164 @@ class ImportError_(ValueError):
     """The file cannot be imported; the message says where."""
 
 
-def parse(path: Path) -> ImportDoc:
+BATCH = 5_000
+"""Households written per transaction by :func:`import_file`."""
+HEADERS = {
+    "户编号": "id",
+    "编号": "id",
+    "网格": "grid",
+    "网格编号": "grid",
+    "楼栋": "building",
+    "楼栋编号": "building",
+    "地址": "address",
+    "住址": "address",
+    "户主": "head_name",
+    "户主姓名": "head_name",
+    "标签": "tags",
+    "关爱等级": "care_tier",
+    "关爱类别": "care_tier",
+}
+"""Chinese column names of a households CSV, beside the English ones (``id``, ``grid``, …)."""
+COLUMNS = ("id", "grid", "building", "address", "head_name", "tags", "care_tier")
+TIERS = {"高风险": "high_risk", "重点": "key", "一般": "general"}
+"""Care tiers in Chinese, beside ``high_risk``, ``key`` and ``general``."""
+_TAG_SEPARATORS = str.maketrans({"；": ";", "、": ";", "，": ";", ",": ";"})
+_SNIFF = 1 << 16
+
+
+def parse(path: Path, encoding: str | None = None) -> ImportDoc:
+    """The whole file as one document (households CSV included: see :func:`import_file` for a
+    file too large to hold)."""
     try:
         if path.suffix.lower() == ".csv":
-            return ImportDoc(households=list(_households_csv(path)))
+            return ImportDoc(households=list(households_csv(path, encoding)))
         return msgspec.yaml.decode(path.read_bytes(), type=ImportDoc)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ImportError_(f"{path}: {exc}") from None
 
 
-def _households_csv(path: Path) -> Iterator[HouseholdIn]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            data = {k: v for k, v in row.items() if v not in (None, "")}
-            data["tags"] = [t for t in data.get("tags", "").split(";") if t]
-            try:
-                yield msgspec.convert(data, HouseholdIn)
-            except msgspec.ValidationError as exc:
-                raise ImportError_(f"{path}:{line}: {exc}") from None
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (a byte order mark), ``utf-8``, or ``gb18030`` (GBK is a subset), judged
+    from the first 64 KiB; :class:`ImportError_` when none fits."""
+    with path.open("rb") as f:
+        head = f.read(_SNIFF)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for name in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(name)().decode(head, final=len(head) < _SNIFF)
+            return name
+        except UnicodeDecodeError:
+            continue
+    raise ImportError_(f"{path}: neither UTF-8 nor GB18030 (GBK): pass --encoding")
+
+
+def _columns(path: Path, header: list[str] | None) -> list[str]:
+    names = [HEADERS.get(h.strip(), h.strip()) for h in header or []]
+    unknown = [h for h, n in zip(header or [], names, strict=True) if n not in COLUMNS]
+    if unknown or "id" not in names or "grid" not in names:
+        known = ", ".join([*COLUMNS, *HEADERS])
+        what = f"unknown columns {', '.join(unknown)}" if unknown else "no id or grid column"
+        raise ImportError_(f"{path}:1: {what}; the columns are {known}")
+    return names
+
+
+def households_csv(
+    path: Path, encoding: str | None = None, progress: Callable[[int], None] | None = None
+) -> Iterator[HouseholdIn]:
+    """The households of a CSV file, one at a time; ``progress`` is told the bytes read."""
+    chosen = encoding or detect_encoding(path)
+    try:
+        codecs.lookup(chosen)
+    except LookupError:
+        raise ImportError_(f"{path}: unknown encoding {chosen!r}") from None
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=chosen, newline="")
+        reader = csv.reader(text)
+        try:
+            names = _columns(path, next(reader, None))
+            for line, cells in enumerate(reader, start=2):
+                if progress is not None and line % 256 == 0:
+                    progress(raw.tell())
+                yield _household(path, line, names, cells)
+        except UnicodeDecodeError as exc:
+            raise ImportError_(
+                f"{path}: not {chosen} at byte {exc.start}: pass --encoding"
+            ) from None
+        if progress is not None:
+            progress(raw.tell())
+
+
+def _household(path: Path, line: int, names: list[str], cells: list[str]) -> HouseholdIn:
+    data: dict[str, Any] = {n: v.strip() for n, v in zip(names, cells, strict=False) if v.strip()}
+    data["tags"] = [t for t in data.get("tags", "").translate(_TAG_SEPARATORS).split(";") if t]
+    if "care_tier" in data:
+        data["care_tier"] = TIERS.get(data["care_tier"], data["care_tier"])
+    try:
+        return msgspec.convert(data, HouseholdIn)
+    except msgspec.ValidationError as exc:
+        raise ImportError_(f"{path}:{line}: {exc}") from None
+
+
+async def import_file(
+    engine: AsyncEngine,
+    path: Path,
+    *,
+    encoding: str | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    now_ms: int | None = None,
+) -> dict[str, int]:
+    """Import ``path`` in transactions of ``batch`` households (a YAML file's units, workers
+    and supervisors first, in one); ``progress`` is told the bytes of a CSV read so far."""
+    now_ms = wall_ms() if now_ms is None else now_ms
+    if path.suffix.lower() == ".csv":
+        head = ImportDoc()
+        rows: Iterator[HouseholdIn] = households_csv(path, encoding, progress)
+    else:
+        head = parse(path)
+        rows = iter(head.households)
+        head.households = []
+    counts = await transaction(engine, lambda c: load(c, head, now_ms))
+    grids: set[str] = set()
+    done = 0
+    while part := list(islice(rows, batch)):
+        await transaction(
+            engine, functools.partial(_households, part=part, known=grids, now_ms=now_ms)
+        )
+        done += len(part)
+    return counts | {"households": done}
+
+
+async def _households(
+    conn: AsyncConnection, *, part: list[HouseholdIn], known: set[str], now_ms: int
+) -> None:
+    """One batch; ``known`` caches the grids found so far."""
+    wanted = {h.grid for h in part} - known
+    known |= await units.existing_grids(conn, wanted)
+    if wanted - known:
+        raise ImportError_(f"unknown grids: {', '.join(sorted(wanted - known))}")
+    await _write_households(conn, part, now_ms)
+
+
+async def _write_households(conn: AsyncConnection, part: list[HouseholdIn], now_ms: int) -> None:
+    txid = await counter.stamp(conn)
+    rows = [
+        {
+            "id": h.id,
+            "grid_id": h.grid,
+            "building_id": h.building,
+            "address": h.address,
+            "head_name": h.head_name,
+            "tags": h.tags,
+            "care_tier": h.care_tier,
+            "since_ms": now_ms,
+            "txid": txid,
+            "seq": i,
+        }
+        for i, h in enumerate(part, start=1)
+    ]
+    await units.upsert_households(conn, rows)
 
 
 def _flatten(
@@ -152,23 +306,7 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
         conn, [{"id": s.id, "name": s.name, "unit_id": s.unit} for s in doc.supervisors]
     )
     if doc.households:
-        txid = await counter.stamp(conn)
-        rows = [
-            {
-                "id": h.id,
-                "grid_id": h.grid,
-                "building_id": h.building,
-                "address": h.address,
-                "head_name": h.head_name,
-                "tags": h.tags,
-                "care_tier": h.care_tier,
-                "since_ms": now_ms,
-                "txid": txid,
-                "seq": i,
-            }
-            for i, h in enumerate(doc.households, start=1)
-        ]
-        await units.upsert_households(conn, rows)
+        await _write_households(conn, doc.households, now_ms)
     return {
         "units": len(unit_rows),
         "workers": len(doc.workers),
