@@ -322,7 +322,8 @@ def worker(
 ) -> None:
     """Run the quota worker: jobs, outbox relay, webhook delivery, periodic sweep.
 
-    Needs Redis, and waits for it while it is down; the database must be migrated."""
+    Needs Redis, and waits for it while it is down. A SQLite file must exist; a database that is
+    unreachable or not migrated is reported."""
     import asyncio
 
     from redis.exceptions import RedisError
@@ -338,7 +339,11 @@ def worker(
             alive = False
         raise typer.Exit(Status.OK if alive else Status.REFUSED)
     if not burst:
-        _on_engine(settings, lambda engine: asyncio.sleep(0))  # reachable and migrated
+        with _operator_errors(settings):
+            failures.require_sqlite_file(settings)
+        problem = _not_ready(settings)
+        if problem is not None:
+            console.print(f"[yellow]warning:[/] {escape(problem)}; starting anyway", soft_wrap=True)
         console.print(f"worker: queue {settings.queue_name!r} on {mask_url(settings.redis_url)}")
         try:
             asyncio.run(worker_main.run(settings))

@@ -52,7 +52,10 @@ def test_a_sqlite_file_in_a_missing_folder(tmp_path: Path) -> None:
     assert "folder" in line and "nowhere" in line and DB_VAR in line
 
 
-@pytest.mark.parametrize("args", [["serve"], ["enrol", "w-zhang"], ["sweep"], ["prune"]])
+@pytest.mark.parametrize(
+    "args",
+    [["serve"], ["worker"], ["worker", "--burst"], ["enrol", "w-zhang"], ["sweep"], ["prune"]],
+)
 def test_a_mistyped_sqlite_path_creates_no_database(tmp_path: Path, args: list[str]) -> None:
     typo = tmp_path / "patrolsnyc.db"
     result = CliRunner().invoke(app, args, env=_sqlite(typo))
