@@ -1,93 +1,176 @@
-"""The ``patrolsync`` command line."""
+"""The ``patrolsync`` command line.
+
+Importing this module loads Typer and the settings' definition only, so ``--help`` answers at
+once; each command imports what it needs when it runs (a test keeps the server's framework, the
+database libraries and the worker out of ``import patrolsync.cli``). Operator errors print one
+line and exit with a status of :class:`patrolsync.failures.Status`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import httpx
 import typer
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncConnection
+from rich.markup import escape
 
-from patrolsync import importer
-from server import accounts, enrolment
-from server.clock import wall_ms
-from server.db import make_engine
-from server.errors import ApiError
+from patrolsync import envhelp, failures
+from patrolsync.failures import OperatorError, Status
 from server.redact import mask_url
 from server.settings import Settings, SettingsError, load
-from server.store import auth as auth_store
-from server.store import counter
-from server.store import push as push_store
-from server.tx import transaction
 from sync.durations import DAY_MS, DAY_S
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 app = typer.Typer(
     help="patrolsync: offline-first sync for grid patrols.",
+    epilog="Settings are environment variables (PATROLSYNC_*); each command's --help lists the"
+    " ones it reads, with their defaults. Exit status: 0 done; 1 refused (unknown id, bad file);"
+    " 2 usage or a setting's value; 3 database or Redis unreachable; 4 database missing or not"
+    " migrated (docs/operations.md §3).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals hold URLs with passwords, tokens, codes
 )
 console = Console(stderr=True)
 T = TypeVar("T")
 SAMPLE = Path(__file__).with_name("sample") / "district.yaml"
+DB = envhelp.epilog(envhelp.DATABASE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from server import version
+
+        typer.echo(f"patrolsync {version.current()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
+
+
+def _fail(status: Status, message: str) -> NoReturn:
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(status)
 
 
 def _settings() -> Settings:
     try:
         return load()
     except SettingsError as exc:
-        console.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
+        console.print(f"[red]configuration error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(Status.CONFIG) from None
 
 
-def _run(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+@contextmanager
+def _operator_errors(settings: Settings) -> Iterator[None]:
+    """Failures to reach or open the database (or an :class:`OperatorError`) as one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except OperatorError as exc:
+        _fail(exc.status, str(exc))
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        error = failures.database_error(exc, settings)
+        _fail(error.status, str(error))
+
+
+def _on_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on a migrated database (else one line and exit 3 or 4); the request's own
+    refusals (unknown ids, a bad import file) exit 1."""
+    import asyncio
+
+    from patrolsync import importer
+    from server.db import make_engine
+    from server.errors import ApiError
+
     async def main() -> T:
         engine = make_engine(settings)
         try:
-            return await transaction(engine, work)
+            await failures.require_migrated(engine, settings)
+            return await work(engine)
         finally:
             await engine.dispose()
 
-    try:
-        return asyncio.run(main())
-    except (ApiError, importer.ImportError_) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    with _operator_errors(settings):
+        failures.require_sqlite_file(settings)
+        try:
+            return asyncio.run(main())
+        except (ApiError, importer.ImportError_) as exc:
+            _fail(Status.REFUSED, str(exc))
 
 
-@app.command()
+def _run(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``work`` in one transaction (see :func:`_on_engine`)."""
+    from server.tx import transaction
+
+    return _on_engine(settings, lambda engine: transaction(engine, work))
+
+
+@app.command(epilog=envhelp.epilog(envhelp.DATABASE[:1]))
 def migrate() -> None:
-    """Apply database migrations (alembic upgrade head)."""
+    """Apply database migrations (alembic upgrade head).
+
+    Creates a SQLite file that does not exist yet (its folder must exist)."""
+    import asyncio
+
     from server import migrate as migrations
+    from server.db import make_engine
 
     settings = _settings()
-    migrations.upgrade(settings)
+
+    async def reachable() -> None:
+        engine = make_engine(settings)
+        try:
+            await failures.revision(engine, settings)
+        finally:
+            await engine.dispose()
+
+    with _operator_errors(settings):
+        failures.require_sqlite_folder(settings)
+        path = failures.sqlite_file(settings)
+        if path is not None and not path.exists():
+            console.print(f"creating the SQLite database {path}")
+        asyncio.run(reachable())
+        migrations.upgrade(settings)
     console.print(f"migrated {mask_url(settings.database_url)}")
 
 
-@app.command("import")
+@app.command("import", epilog=DB)
 def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load units, workers, supervisors and households from a YAML (or households CSV) file."""
+    from patrolsync import importer
+
     settings = _settings()
     try:
         doc = importer.parse(path)
     except importer.ImportError_ as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(Status.REFUSED, str(exc))
     counts = _run(settings, lambda conn: importer.load(conn, doc))
     console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
-@app.command()
+@app.command(epilog=DB)
 def enrol(
     worker_id: str,
     ttl_days: Annotated[int, typer.Option(min=1, max=30)] = 7,
 ) -> None:
     """Issue a one-time enrolment code for a worker's device (printed on stdout)."""
+    from server import enrolment
+    from server.clock import wall_ms
+
     reply = _run(
         _settings(),
         lambda conn: enrolment.issue_code(conn, None, worker_id, ttl_days * DAY_S, wall_ms()),
@@ -95,15 +178,18 @@ def enrol(
     print(reply.code)
 
 
-@app.command("supervisor-token")
+@app.command("supervisor-token", epilog=DB)
 def supervisor_token(supervisor_id: str) -> None:
     """Issue a bearer token for a supervisor (printed on stdout)."""
+    from server import enrolment
+    from server.clock import wall_ms
+
     print(
         _run(_settings(), lambda conn: enrolment.supervisor_token(conn, supervisor_id, wall_ms()))
     )
 
 
-@app.command("set-password")
+@app.command("set-password", epilog=DB)
 def set_password(
     supervisor_id: str,
     stdin: Annotated[
@@ -113,6 +199,12 @@ def set_password(
     """Set a supervisor's console password (asked twice without echo, or read with --stdin).
 
     The password is never printed; the supervisor's open console sessions end."""
+    import asyncio
+
+    from server import accounts
+    from server.clock import wall_ms
+    from server.errors import ApiError
+
     if stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -120,8 +212,7 @@ def set_password(
     try:
         hashed = asyncio.run(accounts.hash_for(password))
     except ApiError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(Status.REFUSED, str(exc))
     del password
     _run(
         _settings(),
@@ -130,25 +221,34 @@ def set_password(
     console.print(f"password set for {supervisor_id}")
 
 
-@app.command()
+@app.command(epilog=DB)
 def revoke(device_id: str) -> None:
     """Revoke a device and all its tokens."""
+    from server import enrolment
+    from server.clock import wall_ms
+
     _run(_settings(), lambda conn: enrolment.revoke_device(conn, None, device_id, wall_ms()))
     console.print(f"revoked {device_id}")
 
 
-@app.command("revoke-supervisor")
+@app.command("revoke-supervisor", epilog=DB)
 def revoke_supervisor(supervisor_id: str) -> None:
     """Revoke every token of a supervisor (issue a new one with supervisor-token)."""
+    from server import enrolment
+    from server.clock import wall_ms
+
     count = _run(
-        _settings(), lambda conn: auth_store.revoke_supervisor(conn, supervisor_id, wall_ms())
+        _settings(), lambda conn: enrolment.revoke_supervisor(conn, supervisor_id, wall_ms())
     )
     console.print(f"revoked {count} token(s) of {supervisor_id}")
 
 
-@app.command()
+@app.command(epilog=DB)
 def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
     """Forget tombstones older than KEEP_DAYS; older cursors will be told to re-bootstrap."""
+    from server.clock import wall_ms
+    from server.store import counter
+    from server.store import push as push_store
 
     async def work(conn: AsyncConnection) -> tuple[int, tuple[int, int]]:
         count, top = await push_store.prune_tombstones(conn, wall_ms() - keep_days * DAY_MS)
@@ -158,18 +258,46 @@ def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
     console.print(f"pruned {count} tombstones; cursors before {horizon} must re-bootstrap")
 
 
-@app.command()
+def _not_ready(settings: Settings) -> str | None:
+    """Why the database is not ready yet (unreachable, not migrated), or None."""
+    import asyncio
+
+    from server.db import make_engine
+
+    async def check() -> None:
+        engine = make_engine(settings)
+        try:
+            await failures.require_migrated(engine, settings)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except OperatorError as exc:
+        return str(exc)
+    return None
+
+
+@app.command(epilog=envhelp.epilog(envhelp.SERVER))
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
 ) -> None:
-    """Run the HTTP server (uvicorn)."""
+    """Run the HTTP server (uvicorn).
+
+    A SQLite file must exist (`patrolsync migrate` creates it). A database that is unreachable
+    or not migrated is reported, and /readyz answers 503 until it is fixed."""
     import uvicorn
 
     from server.serving import GRACEFUL_SHUTDOWN_S, PROTOCOL
 
     settings = _settings()
+    with _operator_errors(settings):
+        failures.require_sqlite_file(settings)
+    problem = _not_ready(settings)
+    if problem is not None:
+        console.print(f"[yellow]warning:[/] {escape(problem)}; serving anyway", soft_wrap=True)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -183,7 +311,7 @@ def serve(
     )
 
 
-@app.command()
+@app.command(epilog=envhelp.epilog(envhelp.WORKER))
 def worker(
     burst: Annotated[
         bool, typer.Option(help="relay the outbox, run queued jobs, then exit")
@@ -192,8 +320,12 @@ def worker(
         bool, typer.Option(help="exit 0 if a worker of this queue is alive (health check)")
     ] = False,
 ) -> None:
-    """Run the quota worker: arq jobs, the outbox relay, webhook delivery and the periodic
-    sweep (needs Redis)."""
+    """Run the quota worker: jobs, outbox relay, webhook delivery, periodic sweep.
+
+    Needs Redis, and waits for it while it is down. A SQLite file must exist; a database that is
+    unreachable or not migrated is reported."""
+    import asyncio
+
     from redis.exceptions import RedisError
 
     from worker import main as worker_main
@@ -205,54 +337,50 @@ def worker(
             alive = asyncio.run(queue.healthy(settings.redis_url, settings.queue_name))
         except (RedisError, OSError):
             alive = False
-        raise typer.Exit(0 if alive else 1)
-
-    async def run_burst() -> int:
-        engine = make_engine(settings)
-        try:
-            return await worker_main.burst(settings, engine)
-        finally:
-            await engine.dispose()
-
+        raise typer.Exit(Status.OK if alive else Status.REFUSED)
     if not burst:
+        with _operator_errors(settings):
+            failures.require_sqlite_file(settings)
+        problem = _not_ready(settings)
+        if problem is not None:
+            console.print(f"[yellow]warning:[/] {escape(problem)}; starting anyway", soft_wrap=True)
         console.print(f"worker: queue {settings.queue_name!r} on {mask_url(settings.redis_url)}")
         try:
             asyncio.run(worker_main.run(settings))
         except KeyboardInterrupt:
             console.print("worker stopped")
         return
-    try:
-        relayed = asyncio.run(run_burst())
-    except (RedisError, OSError) as exc:
-        console.print(f"[red]redis unavailable:[/] {exc}; the requests wait in the outbox")
-        raise typer.Exit(1) from None
+
+    async def run_burst(engine: AsyncEngine) -> int:
+        try:
+            return await worker_main.burst(settings, engine)
+        except (RedisError, ConnectionError) as exc:
+            raise failures.redis_error(exc, settings, "the requests wait in the outbox") from None
+
+    relayed = _on_engine(settings, run_burst)
     console.print(f"relayed {relayed} evaluation requests; the queue is empty")
 
 
-@app.command()
+@app.command(epilog=DB)
 def sweep() -> None:
     """Run every periodic sweep once (quota weeks, visit cadence, silent devices, escalation)."""
+    from server.clock import wall_ms
     from worker import sweep as sweeps
 
-    settings = _settings()
-
-    async def main() -> dict[str, int]:
-        engine = make_engine(settings)
-        try:
-            return await sweeps.everything(engine, wall_ms())
-        finally:
-            await engine.dispose()
-
-    figures = asyncio.run(main())
+    figures = _on_engine(_settings(), lambda engine: sweeps.everything(engine, wall_ms()))
     console.print("alert events: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
-@app.command()
+@app.command(epilog=envhelp.epilog(envhelp.SERVER))
 def sample(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Migrate the configured database, load the sample district, print credentials, serve."""
+    from patrolsync import importer
+    from server import enrolment
+    from server.clock import wall_ms
+
     settings = _settings()
     migrate()
     doc = importer.parse(SAMPLE)
@@ -274,38 +402,38 @@ def sample(
         serve(host=None, port=port, workers=1)
 
 
-@app.command()
+@app.command(epilog=DB)
 def simulate(
     url: Annotated[str, typer.Option(help="the running server")] = "http://127.0.0.1:8000",
     quick: Annotated[bool, typer.Option(help="a small district instead of Jintai's shape")] = False,
     seed: Annotated[int, typer.Option(help="the district and its week")] = 2026,
     fault_seed: Annotated[int, typer.Option(help="the network's faults")] = 1,
 ) -> None:
-    """Import a simulated district into the configured database and play last week's fleet
-    against the server at --url (the worker, running separately, judges it). Prints the truth
-    to compare with GET /v1/alerts."""
+    """Import a simulated district and play last week's fleet against the server at --url.
+
+    The worker, running separately, judges it. Prints the truth to compare with
+    GET /v1/alerts."""
+    import httpx
+
     from client import simulate as sim
     from patrolsync import demo as demos
+    from server.clock import wall_ms
 
     settings = _settings()
 
-    async def main() -> tuple[Any, Any, Any]:
-        engine = make_engine(settings)
-        try:
-            shape = demos.QUICK if quick else sim.JINTAI
-            doc, week, token = await demos.prepare(engine, shape, seed)
-        finally:
-            await engine.dispose()
+    async def main(engine: AsyncEngine) -> tuple[Any, Any, Any]:
+        shape = demos.QUICK if quick else sim.JINTAI
+        doc, week, token = await demos.prepare(engine, shape, seed)
+        await engine.dispose()
         phones, truth = sim.plan_week(doc, week.start_ms, seed=seed)
         result = await demos.play(url, token, phones, fault_seed, console)
         overdue = sim.overdue_at(doc, phones, truth, wall_ms())
         return result, truth.missed, overdue
 
     try:
-        result, missed, overdue = asyncio.run(main())
+        result, missed, overdue = _on_engine(settings, main)
     except httpx.HTTPError as exc:
-        console.print(f"[red]simulate:[/] the server at {mask_url(url)} did not answer: {exc}")
-        raise typer.Exit(1) from None
+        _fail(Status.UNREACHABLE, f"simulate: the server at {mask_url(url)} did not answer: {exc}")
     console.print(
         f"{result.phones} phones synced {result.checkins} check-ins and {result.notes} note"
         f" edits ({result.replies_lost} replies lost, {result.duplicates_absorbed} absorbed)"
@@ -316,7 +444,7 @@ def simulate(
     )
 
 
-@app.command()
+@app.command(epilog=envhelp.epilog(envhelp.EVERYTHING))
 def demo(
     quick: Annotated[bool, typer.Option(help="a small district (about half a minute)")] = False,
     serve_after: Annotated[
@@ -338,6 +466,7 @@ def demo(
 
     Prints a summary and, last, one JSON line; exits 0 only when the alerts equal the truth.
     """
+    import asyncio
     import json
 
     from patrolsync import demo as demos

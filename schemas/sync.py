@@ -273,6 +273,10 @@ class SyncConfig(msgspec.Struct, kw_only=True):
     protocol_header: str
     limits: Limits
     media_types: list[str]
+    server_version: str = ""
+    """The server's version (``patrolsync --version``), for support and logs; empty from a
+    server older than the field. Clients never branch on it: ``protocol_versions`` is the
+    contract."""
 
 
 DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+\Z")]

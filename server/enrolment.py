@@ -78,6 +78,14 @@ async def revoke_device(
     await auth_store.revoke_device(conn, device_id, now_ms)
 
 
+async def revoke_supervisor(conn: AsyncConnection, supervisor_id: str, now_ms: int) -> int:
+    """Revoke every live token of a supervisor; return how many (404 ``not_found`` for an
+    unknown supervisor, so a mistyped id is never mistaken for one without tokens)."""
+    if await units.get_supervisor(conn, supervisor_id) is None:
+        raise ApiError(Code.NOT_FOUND, f"no supervisor {supervisor_id!r}")
+    return await auth_store.revoke_supervisor(conn, supervisor_id, now_ms)
+
+
 async def supervisor_token(conn: AsyncConnection, supervisor_id: str, now_ms: int) -> str:
     if await units.get_supervisor(conn, supervisor_id) is None:
         raise ApiError(Code.NOT_FOUND, f"no supervisor {supervisor_id!r}")

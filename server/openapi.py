@@ -66,17 +66,23 @@ from schemas.sync import (
 from schemas.units import Unit
 from server.params import BIGINT_MAX
 
+NOT_MIGRATED = "not_migrated"
+
 
 class Health(msgspec.Struct, kw_only=True):
     status: Literal["ok"]
+    version: str = ""
+    """The server's version (the package's, as ``patrolsync --version`` prints it)."""
 
 
 class Readiness(msgspec.Struct, kw_only=True):
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "unavailable", "not_migrated"]
+    """``not_migrated``: the database answers but ``patrolsync migrate`` has not brought it to
+    this code's migration (or never ran)."""
     database: str
-    """``ok``; when unavailable the reason: an error's name, or ``not migrated``."""
+    """``ok``; otherwise the reason: an error's name, ``read-only`` or ``not_migrated``."""
     revision: str = ""
-    """When not migrated: the database's migration."""
+    """When not migrated: the database's migration (empty: never migrated)."""
     expected: str = ""
     """When not migrated: the migration this code carries."""
 

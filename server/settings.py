@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from server import webhook_targets
 from server.redact import mask_url
 from sync.durations import DAY_MS
@@ -136,6 +133,9 @@ _KINDS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default ``os.environ``); errors name the variable."""
+    from sqlalchemy.engine import make_url  # here: a command's --help must not load SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):
@@ -191,4 +191,25 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     for name in ("body_timeout_s", "header_timeout_s", "stream_poll_s", "stream_safety_poll_s"):
         if not 0 < getattr(settings, name) <= 3600:
             raise SettingsError(f"{PREFIX}{name.upper()} must be above 0 and at most 3600")
+    _check(settings)
     return settings
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check(settings: Settings) -> None:
+    """The settings no other check covers: a level, a port, names and sizes that must not be
+    empty or zero."""
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError(
+            f"{PREFIX}LOG_LEVEL={settings.log_level!r}: expected one of {', '.join(LOG_LEVELS)}"
+        )
+    if not 1 <= settings.port <= 65535:
+        raise SettingsError(f"{PREFIX}PORT={settings.port}: expected a port from 1 to 65535")
+    for name in ("host", "queue_name"):
+        if not getattr(settings, name).strip():
+            raise SettingsError(f"{PREFIX}{name.upper()} must not be empty")
+    for name in ("max_push_bytes", "db_pool_size", "relay_retry_s", "hlc_max_ahead_ms"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.plugins.prometheus import PrometheusController
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import wire
-from server.openapi import Health, Readiness, documented
+from server import version, wire
+from server.migrate import head_revision
+from server.openapi import NOT_MIGRATED, Health, Readiness, documented
 from server.state import services
 from server.store import health as health_store
 from server.tx import read
@@ -17,11 +18,11 @@ from server.tx import read
 
 @get(
     "/healthz",
-    summary="Liveness: the process answers",
+    summary="Liveness: the process answers (and its version)",
     operation_class=documented(None, Health),
 )
 async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return wire.respond(request, {"status": "ok"})
+    return wire.respond(request, {"status": "ok", "version": version.current()})
 
 
 @get(
@@ -31,19 +32,20 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 )
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-
     try:
         revision, read_only = await read(svc.engine, health_store.probe)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
-        body = {"status": "unavailable", "database": type(exc).__name__}
-        return wire.respond(request, body, 503, {"Retry-After": "5"})
+        if not await _never_migrated(svc.engine):
+            body = {"status": "unavailable", "database": type(exc).__name__}
+            return wire.respond(request, body, 503, {"Retry-After": "5"})
+        revision, read_only = None, False
     if read_only:
         body = {"status": "unavailable", "database": "read-only"}
         return wire.respond(request, body, 503, {"Retry-After": "5"})
     if revision != head_revision():
         stale = {
-            "status": "unavailable",
-            "database": "not migrated",
+            "status": NOT_MIGRATED,
+            "database": NOT_MIGRATED,
             "revision": revision or "",
             "expected": head_revision() or "",
         }
@@ -51,14 +53,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, {"status": "ready", "database": "ok"})
 
 
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration this code carries (``patrolsync migrate`` brings a database to it)."""
-    from alembic.script import ScriptDirectory
-
-    from server.migrate import MIGRATIONS
-
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+async def _never_migrated(engine: AsyncEngine) -> bool:
+    """The database answers but holds no migration (its tables could not be probed)."""
+    try:
+        return await read(engine, health_store.revision) is None
+    except Exception:  # it does not answer either
+        return False
 
 
 class Metrics(PrometheusController):

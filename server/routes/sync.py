@@ -24,7 +24,7 @@ from schemas.sync import (
     PushResponse,
     SyncConfig,
 )
-from server import metrics, pulling, pushing, wire
+from server import metrics, pulling, pushing, version, wire
 from server.auth import authenticate
 from server.errors import ApiError, Code, ItemCode
 from server.openapi import AUTH, BODY, DB, PARAMS, PROTOCOL, documented
@@ -77,6 +77,7 @@ async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
             body_timeout_s=s.body_timeout_s,
         ),
         media_types=wire.MEDIA_TYPES,
+        server_version=version.current(),
     )
     return wire.respond(request, config)
 

@@ -15,3 +15,11 @@ async def probe(conn: AsyncConnection) -> tuple[str | None, bool]:
     stmt = sa.text(f"SELECT version_num, {backend.of(conn).read_only_sql} FROM alembic_version")
     found = (await conn.execute(stmt)).one_or_none()
     return (found[0], bool(found[1])) if found else (None, False)
+
+
+async def revision(conn: AsyncConnection) -> str | None:
+    """The database's migration; None when it was never migrated (no ``alembic_version``)."""
+    if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table("alembic_version")):
+        return None
+    found = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+    return found.scalar_one_or_none()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import msgspec
 import pytest
 
@@ -169,6 +171,7 @@ async def test_handshake_tells_limits_and_versions(fleet: Fleet) -> None:
     config = response.json()
     assert config["protocol_versions"] == [1]
     assert config["protocol_header"] == "Patrolsync-Protocol"
+    assert config["server_version"] == importlib.metadata.version("patrolsync")
     assert config["limits"]["max_push_items"] == fleet.services.settings.max_push_items
     assert config["limits"]["body_timeout_s"] == fleet.services.settings.body_timeout_s
     assert abs(config["server_time_ms"] - wall_ms()) < 60_000

@@ -67,4 +67,5 @@ def test_worker_burst_sweep_and_health_check(env: dict[str, str], redis_url: str
     assert runner.invoke(app, ["worker", "--check"], env=env).exit_code == 1
     down = {**env, "PATROLSYNC_REDIS_URL": "redis://127.0.0.1:1/0"}
     failed = runner.invoke(app, ["worker", "--burst"], env=down)
-    assert failed.exit_code == 1 and "redis unavailable" in failed.output
+    assert failed.exit_code == 3, failed.output
+    assert "PATROLSYNC_REDIS_URL" in failed.output and "wait in the outbox" in failed.output

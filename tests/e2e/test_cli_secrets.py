@@ -49,7 +49,9 @@ def test_migrate_and_sample_mask_the_password(pg_with_password: tuple[str, str])
     assert password not in sample.output
 
 
-def test_the_worker_start_line_masks_the_redis_password(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_worker_start_line_masks_the_redis_password(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
     from worker import main as worker_main
 
     started: list[Settings] = []
@@ -59,8 +61,8 @@ def test_the_worker_start_line_masks_the_redis_password(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(worker_main, "run", run)
     redis_url = f"redis://:{SECRET}@127.0.0.1:6379/0"
-    env = {"PATROLSYNC_REDIS_URL": redis_url, "COLUMNS": "300"}
-    result = CliRunner().invoke(app, ["worker"], env=env)
+    env = {"PATROLSYNC_REDIS_URL": redis_url, "PATROLSYNC_DATABASE_URL": sqlite_url}
+    result = CliRunner().invoke(app, ["worker"], env={**env, "COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert started and started[0].redis_url == redis_url
     assert "redis://:***@127.0.0.1:6379/0" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -75,7 +76,8 @@ async def test_openapi_documents_the_wire(fleet: Fleet) -> None:
 
 
 async def test_health_readiness_and_metrics(fleet: Fleet) -> None:
-    assert (await fleet.client.get("/healthz")).json() == {"status": "ok"}
+    version = importlib.metadata.version("patrolsync")
+    assert (await fleet.client.get("/healthz")).json() == {"status": "ok", "version": version}
     ready = await fleet.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
     dev = await fleet.device("w-zhang")

@@ -47,8 +47,25 @@ async def test_not_ready_until_migrated_to_the_head(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             stale = await client.get("/readyz")
             assert stale.status_code == 503
-            assert stale.json()["database"] == "not migrated"
+            assert stale.json()["status"] == "not_migrated"
             assert stale.json()["revision"] == "0001"
+            await asyncio.to_thread(upgrade, settings)
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await engine.dispose()
+
+
+async def test_a_never_migrated_database_is_not_migrated_not_unavailable(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    engine = make_engine(settings)
+    try:
+        app = create_app(settings, engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            never = await client.get("/readyz")
+            assert never.status_code == 503
+            assert never.json()["status"] == "not_migrated"
+            assert never.json()["revision"] == ""
             await asyncio.to_thread(upgrade, settings)
             assert (await client.get("/readyz")).status_code == 200
     finally:

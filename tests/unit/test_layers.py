@@ -18,3 +18,19 @@ def test_the_worker_loads_no_litestar() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.startswith("0 "), done.stdout
+
+
+def test_the_command_line_loads_what_a_command_needs_when_it_runs() -> None:
+    """``patrolsync --help`` answers at once: importing the command line loads neither the
+    HTTP framework nor the database libraries, the worker's queue or the HTTP server."""
+    program = (
+        "import sys\n"
+        "import patrolsync.cli\n"
+        "heavy = {'litestar', 'sqlalchemy', 'sqlmodel', 'alembic', 'arq', 'uvicorn', 'redis',\n"
+        "         'asyncpg', 'aiosqlite', 'httpx', 'msgspec'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -7,7 +7,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from schemas.sync import AmendOp, CheckinOp, NoteDeleteOp, NoteEditOp, PushItem, PushRequest
+from schemas.sync import (
+    AmendOp,
+    CheckinOp,
+    NoteDeleteOp,
+    NoteEditOp,
+    PushItem,
+    PushRequest,
+    SyncConfig,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "protocol_v1"
 
@@ -26,3 +34,10 @@ def test_v1_push_decodes(name: str) -> None:
     assert isinstance(note, NoteEditOp) and note.fields.needs == "微心愿：希望楼道加装扶手"
     assert note.fields.follow_up is True and note.fields.tags == ["elderly", "living_alone"]
     assert isinstance(delete, NoteDeleteOp) and delete.base is not None
+
+
+def test_a_handshake_from_a_server_without_its_version_decodes() -> None:
+    """A server older than ``server_version`` sent this reply; today's clients still read it."""
+    config = msgspec.json.decode((FIXTURES / "config.json").read_bytes(), type=SyncConfig)
+    assert config.server_version == ""
+    assert config.protocol_versions == [1] and config.limits.max_push_items == 1000

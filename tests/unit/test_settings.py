@@ -28,3 +28,28 @@ async def test_server_start_sets_the_gc_threshold(tmp_path: Path) -> None:
     finally:
         gc.set_threshold(*saved)
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PATROLSYNC_LOG_LEVEL", "verbose"),
+        ("PATROLSYNC_LOG_LEVEL", ""),
+        ("PATROLSYNC_PORT", "0"),
+        ("PATROLSYNC_PORT", "65536"),
+        ("PATROLSYNC_HOST", ""),
+        ("PATROLSYNC_QUEUE_NAME", "  "),
+        ("PATROLSYNC_MAX_PUSH_BYTES", "0"),
+        ("PATROLSYNC_DB_POOL_SIZE", "0"),
+        ("PATROLSYNC_RELAY_RETRY_S", "0"),
+        ("PATROLSYNC_HLC_MAX_AHEAD_MS", "0"),
+    ],
+)
+def test_a_value_no_process_can_use_is_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load({variable: value})
+
+
+def test_log_levels_in_any_letter_case() -> None:
+    assert load({"PATROLSYNC_LOG_LEVEL": "warning"}).log_level == "warning"
+    assert load({"PATROLSYNC_PORT": "65535"}).port == 65535
