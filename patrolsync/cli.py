@@ -149,16 +149,40 @@ def migrate() -> None:
 
 
 @app.command("import", epilog=DB)
-def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Load units, workers, supervisors and households from a YAML (or households CSV) file."""
+def import_(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="of a CSV file (default: UTF-8, with or without BOM, or GB18030/GBK)"),
+    ] = None,
+    batch: Annotated[
+        int, typer.Option(min=1, max=100_000, help="households committed per transaction")
+    ] = 5_000,
+) -> None:
+    """Load units, workers, supervisors and households from a YAML (or households CSV) file.
+
+    Households are written in batches, each committed as it goes (importing the file again
+    after a stop converges); a CSV may name its columns in English or Chinese (户编号, 网格, 楼栋,
+    地址, 户主, 标签, 关爱等级)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     from patrolsync import importer
 
     settings = _settings()
-    try:
-        doc = importer.parse(path)
-    except importer.ImportError_ as exc:
-        _fail(Status.REFUSED, str(exc))
-    counts = _run(settings, lambda conn: importer.load(conn, doc))
+    size = path.stat().st_size
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
+        job = bar.add_task(f"importing {path.name}", total=size)
+
+        def moved(done: int) -> None:
+            bar.update(job, completed=done)
+
+        counts = _on_engine(
+            settings,
+            lambda engine: importer.import_file(
+                engine, path, encoding=encoding, batch=batch, progress=moved
+            ),
+        )
     console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 

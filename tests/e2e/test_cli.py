@@ -69,3 +69,23 @@ def test_worker_burst_sweep_and_health_check(env: dict[str, str], redis_url: str
     failed = runner.invoke(app, ["worker", "--burst"], env=down)
     assert failed.exit_code == 3, failed.output
     assert "PATROLSYNC_REDIS_URL" in failed.output and "wait in the outbox" in failed.output
+
+
+def test_import_a_households_csv_saved_by_excel_on_a_chinese_windows(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["migrate"], env=env)
+    assert runner.invoke(app, ["import", str(SAMPLE)], env=env).exit_code == 0
+    sheet = tmp_path / "住户.csv"
+    rows = ["户编号,网格,地址,户主,标签,关爱等级"]
+    rows += [
+        f"h-x{i},xinhua-g1,新华小区{i}号楼1单元101室,李{i},独居；高龄,高风险" for i in range(12)
+    ]
+    sheet.write_bytes("\r\n".join(rows).encode("gbk"))
+    result = runner.invoke(app, ["import", str(sheet), "--batch", "5"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "12 households" in result.output
+    wrong = runner.invoke(app, ["import", str(sheet), "--encoding", "utf-8"], env=env)
+    assert wrong.exit_code == 1 and "not utf-8 at byte" in wrong.output
+    assert "Traceback" not in wrong.output
