@@ -11,10 +11,11 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patrolsync import importer
-from server import accounts, enrolment
+from server import accounts, enrolment, urls
 from server.clock import wall_ms
 from server.db import make_engine
 from server.errors import ApiError
@@ -340,10 +341,17 @@ def demo(
     from patrolsync import demo as demos
 
     settings = _settings().with_(log_level="WARNING")
-    if postgres:
-        url = postgres.replace("postgresql://", "postgresql+asyncpg://", 1)
-        settings = settings.with_(database_url=url)
-    else:
+    try:  # the options take the URL forms the settings take, read by the same code
+        if postgres:
+            settings = settings.with_(
+                database_url=urls.database_url(postgres, setting="--postgres")
+            )
+        if redis:
+            urls.redis_target(redis, setting="--redis")
+    except urls.UrlError as exc:
+        console.print(f"[red]configuration error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if not postgres:
         for leftover in demos.DEMO_DB.parent.glob(demos.DEMO_DB.name + "*"):
             leftover.unlink()
         settings = settings.with_(database_url=f"sqlite+aiosqlite:///{demos.DEMO_DB}")

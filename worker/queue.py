@@ -14,6 +14,7 @@ from arq import Worker, create_pool, cron, func
 from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 
+from server import urls
 from server.store.outbox import Request
 from worker import payloads
 
@@ -29,10 +30,22 @@ Job = WorkerCoroutine
 
 
 def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_retries = retries
-    settings.conn_timeout = 2
-    return settings
+    """arq's settings for a Redis URL of any form ``server.urls`` reads (one server, or the
+    master a list of sentinels names); a bad URL raises ``urls.UrlError``."""
+    target = urls.redis_target(url)
+    return RedisSettings(
+        host=list(target.sentinels) if target.is_sentinel else target.host,
+        port=target.port,
+        unix_socket_path=target.unix_socket_path,
+        database=target.database,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        sentinel=target.is_sentinel,
+        sentinel_master=target.service_name,  # (read only with sentinel=True)
+        conn_retries=retries,
+        conn_timeout=2,
+    )
 
 
 async def connect(url: str, queue_name: str, *, retries: int = 0) -> ArqRedis:
