@@ -167,3 +167,21 @@ def test_a_bad_redis_url_fails_in_one_line_naming_the_setting(url: str, why: str
 def test_an_option_names_itself_in_the_error() -> None:
     with pytest.raises(UrlError, match=r"^--redis="):
         redis_target("redis+sentinel://s1", setting="--redis")
+
+
+@pytest.mark.postgres
+async def test_an_operators_postgresql_url_reaches_the_database(postgres_url: str) -> None:
+    """The libpq form with ``sslmode`` connects as the driver form does (read from the
+    environment as a command reads it)."""
+    from sqlalchemy import text
+
+    from server.db import make_engine
+
+    plain = postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1) + "?sslmode=disable"
+    settings = load({DATABASE_SETTING: plain, "PATROLSYNC_LOG_LEVEL": "WARNING"})
+    engine = make_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await engine.dispose()
