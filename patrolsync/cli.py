@@ -494,12 +494,20 @@ def demo(
     import json
 
     from patrolsync import demo as demos
+    from server import urls
 
     settings = _settings().with_(log_level="WARNING")
-    if postgres:
-        url = postgres.replace("postgresql://", "postgresql+asyncpg://", 1)
-        settings = settings.with_(database_url=url)
-    else:
+    try:  # the options take the URL forms the settings take, read by the same code
+        if postgres:
+            settings = settings.with_(
+                database_url=urls.database_url(postgres, setting="--postgres")
+            )
+        if redis:
+            urls.redis_target(redis, setting="--redis")
+    except urls.UrlError as exc:
+        console.print(f"[red]configuration error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if not postgres:
         for leftover in demos.DEMO_DB.parent.glob(demos.DEMO_DB.name + "*"):
             leftover.unlink()
         settings = settings.with_(database_url=f"sqlite+aiosqlite:///{demos.DEMO_DB}")

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from server import webhook_targets
-from server.redact import mask_url
+from server import urls, webhook_targets
 from sync.durations import DAY_MS
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///patrolsync.db"
@@ -133,8 +132,6 @@ _KINDS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default ``os.environ``); errors name the variable."""
-    from sqlalchemy.engine import make_url  # here: a command's --help must not load SQLAlchemy
-    from sqlalchemy.exc import ArgumentError
 
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -143,16 +140,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         if key in env:
             values[f.name] = _convert(f.name, env[key], _KINDS[str(f.type)])
     settings = Settings(**values)
-    url = settings.database_url
-    if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
-        raise SettingsError(
-            f"{PREFIX}DATABASE_URL={mask_url(url)!r}: expected sqlite+aiosqlite:///FILE "
-            "or postgresql+asyncpg://USER@HOST/DB"
-        )
-    try:
-        make_url(url)  # parses the port too
-    except (ValueError, ArgumentError) as exc:
-        raise SettingsError(f"{PREFIX}DATABASE_URL={mask_url(url)!r}: {exc}") from None
+    try:  # every URL form an operator may write, normalised in one place
+        settings = replace(settings, database_url=urls.database_url(settings.database_url))
+        urls.redis_target(settings.redis_url)
+    except urls.UrlError as exc:
+        raise SettingsError(str(exc)) from None
     if not 1 <= settings.sweep_minutes <= 60 or 60 % settings.sweep_minutes:
         raise SettingsError(
             f"{PREFIX}SWEEP_MINUTES must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"

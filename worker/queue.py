@@ -14,8 +14,9 @@ from arq import Worker, create_pool, cron, func
 from arq.connections import ArqRedis, RedisSettings
 from arq.typing import WorkerCoroutine
 
+from server import urls
 from server.store.outbox import Request
-from worker import payloads
+from worker import payloads, sentinel
 
 __all__ = ["ArqRedis", "Worker", "build_worker", "connect", "enqueue", "queued", "run"]
 
@@ -29,15 +30,30 @@ Job = WorkerCoroutine
 
 
 def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_retries = retries
-    settings.conn_timeout = 2
-    return settings
+    """arq's settings for a Redis URL of any form ``server.urls`` reads (one server, or the
+    master a list of sentinels names); a bad URL raises ``urls.UrlError``."""
+    target = urls.redis_target(url)
+    return RedisSettings(
+        host=list(target.sentinels) if target.is_sentinel else target.host,
+        port=target.port,
+        unix_socket_path=target.unix_socket_path,
+        database=target.database,
+        username=target.username,
+        password=target.password,
+        ssl=target.ssl,
+        sentinel=target.is_sentinel,
+        sentinel_master=target.service_name,  # (read only with sentinel=True)
+        conn_retries=retries,
+        conn_timeout=2,
+    )
 
 
 async def connect(url: str, queue_name: str, *, retries: int = 0) -> ArqRedis:
     """A pool for enqueuing (fails at once when Redis is down, unless ``retries``)."""
-    return await create_pool(redis_settings(url, retries=retries), default_queue_name=queue_name)
+    settings = redis_settings(url, retries=retries)
+    if settings.sentinel:
+        return await sentinel.connect(settings, queue_name)
+    return await create_pool(settings, default_queue_name=queue_name)
 
 
 def job_id(queue_name: str, requests: Sequence[Request]) -> str:
@@ -69,6 +85,7 @@ def build_worker(
 ) -> Worker:
     """An arq worker running ``evaluate`` jobs, and each ``(job, minutes)`` of ``periodic``
     every that many minutes (one worker runs each round, however many run side by side)."""
+    settings = redis_settings(redis_url)
     crons = [
         cron(
             job,
@@ -94,7 +111,9 @@ def build_worker(
             )
         ],
         cron_jobs=crons,
-        redis_settings=redis_settings(redis_url),
+        redis_settings=settings,
+        # arq's Sentinel mode leaves its sentinels' connections open: a pool of our own
+        redis_pool=sentinel.pool(settings, queue_name) if settings.sentinel else None,
         queue_name=queue_name,
         ctx=ctx or {},
         burst=burst,
@@ -110,7 +129,12 @@ async def run(worker: Worker) -> None:
     try:
         await worker.main()
     finally:
-        await worker.close()
+        try:
+            await worker.close()
+        finally:
+            left = worker.pool  # still set when close() failed before closing it
+            if left is not None:
+                await left.aclose(close_connection_pool=True)
 
 
 async def queued(pool: ArqRedis, queue_name: str) -> int:
@@ -119,7 +143,12 @@ async def queued(pool: ArqRedis, queue_name: str) -> int:
 
 
 async def healthy(url: str, queue_name: str) -> bool:
-    """Whether a worker of this queue has reported itself alive recently (arq's sentinel key)."""
-    from arq.worker import async_check_health
+    """Whether a worker of this queue has reported itself alive recently (the key arq's
+    ``check_health`` reads)."""
+    from arq.constants import health_check_key_suffix
 
-    return await async_check_health(redis_settings(url, retries=0), queue_name=queue_name) == 0
+    pool = await connect(url, queue_name)
+    try:
+        return bool(await pool.get(queue_name + health_check_key_suffix))
+    finally:
+        await pool.aclose(close_connection_pool=True)

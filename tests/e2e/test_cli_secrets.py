@@ -26,7 +26,7 @@ def pg_with_password(postgres_url: str) -> tuple[str, str]:
 
 def test_a_configuration_error_masks_the_password() -> None:
     result = CliRunner().invoke(
-        app, ["migrate"], env={"PATROLSYNC_DATABASE_URL": f"postgresql://app:{SECRET}@db/x"}
+        app, ["migrate"], env={"PATROLSYNC_DATABASE_URL": f"mysql://app:{SECRET}@db/x"}
     )
     assert result.exit_code == 2
     assert "PATROLSYNC_DATABASE_URL" in result.output
@@ -66,4 +66,32 @@ def test_the_worker_start_line_masks_the_redis_password(
     assert result.exit_code == 0, result.output
     assert started and started[0].redis_url == redis_url
     assert "redis://:***@127.0.0.1:6379/0" in result.output
+    assert SECRET not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (
+            ["worker"],
+            {"PATROLSYNC_REDIS_URL": f"redis+sentinel://:{SECRET}@s1:26379"},
+            "PATROLSYNC_REDIS_URL",
+        ),
+        (
+            ["worker", "--check"],
+            {"PATROLSYNC_REDIS_URL": f"sentinel://:{SECRET}@s1/m"},
+            "PATROLSYNC_REDIS_URL",
+        ),
+        (["demo", "--redis", f"redis+sentinel://:{SECRET}@s1,/m"], {}, "--redis"),
+        (["demo", "--postgres", f"mysql://app:{SECRET}@db/x"], {}, "--postgres"),
+    ],
+)
+def test_a_bad_url_stops_the_command_in_one_masked_line(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = CliRunner().invoke(app, args, env={**env, "COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"configuration error: {named}=")
+    assert ":***@" in line
     assert SECRET not in result.output

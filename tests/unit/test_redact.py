@@ -29,6 +29,10 @@ SECRET = "s3cr3t-pw"
         (f"postgresql://app:a/{SECRET}@db/patrol", "postgresql://app:***@db/patrol"),
         (f"app:{SECRET}@db", "app:***@db"),
         (
+            f"redis+sentinel://:{SECRET}@s1:26379,s2:26379/patrolsync/0",
+            "redis+sentinel://:***@s1:26379,s2:26379/patrolsync/0",
+        ),
+        (
             f"postgresql+asyncpg://app@db/patrol?ssl=true&password={SECRET}",
             "postgresql+asyncpg://app@db/patrol?ssl=true&password=***",
         ),
@@ -44,9 +48,9 @@ def test_mask_url(url: str, masked: str) -> None:
 
 def test_a_configuration_error_does_not_show_the_password() -> None:
     with pytest.raises(SettingsError) as caught:
-        load({"PATROLSYNC_DATABASE_URL": f"postgresql://app:{SECRET}@db/patrol"})
+        load({"PATROLSYNC_DATABASE_URL": f"mysql://app:{SECRET}@db/patrol"})
     assert "PATROLSYNC_DATABASE_URL" in str(caught.value)
-    assert "postgresql://app:***@db/patrol" in str(caught.value)
+    assert "mysql://app:***@db/patrol" in str(caught.value)
     assert SECRET not in str(caught.value)
 
 
