@@ -218,6 +218,22 @@ class _Handset:
     acting: list[int] = field(default_factory=list)
     """The simulated moment of an action in the past, if any."""
 
+    async def sync(self, result: Result) -> None:
+        """Sync what the phone holds, adding what the network and the server did to ``result``."""
+        lost = self.faults.lost
+        report = await self.device.sync()
+        result.replies_lost += self.faults.lost - lost
+        result.duplicates_absorbed += report[0].replayed + report[0].duplicate
+        result.conflicts_merged += report[0].merged
+
+
+async def told(progress: Callable[[int], Awaitable[None] | None] | None) -> None:
+    """One more done, for a progress callback that may be a coroutine function."""
+    if progress is not None:
+        done = progress(1)
+        if done is not None:
+            await done
+
 
 class Fleet:
     """The district's phones, kept across weeks: each worker's phone enrols on its first week
@@ -329,17 +345,10 @@ class Fleet:
                     handset.acting[:] = [when]
                     device.edit_note(household, fields, note_id=note_id)
                     handset.acting.clear()
-                lost = handset.faults.lost
-                report = await device.sync()
+                await handset.sync(result)
                 result.checkins += len(phone.patrols)
                 result.notes += len(phone.visits)
-                result.replies_lost += handset.faults.lost - lost
-                result.duplicates_absorbed += report[0].replayed + report[0].duplicate
-                result.conflicts_merged += report[0].merged
-                if progress is not None:
-                    done = progress(1)
-                    if done is not None:
-                        await done
+                await told(progress)
 
         await asyncio.gather(*(one(p) for p in phones))
         return result

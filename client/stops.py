@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from client.scenario import CHANGED_SETTING, PhonePlan, Scenario, supervisor_decision
-from client.simulate import Fleet, Result
+from client.simulate import Fleet, Result, told
 
 PAGE = 500
 
@@ -53,15 +53,8 @@ async def play_stop(
             if not enrol:
                 handset.faults.rate = fleet.fault_rate
                 _record(handset, phone, played, t, result)
-                lost = handset.faults.lost
-                report = await handset.device.sync()
-                result.replies_lost += handset.faults.lost - lost
-                result.duplicates_absorbed += report[0].replayed + report[0].duplicate
-                result.conflicts_merged += report[0].merged
-            if progress is not None:
-                done = progress(1)
-                if done is not None:
-                    await done
+                await handset.sync(result)
+            await told(progress)
 
     await asyncio.gather(*(one(p) for p in due))
     return result
