@@ -23,7 +23,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
+import shlex
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -277,13 +279,42 @@ def stale(recorded: dict[str, str]) -> list[str]:
     ]
 
 
+TOKEN_ENV = "PATROLSYNC_REPLAY_TOKEN"
+"""The supervisor s-xinhua's token for a replay against a URL (never on the command line)."""
+
+
+async def replay_url(url: str, name: str) -> int:
+    """Replay one vector file against a running server on a fresh database; operator steps run
+    as commands (``patrolsync`` on PATH, the server's settings in the environment)."""
+    from server.clock import wall_ms
+
+    async def operator(command: str) -> None:
+        proc = await asyncio.create_subprocess_exec(*shlex.split(command))
+        assert await proc.wait() == 0, command
+
+    bound = {"token:s-xinhua": os.environ[TOKEN_ENV]}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return await replay(Server(client, None, operator, bound), load(name), wall_ms)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="record and write docs/vectors/")
     mode.add_argument("--check", action="store_true", help="record; fail if the files differ")
+    mode.add_argument(
+        "--replay",
+        metavar="FILE",
+        help=f"replay docs/vectors/FILE at --url "
+        f"(a fresh server; s-xinhua's token in ${TOKEN_ENV})",
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
     args = parser.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.replay:
+        checked = asyncio.run(replay_url(args.url, Path(args.replay).name))
+        print(f"{args.replay}: {checked} exchanges as recorded")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/vectors.db"
         upgrade(Settings(database_url=url))
