@@ -28,44 +28,40 @@ WANG_TEXT = "王大爷独居，腿脚不便。女儿每周六来看他。社区�
 ZHANG_TEXT = "王大爷独居，腿脚不便，楼道没有扶手，晚上不敢下楼倒垃圾。"
 COMBINED = ZHANG_TEXT + "女儿每周六来看他。社区已联系物业，周四量楼道尺寸。"
 WANG_CLOCK = clk(1_742_267_698_800, TABLET)
-ZHANG_PUSH = push(
-    PHONE,
-    "0195aa4e-8f10-7c02-9d33-4a5b6c7d8e99",
-    1_742_274_450_000,
-    [
-        {
-            "op": "checkin",
-            "id": "0195a8c4-2d00-7a9b-b3c1-5e7f9a0b1c22",
-            "grid_id": "xinhua-g1",
-            "started_ms": 1_742_259_750_000,
-            "ended_ms": 1_742_274_270_000,
-            "elapsed_ms": 14_519_200,
-            "boot_id": "6f1c2a9e-boot",
-            "visit_count": 3,
-            "households": ["h-xh-101", "h-xh-102", "h-xh-201"],
-            "route": {
-                "points": 1420,
-                "distance_m": 3860.5,
-                "inside_share": 0.97,
-                "max_speed_mps": 2.1,
-            },
+ZHANG_ITEMS = [
+    {
+        "op": "checkin",
+        "id": "0195a8c4-2d00-7a9b-b3c1-5e7f9a0b1c22",
+        "grid_id": "xinhua-g1",
+        "started_ms": 1_742_259_750_000,
+        "ended_ms": 1_742_274_270_000,
+        "elapsed_ms": 14_519_200,
+        "boot_id": "6f1c2a9e-boot",
+        "visit_count": 3,
+        "households": ["h-xh-101", "h-xh-102", "h-xh-201"],
+        "route": {
+            "points": 1420,
+            "distance_m": 3860.5,
+            "inside_share": 0.97,
+            "max_speed_mps": 2.1,
         },
-        {
-            "op": "note",
-            "note_id": NOTE,
-            "household_id": "h-xh-101",
-            "clock": clk(1_742_265_750_000, PHONE),
-            "fields": {
-                "visited_ms": 1_742_265_150_000,
-                "outcome": "met",
-                "text": ZHANG_TEXT,
-                "needs": "微心愿：在1号楼一至三楼楼道装扶手。",
-                "follow_up": True,
-            },
-            "base": {"text": MON, "outcome": MON, "visited_ms": MON, "follow_up": MON},
+    },
+    {
+        "op": "note",
+        "note_id": NOTE,
+        "household_id": "h-xh-101",
+        "clock": clk(1_742_265_750_000, PHONE),
+        "fields": {
+            "visited_ms": 1_742_265_150_000,
+            "outcome": "met",
+            "text": ZHANG_TEXT,
+            "needs": "微心愿：在1号楼一至三楼楼道装扶手。",
+            "follow_up": True,
         },
-    ],
-)
+        "base": {"text": MON, "outcome": MON, "visited_ms": MON, "follow_up": MON},
+    },
+]
+ZHANG_PUSH_ID = "0195aa4e-8f10-7c02-9d33-4a5b6c7d8e99"
 
 WORKED = {
     "description": "The worked offline round of docs/protocol.md section 2, from enrolment to "
@@ -143,13 +139,14 @@ WORKED = {
         step(
             "2.4 zhang pushes his outbox",
             "13:05: the patrol and his edit of the same note",
-            ZHANG_PUSH,
+            push(PHONE, ZHANG_PUSH_ID, 1_742_274_450_000, ZHANG_ITEMS),
             1_742_274_300_000,
         ),
         step(
             "2.4 the same push resent",
-            "as after a lost reply: the stored results, replayed",
-            ZHANG_PUSH,
+            "as after a lost reply, 30 s later (device_time_ms read anew): "
+            "the stored results, replayed: true",
+            push(PHONE, ZHANG_PUSH_ID, 1_742_274_480_000, ZHANG_ITEMS),
             1_742_274_330_000,
         ),
         step(
