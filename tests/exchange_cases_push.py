@@ -123,7 +123,8 @@ REJECTED = [
         note(NOTE_A, "h-xh-101", clk(NOW, TABLET), text="x"),
         "invalid_clock: the clock of another device",
     ),
-    (note(NOTE_A, "h-xh-101", "yesterday", text="x"), "invalid_clock: not a clock"),
+    (note(NOTE_A, "h-xh-101", "yesterday", text="x"), "invalid_item: a clock under 23 chars"),
+    (note(NOTE_A, "h-xh-101", "2025-03-18T13:05:00+08:00", text="x"), "invalid_clock: not a clock"),
     (
         {**note(NOTE_A, "h-xh-101", C1, text="x"), "base": {"text": C3}},
         "invalid_clock: a base not below the clock",
@@ -173,8 +174,8 @@ PUSH = {
         ),
         step(
             "duplicate",
-            "the same check-in and note edit in a new push: duplicate; an "
-            "empty note edit's twin is not needed; a delete of note B applied",
+            "the same check-in and the same note edit in a new push: duplicate; "
+            "a delete of note B: applied",
             push(
                 PHONE,
                 "0195b001-0000-7000-8000-000000000002",
