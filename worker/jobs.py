@@ -54,7 +54,7 @@ async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
             events += await evaluate_quality(conn, workers, label, now_ms)
         if households:
             events += await evaluate_households(conn, households, now_ms)
-        await outbox.done_all(conn, requests)
+        await outbox.done_all(conn, [(r.id, r.version) for r in requests])
         return events
 
     try:

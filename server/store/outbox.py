@@ -78,10 +78,10 @@ async def done(conn: AsyncConnection, request_id: int, version: int) -> bool:
     return bool(result.rowcount)
 
 
-async def done_all(conn: AsyncConnection, requests: Iterable[Request]) -> None:
-    """:func:`done` for each of these requests, in one statement sent once (a job's requests:
-    a statement each had cost the evaluation a database round trip per request)."""
-    params = [{"b_id": r.id, "b_version": r.version} for r in requests]
+async def done_all(conn: AsyncConnection, requests: Iterable[tuple[int, int]]) -> None:
+    """:func:`done` for each ``(request id, version)``, in one statement sent once (a job's
+    requests: a statement each had cost the evaluation a database round trip per request)."""
+    params = [{"b_id": request_id, "b_version": version} for request_id, version in requests]
     if params:
         o = outbox_t.c
         stmt = sa.delete(outbox_t).where(

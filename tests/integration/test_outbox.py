@@ -53,7 +53,7 @@ async def test_done_all_deletes_each_request_only_at_its_version(settings: Setti
         assert len(queued) == 2
         # A new request for KEY arrives while the job runs: its row must stay.
         await transaction(engine, lambda c: outbox.request(c, [KEY], 2_000))
-        await transaction(engine, lambda c: outbox.done_all(c, queued))
+        await transaction(engine, lambda c: outbox.done_all(c, [(r.id, r.version) for r in queued]))
         (left,) = await read(engine, lambda c: outbox.due(c, 2_000, 60_000, 10))
         assert (left.kind, left.subject, left.period, left.version) == (*KEY, 2)
         await transaction(engine, lambda c: outbox.done_all(c, []))
