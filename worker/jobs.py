@@ -54,8 +54,7 @@ async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
             events += await evaluate_quality(conn, workers, label, now_ms)
         if households:
             events += await evaluate_households(conn, households, now_ms)
-        for r in requests:
-            await outbox.done(conn, r.id, r.version)
+        await outbox.done_all(conn, [(r.id, r.version) for r in requests])
         return events
 
     try:

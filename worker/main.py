@@ -93,8 +93,11 @@ async def deliver_forever(
             await courier.stop()
 
 
-async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None:
-    """Run until cancelled."""
+async def run(
+    settings: Settings, *, clock: Callable[[], int] = wall_ms, periodic: bool = True
+) -> None:
+    """Run until cancelled; ``periodic=False``: without the periodic sweep (the demo runs the
+    sweeps itself, on its simulated clock, at its stops)."""
     logs.configure(settings.log_level, settings.log_json)
     tune_gc(settings)
     engine = make_engine(settings)
@@ -103,7 +106,7 @@ async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None
     failures = 0
     try:
         while True:
-            worker = _worker(settings, engine, clock, burst=False)
+            worker = _worker(settings, engine, clock, burst=False, periodic=periodic)
             try:
                 await queue.run(worker)
                 return
@@ -121,13 +124,19 @@ async def run(settings: Settings, *, clock: Callable[[], int] = wall_ms) -> None
 
 
 def _worker(
-    settings: Settings, engine: AsyncEngine, clock: Callable[[], int], *, burst: bool
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: Callable[[], int],
+    *,
+    burst: bool,
+    periodic: bool = True,
 ) -> queue.Worker:
+    sweeping = periodic and not burst
     return queue.build_worker(
         redis_url=settings.redis_url,
         queue_name=settings.queue_name,
         evaluate=jobs.evaluate_job,
-        periodic=[] if burst else [(jobs.periodic_sweep, settings.sweep_minutes)],
+        periodic=[(jobs.periodic_sweep, settings.sweep_minutes)] if sweeping else [],
         ctx={"engine": engine, "clock": clock},
         burst=burst,
     )

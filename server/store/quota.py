@@ -133,27 +133,33 @@ async def week_durations(
 
 
 async def week_patrols(
-    conn: AsyncConnection, worker_id: str, start_ms: int, end_ms: int
-) -> list[PatrolRow]:
-    """The worker's effective patrols overlapping ``[start_ms, end_ms)``, as rows."""
+    conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
+) -> dict[str, list[PatrolRow]]:
+    """Per worker (each of ``worker_ids``, maybe with none), the worker's effective patrols
+    overlapping ``[start_ms, end_ms)``, as rows: one query for all of them."""
+    found: dict[str, list[PatrolRow]] = {w: [] for w in worker_ids}
+    if not found:
+        return found
     c = checkin_t.c
     stmt = select_of(checkin_t, PatrolRow).where(
-        c.worker_id == worker_id, c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c)
+        c.worker_id.in_(list(found)), c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c)
     )
-    return [PatrolRow._make(r) for r in await conn.execute(stmt)]
+    for r in await conn.execute(stmt):
+        row = PatrolRow._make(r)
+        found[row.worker_id].append(row)
+    return found
 
 
 async def device_patrols(
-    conn: AsyncConnection, device_ids: Sequence[str], not_worker: str, start_ms: int, end_ms: int
+    conn: AsyncConnection, device_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> list[PatrolRow]:
-    """Other workers' effective patrols on these devices overlapping ``[start_ms, end_ms)`` (a
+    """Every worker's effective patrols on these devices overlapping ``[start_ms, end_ms)`` (a
     patrol is on the device its effective version came from)."""
     if not device_ids:
         return []
     c = checkin_t.c
     stmt = select_of(checkin_t, PatrolRow).where(
         c.device_id.in_(list(device_ids)),
-        c.worker_id != not_worker,
         c.started_ms < end_ms,
         c.ended_ms >= start_ms,
         latest(c),

@@ -41,3 +41,22 @@ async def test_requests_versions_relay_and_done(settings: Settings) -> None:
         assert third.id > second.id
     finally:
         await engine.dispose()
+
+
+async def test_done_all_deletes_each_request_only_at_its_version(settings: Settings) -> None:
+    await reset(settings)
+    engine = make_engine(settings)
+    other = ("household", "h-1", "")
+    try:
+        await transaction(engine, lambda c: outbox.request(c, [KEY, other], 1_000))
+        queued = await read(engine, lambda c: outbox.due(c, 1_000, 60_000, 10))
+        assert len(queued) == 2
+        # A new request for KEY arrives while the job runs: its row must stay.
+        await transaction(engine, lambda c: outbox.request(c, [KEY], 2_000))
+        await transaction(engine, lambda c: outbox.done_all(c, [(r.id, r.version) for r in queued]))
+        (left,) = await read(engine, lambda c: outbox.due(c, 2_000, 60_000, 10))
+        assert (left.kind, left.subject, left.period, left.version) == (*KEY, 2)
+        await transaction(engine, lambda c: outbox.done_all(c, []))
+        assert await read(engine, outbox.backlog) == (1, 2_000)
+    finally:
+        await engine.dispose()

@@ -26,3 +26,13 @@ def test_the_clock_never_goes_back() -> None:
     with pytest.raises(ValueError, match="cannot go back"):
         clock.jump_to(9_999)
     assert clock.now() == 10_000
+
+
+def test_a_clock_following_the_cell_sees_every_jump() -> None:
+    wall = [1_000]
+    clock = SimClock(50_000, wall=lambda: wall[0])
+    follower = SimClock.following(clock.cell, wall=lambda: wall[0])
+    assert follower.now() == 50_000
+    clock.jump_to(90_000)
+    wall[0] += 5
+    assert (clock.now(), follower.now()) == (90_005, 90_005)
