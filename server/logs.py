@@ -40,6 +40,9 @@ QUEUED = 10_000
 QUIET = ("httpx", "httpcore", "alembic.runtime.plugins")
 """Loggers written from warning up only, whatever the level: httpx's and httpcore's lines name
 the URLs they call; alembic's plugin lines say nothing an operator needs."""
+OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""Loggers a library may have given handlers of its own (uvicorn's default configuration, when
+something ran it): ``configure`` takes them away, so their lines reach the root's handler."""
 _listener: QueueListener | None = None
 _handler: logging.Handler | None = None
 _CONTEXT = "_patrolsync_context"
@@ -151,6 +154,9 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
     own.setLevel(logging.DEBUG)  # the bound logger below filters, before any work is done
     for name in QUIET:
         logging.getLogger(name).setLevel(max(threshold, logging.WARNING))
+    for name in OWN_HANDLERS:
+        library = logging.getLogger(name)
+        library.handlers, library.propagate = [], True
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
