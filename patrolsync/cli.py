@@ -357,10 +357,12 @@ def worker(
 
     from redis.exceptions import RedisError
 
+    from server import logs
     from worker import main as worker_main
     from worker import queue
 
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)  # arq's lines go through it too
     if check:
         try:
             alive = asyncio.run(queue.healthy(settings.redis_url, settings.queue_name))

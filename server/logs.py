@@ -40,9 +40,12 @@ QUEUED = 10_000
 QUIET = ("httpx", "httpcore", "alembic.runtime.plugins")
 """Loggers written from warning up only, whatever the level: httpx's and httpcore's lines name
 the URLs they call; alembic's plugin lines say nothing an operator needs."""
-OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+OWN_HANDLERS = ("uvicorn", "uvicorn.error")
 """Loggers a library may have given handlers of its own (uvicorn's default configuration, when
 something ran it): ``configure`` takes them away, so their lines reach the root's handler."""
+OFF = "uvicorn.access"
+"""Never written: the server writes its own access line (``server.access``). uvicorn writes
+its own whenever this logger has a handler, its own or an ancestor's."""
 _listener: QueueListener | None = None
 _handler: logging.Handler | None = None
 _CONTEXT = "_patrolsync_context"
@@ -157,6 +160,8 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
     for name in OWN_HANDLERS:
         library = logging.getLogger(name)
         library.handlers, library.propagate = [], True
+    off = logging.getLogger(OFF)
+    off.handlers, off.propagate = [], False
     logging.captureWarnings(True)
     structlog.configure(
         processors=[

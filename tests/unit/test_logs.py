@@ -220,3 +220,30 @@ def test_no_password_in_a_librarys_line(out: Recording, as_json: bool) -> None:
     logging.getLogger("arq.connections").info("redis://:s3cret-pw@127.0.0.1:6379/0 unreachable")
     logs.flush()
     assert "s3cret-pw" not in out.getvalue() and ":***@127.0.0.1" in out.getvalue()
+
+
+def test_uvicorns_access_log_stays_off_and_its_other_lines_reach_the_pipeline(
+    out: Recording,
+) -> None:
+    """uvicorn writes its access line when ``uvicorn.access`` has any handler: it has none."""
+    logging.getLogger("uvicorn").addHandler(logging.StreamHandler(io.StringIO()))
+    logging.getLogger("uvicorn").propagate = False
+    logs.configure("INFO", as_json=True, stream=out)
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    logging.getLogger("uvicorn.error").info("Started server process [1]")
+    (line,) = _lines(out)
+    assert (line["logger"], line["event"]) == ("uvicorn.error", "Started server process [1]")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_no_secret_query_value_in_a_line(out: Recording, as_json: bool) -> None:
+    logs.configure("INFO", as_json=as_json, stream=out)
+    logging.getLogger("uvicorn.error").warning(
+        'Invalid request "GET /invite/x?code=1234-5678&token=tok-9 HTTP/1.1"'
+    )
+    structlog.get_logger("patrolsync.test").info("seen", url="https://h/x?access_token=tok-8")
+    logs.flush()
+    text = out.getvalue()
+    for secret in ("1234-5678", "tok-9", "tok-8"):
+        assert secret not in text
+    assert "?code=***&token=***" in text
