@@ -154,7 +154,7 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
     root.setLevel(threshold)
     own = logging.getLogger(LOGGER)
     own.handlers, own.propagate = [], True
-    own.setLevel(logging.DEBUG)  # the bound logger below filters, before any work is done
+    own.setLevel(logging.NOTSET)  # the root's level: filter_by_level below reads it
     for name in QUIET:
         logging.getLogger(name).setLevel(max(threshold, logging.WARNING))
     for name in OWN_HANDLERS:
@@ -165,6 +165,9 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
+            # First, before any work: the level is the stdlib logger's, read at each call, so a
+            # later configure() changes it for loggers already in use (cached on first use).
+            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.stdlib.add_logger_name,
@@ -173,7 +176,7 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
             ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
         cache_logger_on_first_use=True,
     )
 

@@ -247,3 +247,12 @@ def test_no_secret_query_value_in_a_line(out: Recording, as_json: bool) -> None:
     for secret in ("1234-5678", "tok-9", "tok-8"):
         assert secret not in text
     assert "?code=***&token=***" in text
+
+
+def test_a_new_level_applies_to_loggers_already_used(out: Recording) -> None:
+    log = structlog.get_logger("patrolsync.test.level")
+    logs.configure("WARNING", as_json=True, stream=out)
+    log.info("dropped")
+    logs.configure("INFO", as_json=True, stream=out)
+    log.info("written")
+    assert [x["event"] for x in _lines(out)] == ["written"]
