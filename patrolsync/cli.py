@@ -126,10 +126,12 @@ def migrate() -> None:
     Creates a SQLite file that does not exist yet (its folder must exist)."""
     import asyncio
 
+    from server import logs
     from server import migrate as migrations
     from server.db import make_engine
 
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)  # alembic's lines go through it
 
     async def reachable() -> None:
         engine = make_engine(settings)
@@ -314,9 +316,11 @@ def serve(
     or not migrated is reported, and /readyz answers 503 until it is fixed."""
     import uvicorn
 
+    from server import logs
     from server.serving import GRACEFUL_SHUTDOWN_S, PROTOCOL
 
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)  # uvicorn's lines go through it too
     with _operator_errors(settings):
         failures.require_sqlite_file(settings)
     problem = _not_ready(settings)
@@ -329,7 +333,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=None,  # uvicorn's loggers left to the product's pipeline (server.logs)
+        access_log=False,  # the product writes its own (server.access)
         http=PROTOCOL,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
@@ -352,10 +357,12 @@ def worker(
 
     from redis.exceptions import RedisError
 
+    from server import logs
     from worker import main as worker_main
     from worker import queue
 
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_json)  # arq's lines go through it too
     if check:
         try:
             alive = asyncio.run(queue.healthy(settings.redis_url, settings.queue_name))

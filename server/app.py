@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import console, logs, openapi, wire
+from server.access import AccessLog
 from server.clock import wall_ms
 from server.console.web import template_config
 from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
@@ -159,8 +160,11 @@ def create_app(
         },
         openapi_config=openapi.config(),
         template_config=template_config(),
+        logging_config=None,  # logging is server.logs's, configured above
     )
     openapi.add_components(app)
+    # Outside the router (app middleware runs for routed requests only): every request logged.
+    app.asgi_handler = AccessLog(app.asgi_handler)
     if engine is not None:
         app.state.services = Services(settings, engine, limiter, clock)
     return app

@@ -44,6 +44,8 @@ class EvalRequest(SQLModel, table=True):
     updated_ms: int = Field(sa_type=sa.BigInteger)
     relayed_version: int | None = Field(default=None, sa_type=sa.BigInteger)
     relayed_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    request_id: str | None = Field(default=None, max_length=128)
+    """The HTTP request (``X-Request-ID``) that asked last: the job's log lines carry it."""
 
 
 class UnitSetting(SQLModel, table=True):

@@ -38,6 +38,8 @@ class PushContext:
     complete: bool = True
     """The device's outbox is empty after this push: its watermark moves to ``now_ms``."""
     policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
+    request_id: str | None = None
+    """The HTTP request of this push (``X-Request-ID``): the outbox requests it writes carry it."""
 
 
 class ItemError(Exception):

@@ -108,7 +108,7 @@ async def _request_evaluations(
                 week = week_of(since, tz)
                 if ctx.now_ms >= week.end_ms:
                     keys.add(("week", ctx.worker_id, week.label))
-    await outbox.request(conn, keys, ctx.now_ms)
+    await outbox.request(conn, keys, ctx.now_ms, request_id=ctx.request_id)
 
 
 def _week_labels(starts: list[int], tz: str) -> set[str]:

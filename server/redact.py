@@ -8,6 +8,10 @@ import re
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]*):[^/\s@]*@")
 _SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token)=)[^&;#]*")
+_SECRET_PARAM_IN_TEXT = re.compile(
+    r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token|access_token|api_key|code)=)"
+    r"[^&;#\s\"'\\]*"
+)
 
 
 def mask_url(url: str) -> str:
@@ -32,8 +36,10 @@ def mask_url(url: str) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` (a log line, a message) with the password of every URL in it replaced by
-    ``***`` (``scheme://user:password@host``)."""
-    return _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
+    ``***`` (``scheme://user:password@host``), and the value of every secret-like query
+    parameter (``?token=``, ``&code=``, ...) too, up to the next space or quote."""
+    text = _URL_PASSWORD.sub(r"\1:" + MASK + "@", text)
+    return _SECRET_PARAM_IN_TEXT.sub(lambda m: m.group(1) + MASK, text)
 
 
 SECRET_PATHS = ("/invite/",)

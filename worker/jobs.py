@@ -28,8 +28,11 @@ on transactions, on SQLite above all)."""
 
 async def evaluate_job(ctx: dict[str, Any], payload: object) -> int:
     """The queue's ``evaluate`` job: its payload decoded (see :mod:`worker.payloads`), then
-    :func:`evaluate`."""
-    return await evaluate(ctx, payloads.decode_evaluate(payload))
+    :func:`evaluate`, every line it logs carrying the ids of the HTTP requests that asked for
+    it (``request_ids``)."""
+    job = payloads.decode_evaluate(payload)
+    with structlog.contextvars.bound_contextvars(request_ids=job.request_ids):
+        return await evaluate(ctx, job)
 
 
 async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:

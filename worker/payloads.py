@@ -12,6 +12,8 @@ Invariants:
   the outbox, relayed again after ``relay_retry_s``).
 * A payload names outbox requests by ``(id, version)``: the job deletes each at that version
   only, so a request bumped meanwhile is evaluated again.
+* An item's ``request_id`` (the HTTP request that asked for it) is for the job's log lines
+  only: it is not part of the job's id and changes nothing the job does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     subject: str
     period: str
+    request_id: str | None = None
 
 
 class Evaluate(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,10 +46,22 @@ class Evaluate(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, requests: Iterable[Request]) -> Evaluate:
         return cls(
             requests=tuple(
-                Item(id=r.id, version=r.version, kind=r.kind, subject=r.subject, period=r.period)
+                Item(
+                    id=r.id,
+                    version=r.version,
+                    kind=r.kind,
+                    subject=r.subject,
+                    period=r.period,
+                    request_id=r.request_id,
+                )
                 for r in requests
             )
         )
+
+    @property
+    def request_ids(self) -> list[str]:
+        """The HTTP requests that asked for this job's evaluations, distinct and sorted."""
+        return sorted({r.request_id for r in self.requests if r.request_id})
 
 
 class _LegacyItem(msgspec.Struct, frozen=True, array_like=True):

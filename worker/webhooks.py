@@ -235,12 +235,15 @@ class Courier:
                     )
                     headers["Patrolsync-Event"] = str(row.kind)
                     outcome = await self.attempt(delivery.url, body, headers)
-                await self._record(delivery, outcome)
+                status = await self._record(delivery, outcome)
                 if outcome.error:
-                    log.info(
-                        "webhook try failed",
+                    # A try that will be retried is a warning; a delivery given up is an error.
+                    dead = status == "dead"
+                    (log.error if dead else log.warning)(
+                        "webhook delivery dead: no more tries" if dead else "webhook try failed",
                         webhook_id=delivery.webhook_id,
                         delivery_id=delivery.id,
+                        tries=delivery.attempts + 1,
                         error=outcome.error,
                     )
                     await self._release([d.id for d in batch[index + 1 :]])
@@ -253,7 +256,9 @@ class Courier:
             now_ms = self.clock()
             await transaction(self.engine, lambda c: store.release(c, ids, now_ms))
 
-    async def _record(self, delivery: store.Claimed, outcome: Outcome) -> None:
+    async def _record(self, delivery: store.Claimed, outcome: Outcome) -> str:
+        """Note the try's outcome; return the delivery's status now (``delivered``,
+        ``pending`` for a retry, ``dead``)."""
         now_ms = self.clock()
         tries = delivery.attempts + 1
         if not outcome.error:
@@ -275,6 +280,7 @@ class Courier:
                 now_ms=now_ms,
             ),
         )
+        return status
 
     async def _address(self, target: targets.Target) -> targets.Address | None:
         """The address to connect to, or None when one the host resolves to is not allowed."""

@@ -24,7 +24,7 @@ from schemas.sync import (
     PushResponse,
     SyncConfig,
 )
-from server import metrics, pulling, pushing, version, wire
+from server import access, metrics, pulling, pushing, version, wire
 from server.auth import authenticate
 from server.errors import ApiError, Code, ItemCode
 from server.openapi import AUTH, BODY, DB, PARAMS, PROTOCOL, documented
@@ -145,6 +145,7 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
             hlc_max_ahead_ms=s.hlc_max_ahead_ms,
             complete=envelope.complete,
             tz=who.tz,
+            request_id=access.current(),
         )
         results, replayed = await transaction(svc.engine, lambda c: pushing.push(c, ctx, items))
     metrics.record_push(results, replayed)

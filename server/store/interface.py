@@ -111,9 +111,14 @@ class QuotaStatements(Protocol):
 
 class OutboxStatements(Protocol):
     async def request(
-        self, conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], now_ms: int
+        self,
+        conn: AsyncConnection,
+        keys: Sequence[tuple[str, str, str]],
+        now_ms: int,
+        request_id: str | None = None,
     ) -> None:
-        """Insert each key (sorted, distinct, not empty) at version 1, or bump its version."""
+        """Insert each key (sorted, distinct, not empty) at version 1, or bump its version;
+        ``request_id`` (when given) replaces the row's."""
 
 
 class Listening(Protocol):

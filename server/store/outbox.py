@@ -31,14 +31,23 @@ class Request(NamedTuple):
     subject: str
     period: str
     version: int
+    request_id: str | None = None
+    """The HTTP request that asked for it last (logged with the job; never part of its id)."""
 
 
-async def request(conn: AsyncConnection, keys: Iterable[tuple[str, str, str]], now_ms: int) -> None:
-    """Record that each ``(kind, subject, period)`` must be evaluated again."""
+async def request(
+    conn: AsyncConnection,
+    keys: Iterable[tuple[str, str, str]],
+    now_ms: int,
+    *,
+    request_id: str | None = None,
+) -> None:
+    """Record that each ``(kind, subject, period)`` must be evaluated again, asked by the HTTP
+    request ``request_id`` (kept on the row until a later request names another)."""
     # Sorted, so two transactions bumping the same rows lock them in the same order.
     wanted = sorted(set(keys))
     if wanted:
-        await backend.of(conn).outbox.request(conn, wanted, now_ms)
+        await backend.of(conn).outbox.request(conn, wanted, now_ms, request_id)
 
 
 async def due(conn: AsyncConnection, now_ms: int, retry_ms: int, limit: int) -> list[Request]:
@@ -46,7 +55,7 @@ async def due(conn: AsyncConnection, now_ms: int, retry_ms: int, limit: int) -> 
     ``retry_ms`` ago and still here (the job was lost or failed for good)."""
     o = outbox_t.c
     stmt = (
-        sa.select(o.id, o.kind, o.subject, o.period, o.version)
+        sa.select(o.id, o.kind, o.subject, o.period, o.version, o.request_id)
         .where(
             o.relayed_version.is_(None)
             | (o.relayed_version != o.version)

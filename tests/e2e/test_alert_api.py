@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import io
 import ipaddress
+import json
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
+from server import logs
 from tests.integration.worker_support import W47, at, clock_of, patrol, push_at, workers_added_at
 from tests.support import Clock, Fleet
 from worker import sweep, webhooks
@@ -216,13 +218,23 @@ async def test_webhooks_are_signed_retried_and_dead_lettered(clocked: Fleet) -> 
         alert_id = msgspec.json.decode(received[0].content)["alert"]["id"]
         await _post(clocked, "s-xinhua", f"/v1/alerts/{alert_id}/comments", {"text": "催办"})
         tries = 0
-        while True:
-            figures = await deliver_once(engine, client, clock)
-            tries += figures["retry"] + figures["dead"]
-            if figures["dead"]:
-                break
-            clock.advance(webhooks.BACKOFF_S[-1] * 1000)
+        out = io.StringIO()
+        logs.configure("INFO", as_json=True, stream=out)
+        try:
+            while True:
+                figures = await deliver_once(engine, client, clock)
+                tries += figures["retry"] + figures["dead"]
+                if figures["dead"]:
+                    break
+                clock.advance(webhooks.BACKOFF_S[-1] * 1000)
+            logs.flush()
+        finally:
+            logs.configure("WARNING")
         assert tries == webhooks.MAX_TRIES
+        failed = [json.loads(x) for x in out.getvalue().splitlines() if "webhook" in x]
+        assert [x["level"] for x in failed] == ["warning"] * (tries - 1) + ["error"]
+        assert failed[-1]["event"] == "webhook delivery dead: no more tries"
+        assert failed[-1]["tries"] == webhooks.MAX_TRIES and failed[-1]["error"] == "HTTP 500"
     dead = await _get(clocked, "s-xinhua", f"/v1/webhooks/{hook['id']}/deliveries", status="dead")
     (letter,) = dead.json()
     assert (letter["attempts"], letter["last_error"]) == (webhooks.MAX_TRIES, "HTTP 500")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +157,102 @@ def test_a_stalled_output_never_blocks_the_caller(out: Recording) -> None:
     finally:
         release.set()
     logs.flush()
+
+
+def _lines(out: Recording) -> list[dict[str, object]]:
+    logs.flush()
+    return [json.loads(x) for x in out.getvalue().splitlines()]
+
+
+def test_a_librarys_lines_go_through_the_same_pipeline(out: Recording) -> None:
+    logs.configure("INFO", as_json=True, stream=out)
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade %s -> %s", "0005", "0006")
+    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
+    logging.getLogger("arq.worker").debug("below the level: not written")
+    try:
+        _fail()
+    except RuntimeError:
+        logging.getLogger("asyncio").exception("Task exception was never retrieved")
+    alembic, uvicorn, failed = _lines(out)
+    assert alembic == {
+        "event": "Running upgrade 0005 -> 0006",
+        "level": "info",
+        "logger": "alembic.runtime.migration",
+        "timestamp": alembic["timestamp"],
+    }
+    assert str(alembic["timestamp"]).endswith("Z")
+    assert (uvicorn["level"], uvicorn["logger"]) == ("warning", "uvicorn.error")
+    assert failed["level"] == "error" and "the disk is on fire" in str(failed["exception"])
+
+
+def test_a_warning_is_a_line(out: Recording) -> None:
+    logging.captureWarnings(False)  # pytest put its own hook back: configure installs ours
+    logs.configure("INFO", as_json=True, stream=out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a deprecated call", DeprecationWarning, stacklevel=1)
+    (line,) = _lines(out)
+    assert (line["logger"], line["level"]) == ("py.warnings", "warning")
+    assert "DeprecationWarning: a deprecated call" in str(line["event"])
+
+
+def test_a_librarys_line_carries_the_context_bound_where_it_was_logged(out: Recording) -> None:
+    logs.configure("INFO", as_json=True, stream=out)
+    with structlog.contextvars.bound_contextvars(request_id="r-7"):
+        logging.getLogger("sqlalchemy.pool").warning("connection invalidated")
+        structlog.get_logger("patrolsync.test").info("ours")
+    logging.getLogger("sqlalchemy.pool").warning("outside")
+    lib, ours, outside = _lines(out)
+    assert lib["request_id"] == "r-7" and ours["request_id"] == "r-7"
+    assert "request_id" not in outside
+
+
+def test_httpx_lines_below_warning_are_not_written(out: Recording) -> None:
+    logs.configure("DEBUG", as_json=True, stream=out)
+    logging.getLogger("httpx").info('HTTP Request: POST https://hook.example/x?token=t "200"')
+    logging.getLogger("httpx").warning("retrying")
+    assert [x["event"] for x in _lines(out)] == ["retrying"]
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_no_password_in_a_librarys_line(out: Recording, as_json: bool) -> None:
+    logs.configure("INFO", as_json=as_json, stream=out)
+    logging.getLogger("arq.connections").info("redis://:s3cret-pw@127.0.0.1:6379/0 unreachable")
+    logs.flush()
+    assert "s3cret-pw" not in out.getvalue() and ":***@127.0.0.1" in out.getvalue()
+
+
+def test_uvicorns_access_log_stays_off_and_its_other_lines_reach_the_pipeline(
+    out: Recording,
+) -> None:
+    """uvicorn writes its access line when ``uvicorn.access`` has any handler: it has none."""
+    logging.getLogger("uvicorn").addHandler(logging.StreamHandler(io.StringIO()))
+    logging.getLogger("uvicorn").propagate = False
+    logs.configure("INFO", as_json=True, stream=out)
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    logging.getLogger("uvicorn.error").info("Started server process [1]")
+    (line,) = _lines(out)
+    assert (line["logger"], line["event"]) == ("uvicorn.error", "Started server process [1]")
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_no_secret_query_value_in_a_line(out: Recording, as_json: bool) -> None:
+    logs.configure("INFO", as_json=as_json, stream=out)
+    logging.getLogger("uvicorn.error").warning(
+        'Invalid request "GET /invite/x?code=1234-5678&token=tok-9 HTTP/1.1"'
+    )
+    structlog.get_logger("patrolsync.test").info("seen", url="https://h/x?access_token=tok-8")
+    logs.flush()
+    text = out.getvalue()
+    for secret in ("1234-5678", "tok-9", "tok-8"):
+        assert secret not in text
+    assert "?code=***&token=***" in text
+
+
+def test_a_new_level_applies_to_loggers_already_used(out: Recording) -> None:
+    log = structlog.get_logger("patrolsync.test.level")
+    logs.configure("WARNING", as_json=True, stream=out)
+    log.info("dropped")
+    logs.configure("INFO", as_json=True, stream=out)
+    log.info("written")
+    assert [x["event"] for x in _lines(out)] == ["written"]

@@ -26,6 +26,17 @@ def test_round_trip() -> None:
     assert decode_evaluate(encoded) == job
 
 
+def test_request_ids_ride_along_and_a_payload_without_them_is_read() -> None:
+    asked = [REQUESTS[0]._replace(request_id="r-1"), REQUESTS[1]._replace(request_id="r-0")]
+    job = decode_evaluate(encode_evaluate(Evaluate.of([*asked, REQUESTS[0]])))
+    assert job.request_ids == ["r-0", "r-1"]
+    before = msgspec.msgpack.encode(
+        {"requests": [{"id": 7, "version": 3, "kind": "week", "subject": "w", "period": "p"}]}
+    )
+    old = decode_evaluate(before)
+    assert old.requests[0].request_id is None and old.request_ids == []
+
+
 def test_earlier_shape_is_read() -> None:
     legacy = [[r.id, r.version, r.kind, r.subject, r.period] for r in REQUESTS]
     assert decode_evaluate(legacy) == Evaluate.of(REQUESTS)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.tables import outbox_t
 
 
-async def request(conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], now_ms: int) -> None:
+async def request(
+    conn: AsyncConnection,
+    keys: Sequence[tuple[str, str, str]],
+    now_ms: int,
+    request_id: str | None = None,
+) -> None:
     rows = [
         {
             "kind": k,
@@ -19,12 +25,17 @@ async def request(conn: AsyncConnection, keys: Sequence[tuple[str, str, str]], n
             "version": 1,
             "created_ms": now_ms,
             "updated_ms": now_ms,
+            "request_id": request_id,
         }
         for k, s, p in keys
     ]
     stmt = insert(outbox_t)
     stmt = stmt.on_conflict_do_update(
         index_elements=["kind", "subject", "period"],
-        set_={"version": outbox_t.c.version + 1, "updated_ms": stmt.excluded.updated_ms},
+        set_={
+            "version": outbox_t.c.version + 1,
+            "updated_ms": stmt.excluded.updated_ms,
+            "request_id": sa.func.coalesce(stmt.excluded.request_id, outbox_t.c.request_id),
+        },
     )
     await conn.execute(stmt, rows)
