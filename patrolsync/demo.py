@@ -262,9 +262,9 @@ async def _run(
 ) -> Outcome:
     # The sweeps run at the scenario's stops on the simulated clock; the worker runs without
     # its periodic sweep (which fires on the wall clock's minutes and would judge at moments the
-    # truth does not know, in the middle of a stop's syncs). An evaluation that failed (SQLite busy under the fleet's pushes)
-    # is relayed again after RELAY_RETRY_S rather than the production ten minutes, so the
-    # demo's wait for the worker stays short.
+    # truth does not know, in the middle of a stop's syncs). An evaluation that failed is
+    # relayed again after RELAY_RETRY_S rather than the production ten minutes, so the demo's
+    # wait for the worker stays short.
     settings = settings.with_(
         queue_name=f"patrolsync:demo:{uuid.uuid4().hex[:8]}",
         relay_retry_s=RELAY_RETRY_S,
