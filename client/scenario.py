@@ -15,14 +15,19 @@ name       when                    what happens
 ========== ======================= =================================================
 
 plus one stop before everything (``enrol``, Monday 01:00 of the first week), where every phone
-is handed out. At each stop the demo syncs the phones due, waits for the worker, runs the sweeps
-and lets the supervisors act; :mod:`client.oracle` replays the same stops to say which alert
-must exist afterwards. Incidents come at known rates, each at least once a week: patrols mostly
-outside the grid, mock locations, impossible speeds, routes that never moved, a patrol left
-running (implausible duration, half of them amended later), overlapping patrols, a patrol
-recorded while the phone's clock was a day ahead (future event), patrols stopped too early and
-amended later, follow-ups left open (half closed days later), phones that sync late or very
-late, and in the last week a phone that falls silent for good. From the middle week on, the
+is handed out, and one after everything (``judged``, the Wednesday after the last week at
+21:00), where nobody syncs and the truth is judged. The stops keep every threshold clear: no two
+stops are 24 h, 48 h, 72 h or a whole number of weeks apart where an alert opened at one could
+be judged at the other at the threshold itself, the last one included (it is 15 h after the last
+``very`` stop and 6 days 1 h after the last ``mid`` stop; ages of whole weeks would sit exactly
+on the escalation thresholds). At each stop the demo syncs the phones due, waits for the worker,
+runs the sweeps and lets the supervisors act; :mod:`client.oracle` replays the same stops to say
+which alert must exist afterwards. Incidents come at known rates, each at least once a week:
+patrols mostly outside the grid, mock locations, impossible speeds, routes that never moved, a
+patrol left running (implausible duration, half of them amended later), overlapping patrols, a
+patrol recorded while the phone's clock was a day ahead (future event), patrols stopped too
+early and amended later, follow-ups left open (half closed days later), phones that sync late or
+very late, and in the last week a phone that falls silent for good. From the middle week on, the
 first street counts patrols of 3 h (a changed unit setting).
 
 Everything depends only on ``seed`` (the network's faults are the fleet's business).
@@ -51,6 +56,8 @@ STOPS = (
     ("very", WEEK_MS + 2 * DAY_MS + 6 * HOUR_MS + MINUTE_MS),
 )
 """Each week's stops: name and offset from the week's start."""
+JUDGED_AFTER_MS = 2 * DAY_MS + 21 * HOUR_MS
+"""The last stop, this long after the last week's end (Wednesday 21:00)."""
 ENROL_AT_MS = HOUR_MS
 """The phones are handed out this long after the first week starts."""
 CHANGED_SETTING = {"quota_min_patrol_ms": 3 * HOUR_MS}
@@ -268,6 +275,8 @@ def plan(doc: dict[str, Any], first_week_ms: int, weeks: int, seed: int) -> Scen
         mine.syncs.sort()
         mine.patrols.sort(key=lambda p: p.start_ms)
         mine.visits.sort(key=lambda v: v.when_ms)
+    last = first_week_ms + weeks * WEEK_MS
+    stops.append(Stop(last + JUDGED_AFTER_MS, "judged", week_label(last - 1)))
     stops.sort(key=lambda s: s.at_ms)
     scenario = Scenario(spans, stops, phones, first_week_ms)
     if weeks > 1:

@@ -52,7 +52,7 @@ from server.store import outbox
 from server.store import totals as store_totals
 from server.tx import read, transaction
 from sync.durations import HOUR_MS, WEEK_MS
-from worker import queue, sweep
+from worker import sweep
 
 DEMO_DB = Path("patrolsync-demo.db")
 QUICK = simulate.Shape(
@@ -120,27 +120,22 @@ async def _empty(engine: AsyncEngine) -> None:
         raise DemoError(f"the demo needs an empty database; this one holds {found} check-ins")
 
 
-async def _drained(
-    engine: AsyncEngine, settings: Settings, console: Console, timeout_s: float = 3600
-) -> None:
-    """Wait until the outbox is empty and the queue has nothing left, showing the backlog."""
-    pool = await queue.connect(settings.redis_url, settings.queue_name, retries=3)
-    try:
-        deadline = time.monotonic() + timeout_s
-        with _bar(console) as bar:
-            first, _ = await read(engine, outbox.backlog)
-            job = bar.add_task("worker evaluating", total=max(first, 1))
-            while time.monotonic() < deadline:
-                waiting, _ = await read(engine, outbox.backlog)
-                bar.update(job, completed=max(first - waiting, 0))
-                if waiting == 0 and await queue.queued(pool, settings.queue_name) == 0:
-                    await asyncio.sleep(0.5)  # a job taken but not finished keeps its request
-                    if (await read(engine, outbox.backlog))[0] == 0:
-                        return
-                await asyncio.sleep(0.2)
-        raise DemoError("the worker did not finish the evaluations in time")
-    finally:
-        await pool.aclose()
+async def _drained(engine: AsyncEngine, console: Console, timeout_s: float = 3600) -> None:
+    """Wait until the outbox is empty, showing the backlog. The outbox is the whole truth of
+    what is left: a request is written with the change that asks for it and deleted only by
+    the job that evaluated it, in that job's transaction (a job taken but not finished keeps
+    its requests)."""
+    deadline = time.monotonic() + timeout_s
+    with _bar(console) as bar:
+        first, _ = await read(engine, outbox.backlog)
+        job = bar.add_task("worker evaluating", total=max(first, 1))
+        while time.monotonic() < deadline:
+            waiting, _ = await read(engine, outbox.backlog)
+            bar.update(job, completed=max(first - waiting, 0))
+            if waiting == 0:
+                return
+            await asyncio.sleep(0.05)
+    raise DemoError("the worker did not finish the evaluations in time")
 
 
 async def prepare(
@@ -192,7 +187,7 @@ async def play_stop(
     due = sum(stop.at_ms in p.syncs for p in scenario.phones.values())
     what = "phones enrolling" if stop.name == "enrol" else f"phones syncing {stop.week} {stop.name}"
     with _bar(console) as bar:
-        job = bar.add_task(what, total=due or len(scenario.phones))
+        job = bar.add_task(what, total=len(scenario.phones) if stop.name == "enrol" else due)
         return await stops.play_stop(
             fleet, scenario, played, stop.at_ms, progress=lambda n: bar.advance(job, n)
         )
@@ -313,7 +308,7 @@ async def _run(
                     with spent.phase("phones"):
                         result.add(await play_stop(fleet, scenario, played, stop, console))
                     with spent.phase("worker"):
-                        await _drained(engine, settings, console)
+                        await _drained(engine, console)
                     with spent.phase("sweeps"):
                         await sweep.everything(engine, clock.now())
                     with spent.phase("supervisors"):

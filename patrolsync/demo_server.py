@@ -106,6 +106,7 @@ async def _serve(
             port=port,
             log_level="warning",
             access_log=False,
+            log_config=None,  # its lines go through our pipeline (server.logs)
             http=PROTOCOL,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
