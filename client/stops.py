@@ -61,38 +61,23 @@ async def play_stop(
 
 
 def _record(handset: Any, phone: PhonePlan, played: Played, t: int, result: Result) -> None:
+    """What the phone recorded since its last sync, then what its worker does now.
+
+    In that order: the past visits' notes are written at their visit, so their clocks (and a
+    follow-up's opening moment) are the visit's; an edit made now (closing a follow-up, an
+    amendment) ticks the phone's clock to now, and every edit after it would carry a clock at
+    least as late."""
     device = handset.device
     skew = phone.skew_ms
+    body = {"boot_id": f"boot-{phone.worker_id}", "visit_count": 2}
     for p in phone.patrols:
-        known = played.checkins.get(p.key)
-        if known is None and p.end_ms <= t:
+        if p.key not in played.checkins and p.end_ms <= t:
             at = p.start_ms + skew + p.ahead_ms
             rid = device.record_checkin(
-                p.grid_id,
-                at,
-                at + p.elapsed_ms,
-                elapsed_ms=p.elapsed_ms,
-                boot_id=f"boot-{phone.worker_id}",
-                visit_count=2,
-                route=p.route,
+                p.grid_id, at, at + p.elapsed_ms, elapsed_ms=p.elapsed_ms, route=p.route, **body
             )
             played.checkins[p.key] = (rid, t)
             result.checkins += 1
-        elif known is not None and phone.amended_at(p, known[1]) == t:
-            assert p.amend_ms is not None
-            at = p.start_ms + skew
-            device.amend(
-                known[0],
-                p.grid_id,
-                at,
-                at + p.amend_ms,
-                reason="巡查结束时忘记停止计时，按实际时长更正",
-                elapsed_ms=p.amend_ms,
-                boot_id=f"boot-{phone.worker_id}",
-                visit_count=2,
-                route=p.route,
-            )
-            result.amendments += 1
     for v in phone.visits:
         mine = (phone.worker_id, v.note_id)
         if mine not in played.notes and v.when_ms <= t:
@@ -109,11 +94,31 @@ def _record(handset: Any, phone: PhonePlan, played: Played, t: int, result: Resu
             handset.acting.clear()
             played.notes.add(mine)
             result.notes += 1
+    for v in phone.visits:
+        mine = (phone.worker_id, v.note_id)
         closing = v.close_after_ms
         due = closing is not None and phone.sync_after(v.when_ms + closing) == t
         if due and mine not in played.closed:
             device.edit_note(v.household, {"follow_up": False}, note_id=v.note_id)
             played.closed.add(mine)
+    for p in phone.patrols:
+        known = played.checkins.get(p.key)
+        if known is not None and known[1] < t and phone.amended_at(p, known[1]) == t:
+            assert p.amend_ms is not None
+            at = p.start_ms + skew
+            late = p.elapsed_ms > p.amend_ms
+            reason = "巡查结束时忘记停止计时" if late else "计时被提前结束"
+            device.amend(
+                known[0],
+                p.grid_id,
+                at,
+                at + p.amend_ms,
+                reason=reason + "，按实际时长更正",
+                elapsed_ms=p.amend_ms,
+                route=p.route,
+                **body,
+            )
+            result.amendments += 1
 
 
 async def alerts(http: httpx.AsyncClient, **query: str) -> list[dict[str, Any]]:
