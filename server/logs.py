@@ -43,6 +43,9 @@ the URLs they call; alembic's plugin lines say nothing an operator needs."""
 OWN_HANDLERS = ("uvicorn", "uvicorn.error")
 """Loggers a library may have given handlers of its own (uvicorn's default configuration, when
 something ran it): ``configure`` takes them away, so their lines reach the root's handler."""
+ROOT_LEVEL = ("uvicorn", "uvicorn.error", "arq", "alembic")
+"""Library loggers that follow the root's level: ``configure`` clears a level something set on
+them before (uvicorn's own configuration sets one; so did a quieter caller in this process)."""
 OFF = "uvicorn.access"
 """Never written: the server writes its own access line (``server.access``). uvicorn writes
 its own whenever this logger has a handler, its own or an ancestor's."""
@@ -157,6 +160,8 @@ def configure(level: str = "INFO", as_json: bool = False, stream: IO[str] | None
     own.setLevel(logging.NOTSET)  # the root's level: filter_by_level below reads it
     for name in QUIET:
         logging.getLogger(name).setLevel(max(threshold, logging.WARNING))
+    for name in ROOT_LEVEL:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     for name in OWN_HANDLERS:
         library = logging.getLogger(name)
         library.handlers, library.propagate = [], True

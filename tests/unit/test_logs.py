@@ -256,3 +256,18 @@ def test_a_new_level_applies_to_loggers_already_used(out: Recording) -> None:
     logs.configure("INFO", as_json=True, stream=out)
     log.info("written")
     assert [x["event"] for x in _lines(out)] == ["written"]
+
+
+def test_a_level_set_on_a_library_before_does_not_hide_its_lines(out: Recording) -> None:
+    """uvicorn's own configuration, or a quieter caller in this process (the demo quiets arq),
+    leaves levels on library loggers: configure() brings them back to the root's level."""
+    for name in ("arq", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        logs.configure("INFO", as_json=True, stream=out)
+        logging.getLogger("arq.worker").info("job started")
+        logging.getLogger("uvicorn.error").info("Started server process [1]")
+        assert [x["event"] for x in _lines(out)] == ["job started", "Started server process [1]"]
+    finally:
+        for name in ("arq", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
