@@ -110,8 +110,9 @@ class Oracle:
 
     def at(self, t: int) -> None:
         """What the server learns and decides at the stop ``t``."""
+        enrol = self.scenario.stops[0].at_ms == t  # every phone is handed out: a first contact
         for phone in self.scenario.phones.values():
-            if stop_is_enrol(self.scenario, t):
+            if enrol:
                 self.contact[phone.device_id] = t
             if t in phone.syncs:
                 self._sync(phone, t)
@@ -254,10 +255,6 @@ class Oracle:
             period = local_minute(contact)
             self._others_resolved("device_silent", device, period)
             self._decide(("device_silent", "device", device, period), t - contact > SILENT_MS, t)
-
-
-def stop_is_enrol(scenario: Scenario, t: int) -> bool:
-    return scenario.stops[0].at_ms == t
 
 
 def _overlapping(patrols: list[_Known]) -> bool:
