@@ -123,6 +123,9 @@ class SentinelTrio:
             f"sentinel failover-timeout {SERVICE} 10000\n"
         )
         self._spawn(self.sentinel_port, [self.sentinel_cmd[0], str(conf), *self.sentinel_cmd[1:]])
+        # Ready when the sentinel answers for both: it names the master (a first query can come
+        # before it does, and gave None) and counts the replica as one it may promote.
+        await self.wait_for_master(master)
         await self.wait_for_replica(replica)
 
     async def master_port(self) -> int | None:
