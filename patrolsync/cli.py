@@ -321,16 +321,18 @@ def serve(
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)  # uvicorn's lines go through it too
+    host, port = host or settings.host, port or settings.port
     with _operator_errors(settings):
         failures.require_sqlite_file(settings)
+        failures.require_port_free(host, port)
     problem = _not_ready(settings)
     if problem is not None:
         console.print(f"[yellow]warning:[/] {escape(problem)}; serving anyway", soft_wrap=True)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's loggers left to the product's pipeline (server.logs)

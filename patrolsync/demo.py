@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import socket
 import tempfile
 import time
 import uuid
@@ -38,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from client import oracle, simulate, stops
 from client import scenario as scenario_plan
-from patrolsync import console_logins, demo_check, importer
+from patrolsync import console_logins, demo_check, failures, importer
 from patrolsync.demo_server import ServerProcess
 from patrolsync.simclock import SimClock
 from rules.periods import Week, week_of
@@ -236,14 +235,10 @@ async def run(
 
 def _port_free(port: int) -> None:
     """Refuse a taken port before any work (the import takes a while)."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise DemoError(
-                f"port {port} on 127.0.0.1 is taken: pass --port N (a free port),"
-                " or stop what listens there"
-            ) from None
+    try:
+        failures.require_port_free("127.0.0.1", port, variable=None)
+    except failures.OperatorError as exc:
+        raise DemoError(str(exc)) from None
 
 
 async def _run(

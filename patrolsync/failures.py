@@ -64,6 +64,32 @@ def require_sqlite_file(settings: Settings) -> None:
         )
 
 
+def require_port_free(host: str, port: int, *, variable: str | None = f"{PREFIX}PORT") -> None:
+    """Refuse a port something already listens on, before any work, in one line (the server
+    would otherwise die with a raw ``[Errno 98]`` once it had started). The probe binds the way
+    the server will (``SO_REUSEADDR``), so a port only left in TIME_WAIT counts as free."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise OperatorError(
+            Status.CONFIG, f"the host {host!r} ({PREFIX}HOST or --host) is not a known address"
+        ) from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            where = f"--port or {variable}" if variable else "--port"
+            raise OperatorError(
+                Status.CONFIG,
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}; {where}):"
+                " pass --port N with a free port, or stop what listens there",
+            ) from None
+
+
 def require_sqlite_folder(settings: Settings) -> None:
     path = sqlite_file(settings)
     if path is not None and not path.absolute().parent.is_dir():

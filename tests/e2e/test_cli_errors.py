@@ -99,6 +99,32 @@ def test_serve_warns_about_a_database_not_migrated(
     assert [kw["port"] for kw in started] == [8123]
 
 
+def test_serve_on_a_taken_port_says_so_before_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import uvicorn
+
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_args, **kw: started.append(kw))
+    (tmp_path / "empty.db").touch()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            app,
+            ["serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=_sqlite(tmp_path / "empty.db"),
+        )
+    assert result.exit_code == Status.CONFIG
+    line = _one_line(result)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "PATROLSYNC_PORT" in line and "--port N" in line
+    assert started == []
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

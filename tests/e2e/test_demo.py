@@ -216,7 +216,7 @@ def test_a_taken_port_is_refused_before_any_work(tmp_path: Path) -> None:
         done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 1
     said = " ".join((done.stdout + done.stderr).split())
-    assert f"port {port} on 127.0.0.1 is taken: pass --port N" in said
+    assert f"cannot listen on 127.0.0.1:{port}" in said and "pass --port N" in said
     assert "金台区" not in said and "Traceback" not in said  # nothing imported
 
 
