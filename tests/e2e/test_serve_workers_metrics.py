@@ -96,7 +96,7 @@ def test_two_processes_report_the_sum_of_their_counters(tmp_path: Path) -> None:
         assert scraped == [sent] * 8
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=30)
+        _, err = server.communicate(timeout=30)
     assert "Traceback" not in err, err
     assert not folder.exists()  # removed when the server stopped
 
