@@ -12,6 +12,10 @@ A head must also arrive whole within ``header_timeout_s`` of the connection open
 request's first byte, on a kept-alive connection), or it is answered 408 ``request_timeout``
 and the connection closed: a client trickling its headers, or connecting and sending nothing,
 holds a connection that long at most. (Between requests uvicorn's keep-alive timeout applies.)
+
+Several server processes on one socket (``serve --workers N``) run under
+:class:`MetricsMultiprocess` with prometheus-client's multiprocess mode
+(:func:`multiprocess_metrics`), so ``/metrics`` sums them all.
 """
 
 from __future__ import annotations
