@@ -8,6 +8,7 @@ line and exit with a status of :class:`patrolsync.failures.Status`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -318,7 +319,13 @@ def serve(
     import uvicorn
 
     from server import logs
-    from server.serving import GRACEFUL_SHUTDOWN_S, PROTOCOL, run_processes
+    from server.serving import (
+        GRACEFUL_SHUTDOWN_S,
+        MULTIPROC_ENV,
+        PROTOCOL,
+        multiprocess_metrics,
+        run_processes,
+    )
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)  # uvicorn's lines go through it too
@@ -338,10 +345,13 @@ def serve(
         "http": PROTOCOL,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
     }
-    if workers == 1:
-        uvicorn.run("server.app:create_app", **options)
-    else:  # the processes' metrics summed in prometheus-client's multiprocess mode
+    if workers > 1:  # the processes' metrics summed in prometheus-client's multiprocess mode
         run_processes(uvicorn.Config("server.app:create_app", **options))
+    elif os.environ.get(MULTIPROC_ENV):  # the operator's folder, emptied of earlier runs
+        with multiprocess_metrics():
+            uvicorn.run("server.app:create_app", **options)
+    else:
+        uvicorn.run("server.app:create_app", **options)
 
 
 @app.command(epilog=envhelp.epilog(envhelp.WORKER))
