@@ -80,6 +80,7 @@ from server.process import tune_gc
 from server.settings import Settings
 from server.store import alerts as alerts_store
 from server.store import quota as quota_store
+from server.store.alert_events import NewEvent
 from worker import evaluate, sweep
 
 MINUTE = 60_000
@@ -591,13 +592,15 @@ class Breakdown:
         return out
 
 
-async def _weeks(label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]) -> int:
+async def _weeks(
+    label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]
+) -> list[NewEvent]:
     return await evaluate.evaluate_weeks(conn, workers, label, now_ms)
 
 
 async def evaluate_all(engine: AsyncEngine, workers: Sequence[str], now_ms: int) -> int:
     """The sweep's way: chunks of ``sweep.CHUNK`` workers, one transaction each."""
-    return await sweep._chunks(engine, workers, functools.partial(_weeks, LABEL, now_ms))
+    return await sweep._chunks(engine, "week", workers, functools.partial(_weeks, LABEL, now_ms))
 
 
 async def raw_counts(conn: asyncpg.Connection, wk: Week) -> dict[str, tuple[int, int]]:

@@ -8,6 +8,7 @@ line and exit with a status of :class:`patrolsync.failures.Status`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -313,11 +314,18 @@ def serve(
     """Run the HTTP server (uvicorn).
 
     A SQLite file must exist (`patrolsync migrate` creates it). A database that is unreachable
-    or not migrated is reported, and /readyz answers 503 until it is fixed."""
+    or not migrated is reported, and /readyz answers 503 until it is fixed. With --workers N
+    above 1, /metrics sums the metrics of all N processes."""
     import uvicorn
 
     from server import logs
-    from server.serving import GRACEFUL_SHUTDOWN_S, PROTOCOL
+    from server.serving import (
+        GRACEFUL_SHUTDOWN_S,
+        MULTIPROC_ENV,
+        PROTOCOL,
+        multiprocess_metrics,
+        run_processes,
+    )
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)  # uvicorn's lines go through it too
@@ -328,18 +336,24 @@ def serve(
     problem = _not_ready(settings)
     if problem is not None:
         console.print(f"[yellow]warning:[/] {escape(problem)}; serving anyway", soft_wrap=True)
-    uvicorn.run(
-        "server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's loggers left to the product's pipeline (server.logs)
-        access_log=False,  # the product writes its own (server.access)
-        http=PROTOCOL,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's loggers left to the product's pipeline (server.logs)
+        "access_log": False,  # the product writes its own (server.access)
+        "http": PROTOCOL,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
+    if workers > 1:  # the processes' metrics summed in prometheus-client's multiprocess mode
+        run_processes(uvicorn.Config("server.app:create_app", **options))
+    elif os.environ.get(MULTIPROC_ENV):  # the operator's folder, emptied of earlier runs
+        with multiprocess_metrics():
+            uvicorn.run("server.app:create_app", **options)
+    else:
+        uvicorn.run("server.app:create_app", **options)
 
 
 @app.command(epilog=envhelp.epilog(envhelp.WORKER))
@@ -361,7 +375,7 @@ def worker(
 
     from server import logs
     from worker import main as worker_main
-    from worker import queue
+    from worker import metrics, queue
 
     settings = _settings()
     logs.configure(settings.log_level, settings.log_json)  # arq's lines go through it too
@@ -382,6 +396,8 @@ def worker(
             asyncio.run(worker_main.run(settings))
         except KeyboardInterrupt:
             console.print("worker stopped")
+        except metrics.PortUnavailable as exc:
+            _fail(Status.CONFIG, str(exc))
         return
 
     async def run_burst(engine: AsyncEngine) -> int:

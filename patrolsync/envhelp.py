@@ -15,6 +15,8 @@ WORKER_ONLY = (
     *REDIS,
     "sweep_minutes",
     "relay_retry_s",
+    "worker_metrics_port",
+    "worker_metrics_host",
     "webhook_connect_timeout_s",
     "webhook_timeout_s",
     "webhook_max_reply_bytes",

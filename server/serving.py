@@ -12,18 +12,30 @@ A head must also arrive whole within ``header_timeout_s`` of the connection open
 request's first byte, on a kept-alive connection), or it is answered 408 ``request_timeout``
 and the connection closed: a client trickling its headers, or connecting and sending nothing,
 holds a connection that long at most. (Between requests uvicorn's keep-alive timeout applies.)
+
+Several server processes on one socket (``serve --workers N``) run under
+:class:`MetricsMultiprocess` with prometheus-client's multiprocess mode
+(:func:`multiprocess_metrics`), so ``/metrics`` sums them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httptools
 import msgspec
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from server.errors import Code
 from server.settings import Settings, load
@@ -197,3 +209,54 @@ class CappedHttpToolsProtocol(HttpToolsProtocol):
         return _refusal(
             431, "Request Header Fields Too Large", Code.HEADERS_TOO_LARGE, message, details
         )
+
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's multiprocess mode: each process writes its metrics' values to files in
+this folder, and ``/metrics`` (Litestar's controller) sums every process's files."""
+
+
+@contextlib.contextmanager
+def multiprocess_metrics() -> Iterator[Path]:
+    """A fresh folder for the metrics of several server processes, named in the environment
+    (their children inherit it) while the processes run: ``PROMETHEUS_MULTIPROC_DIR`` if the
+    operator set it (emptied of earlier runs' files first), else a temporary folder removed
+    afterwards. Set before the processes start: prometheus-client reads it at import."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield folder
+        return
+    folder = Path(tempfile.mkdtemp(prefix="patrolsync-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class MetricsMultiprocess(Multiprocess):
+    """uvicorn's supervisor of several server processes, which also tells prometheus-client
+    when a process has died (its live gauges, such as requests in progress, leave the sum)."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {p.pid for p in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {p.pid for p in self.processes}:
+            if pid is not None:
+                mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def run_processes(config: Config) -> None:
+    """Run ``config.workers`` server processes on one socket (what ``uvicorn.run`` does with
+    ``workers > 1``), their metrics summed across them (:func:`multiprocess_metrics`)."""
+    with multiprocess_metrics():
+        sock = config.bind_socket()
+        try:
+            MetricsMultiprocess(config, sockets=[sock]).run()
+        finally:
+            sock.close()

@@ -32,6 +32,10 @@ class Settings:
     """The worker's periodic sweep (time-driven rules, escalation) runs every this many minutes."""
     relay_retry_s: int = 600
     """An outbox request relayed this long ago and still pending is relayed again."""
+    worker_metrics_port: int = 0
+    """The port the worker serves its Prometheus metrics on (``worker.metrics``); 0: none."""
+    worker_metrics_host: str = "127.0.0.1"
+    """The address the worker's metrics listen on (``0.0.0.0`` in a container)."""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -199,7 +203,12 @@ def _check(settings: Settings) -> None:
         )
     if not 1 <= settings.port <= 65535:
         raise SettingsError(f"{PREFIX}PORT={settings.port}: expected a port from 1 to 65535")
-    for name in ("host", "queue_name"):
+    if not 0 <= settings.worker_metrics_port <= 65535:
+        raise SettingsError(
+            f"{PREFIX}WORKER_METRICS_PORT={settings.worker_metrics_port}: expected a port from"
+            " 1 to 65535, or 0 for no metrics"
+        )
+    for name in ("host", "queue_name", "worker_metrics_host"):
         if not getattr(settings, name).strip():
             raise SettingsError(f"{PREFIX}{name.upper()} must not be empty")
     for name in ("max_push_bytes", "db_pool_size", "relay_retry_s", "hlc_max_ahead_ms"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,3 +204,10 @@ class Fleet:
             lambda c: enrolment.supervisor_token(c, supervisor_id, self.services.clock()),
         )
         return {**PROTOCOL, "Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    """A port free on the loopback address just now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

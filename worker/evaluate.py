@@ -19,6 +19,7 @@ from rules.periods import Week, week
 from rules.policy import Policy, resolve
 from server.store import alerts
 from server.store import quota as store
+from server.store.alert_events import NewEvent
 from sync.hlc import HLC, HLCError
 
 Overrides = Mapping[str, Mapping[str, Any]]
@@ -50,8 +51,8 @@ def week_key(worker_id: str, label: str) -> str:
 
 async def evaluate_weeks(
     conn: AsyncConnection, worker_ids: Sequence[str], label: str, now_ms: int
-) -> int:
-    """The quota of ISO week ``label`` for these workers; return how many alert events."""
+) -> list[NewEvent]:
+    """The quota of ISO week ``label`` for these workers; return the alert events written."""
     await alerts.lock_subjects(conn, (week_key(w, label) for w in worker_ids))
     places = await store.worker_places(conn, worker_ids)
     policy = Policies(await store.unit_overrides(conn))
@@ -91,7 +92,7 @@ async def evaluate_weeks(
             )
     await store.upsert_verdicts(conn, verdicts)
     where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
-    return len(await alerts.apply(conn, findings, where, now_ms))
+    return await alerts.apply(conn, findings, where, now_ms)
 
 
 def _patrol(row: store.PatrolRow) -> quality.Patrol:
@@ -115,7 +116,7 @@ def _patrol(row: store.PatrolRow) -> quality.Patrol:
 
 async def evaluate_quality(
     conn: AsyncConnection, worker_ids: Sequence[str], label: str, now_ms: int
-) -> int:
+) -> list[NewEvent]:
     """The data-quality rules of these workers' week (the caller holds the weeks' locks).
     The rows are read once per time zone for all the workers (two queries), not per worker."""
     places = await store.worker_places(conn, worker_ids)
@@ -145,7 +146,7 @@ async def evaluate_quality(
             )
     findings = [f for worker_id in sorted(found) for f in found[worker_id]]
     where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
-    return len(await alerts.apply(conn, findings, where, now_ms))
+    return await alerts.apply(conn, findings, where, now_ms)
 
 
 def _wall(clock: str | None, default: int) -> int:
@@ -157,8 +158,8 @@ def _wall(clock: str | None, default: int) -> int:
 
 async def evaluate_households(
     conn: AsyncConnection, household_ids: Sequence[str], now_ms: int
-) -> int:
-    """Visit cadence and open follow-ups of these households."""
+) -> list[NewEvent]:
+    """Visit cadence and open follow-ups of these households; the alert events written."""
     await alerts.lock_subjects(conn, (f"household:{h}" for h in household_ids))
     homes = await store.household_places(conn, household_ids)
     ids = sorted(homes)
@@ -205,4 +206,4 @@ async def evaluate_households(
         )
         open_ids = [f.note_id for f in follow if open_follow.get(f.note_id)]
         findings.extend(cadence.follow_ups(follow, open_ids, now_ms, pol))
-    return len(await alerts.apply(conn, findings, where, now_ms))
+    return await alerts.apply(conn, findings, where, now_ms)

@@ -13,11 +13,13 @@ import structlog
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.clock import wall_ms
 from server.db import read_only
 from server.store import outbox
+from server.store.alert_events import NewEvent
 from server.tx import read, transaction
 from sync.durations import MINUTE_MS
-from worker import payloads, queue, sweep
+from worker import metrics, payloads, queue, sweep
 from worker.evaluate import evaluate_households, evaluate_quality, evaluate_weeks
 
 log = structlog.get_logger("patrolsync.worker")
@@ -29,7 +31,9 @@ on transactions, on SQLite above all)."""
 async def evaluate_job(ctx: dict[str, Any], payload: object) -> int:
     """The queue's ``evaluate`` job: its payload decoded (see :mod:`worker.payloads`), then
     :func:`evaluate`, every line it logs carrying the ids of the HTTP requests that asked for
-    it (``request_ids``)."""
+    it (``request_ids``). The time it waited in the queue is observed (``metrics``)."""
+    if "score" in ctx:  # (arq's: when the job was due)
+        metrics.queue_wait(int(ctx["score"]), wall_ms())
     job = payloads.decode_evaluate(payload)
     with structlog.contextvars.bound_contextvars(request_ids=job.request_ids):
         return await evaluate(ctx, job)
@@ -49,8 +53,8 @@ async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
         elif r.kind != "household":
             log.error("unknown evaluation kind: dropped", kind=r.kind, subject=r.subject)
 
-    async def work(conn: AsyncConnection) -> int:
-        events = 0
+    async def work(conn: AsyncConnection) -> list[NewEvent]:
+        events: list[NewEvent] = []
         for label, workers in sorted(weeks.items()):
             workers = sorted(set(workers))
             events += await evaluate_weeks(conn, workers, label, now_ms)
@@ -66,14 +70,17 @@ async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
         if read_only(exc):
             log.warning("database is read-only: the requests wait in the outbox", n=len(requests))
         raise
+    metrics.evaluated("week", "request", sum(len(set(w)) for w in weeks.values()))
+    metrics.evaluated("household", "request", len(households))
+    metrics.alert_events(events)
     log.info(
         "evaluated",
         requests=len(requests),
         weeks=len(weeks),
         households=len(households),
-        events=events,
+        events=len(events),
     )
-    return events
+    return len(events)
 
 
 async def relay_once(

@@ -24,7 +24,7 @@ from server.db import DRIVER_ERRORS, make_engine, read_only
 from server.process import tune_gc
 from server.settings import Settings
 from sync.durations import SECOND_MS
-from worker import jobs, queue, webhooks
+from worker import jobs, metrics, queue, webhooks
 
 log = structlog.get_logger("patrolsync.worker")
 RELAY_EVERY_S = 0.5
@@ -101,6 +101,11 @@ async def run(
     logs.configure(settings.log_level, settings.log_json)
     tune_gc(settings)
     engine = make_engine(settings)
+    try:
+        exporter = _metrics(settings, engine, clock)
+    except metrics.PortUnavailable:
+        await engine.dispose()
+        raise
     relay = asyncio.create_task(relay_forever(settings, engine, clock))
     deliver = asyncio.create_task(deliver_forever(settings, engine, clock))
     failures = 0
@@ -120,7 +125,21 @@ async def run(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if exporter is not None:
+            exporter.stop()
         await engine.dispose()
+
+
+def _metrics(
+    settings: Settings, engine: AsyncEngine, clock: Callable[[], int]
+) -> metrics.Exporter | None:
+    """The metrics' HTTP server, if ``worker_metrics_port`` asks for one."""
+    if not settings.worker_metrics_port:
+        return None
+    host, port = settings.worker_metrics_host, settings.worker_metrics_port
+    exporter = metrics.serve(host, port, engine, clock)
+    log.info("worker: metrics served", url=f"http://{host}:{exporter.port}/metrics")
+    return exporter
 
 
 def _worker(

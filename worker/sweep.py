@@ -25,8 +25,10 @@ from rules.periods import week_of
 from rules.policy import DEFAULTS, resolve
 from server.store import alerts, backend
 from server.store import quota as store
+from server.store.alert_events import NewEvent
 from server.tx import read, transaction
 from sync.durations import WEEK_MS
+from worker import metrics
 from worker.evaluate import Overrides, Policies, evaluate_households, evaluate_weeks
 
 CHUNK = 500
@@ -35,21 +37,18 @@ PARALLEL = 2
 T = TypeVar("T")
 
 
-async def _call(
-    work: Callable[[AsyncConnection, Sequence[T]], Awaitable[int]],
-    part: Sequence[T],
-    conn: AsyncConnection,
-) -> int:
+Work = Callable[[AsyncConnection, Sequence[T]], Awaitable[list[NewEvent]]]
+
+
+async def _call(work: Work[T], part: Sequence[T], conn: AsyncConnection) -> list[NewEvent]:
     return await work(conn, part)
 
 
 async def _chunks(
-    engine: AsyncEngine,
-    items: Sequence[T],
-    work: Callable[[AsyncConnection, Sequence[T]], Awaitable[int]],
-    size: int = CHUNK,
+    engine: AsyncEngine, kind: str, items: Sequence[T], work: Work[T], size: int = CHUNK
 ) -> int:
-    """``work`` over ``items`` in chunks of ``size``, one transaction each; on PostgreSQL
+    """``work`` over ``items`` (subjects of ``kind``) in chunks of ``size``, one transaction
+    each, counted in the metrics as each commits; return how many alert events. On PostgreSQL
     ``PARALLEL`` chunks at a time (their subjects are disjoint: no chunk waits for another),
     so one chunk's rules run while another's queries do. Chunks already committed stay
     committed if a later one fails: every evaluation is an idempotent upsert. A failure raises
@@ -60,7 +59,10 @@ async def _chunks(
 
     async def one(part: Sequence[T]) -> int:
         async with gate:
-            return await transaction(engine, functools.partial(_call, work, part))
+            events = await transaction(engine, functools.partial(_call, work, part))
+        metrics.evaluated(kind, "sweep", len(part))
+        metrics.alert_events(events)
+        return len(events)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -91,7 +93,7 @@ async def quota_weeks(engine: AsyncEngine, now_ms: int) -> int:
         if label not in current:
             settled = await read(engine, functools.partial(_settled, label))
             workers = [w for w in workers if w not in settled]
-        events += await _chunks(engine, workers, functools.partial(_weeks, label, now_ms))
+        events += await _chunks(engine, "week", workers, functools.partial(_weeks, label, now_ms))
     return events
 
 
@@ -99,19 +101,23 @@ async def _settled(label: str, conn: AsyncConnection) -> set[str]:
     return await store.settled_workers(conn, label)
 
 
-async def _weeks(label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]) -> int:
+async def _weeks(
+    label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]
+) -> list[NewEvent]:
     return await evaluate_weeks(conn, workers, label, now_ms)
 
 
 async def households(engine: AsyncEngine, now_ms: int) -> int:
     ids = sorted(await read(engine, lambda c: store.household_places(c)))
-    return await _chunks(engine, ids, lambda c, part: evaluate_households(c, part, now_ms))
+    return await _chunks(
+        engine, "household", ids, lambda c, part: evaluate_households(c, part, now_ms)
+    )
 
 
 async def devices(engine: AsyncEngine, now_ms: int) -> int:
     """``device_silent`` for every device not revoked."""
 
-    async def work(conn: AsyncConnection) -> int:
+    async def work(conn: AsyncConnection) -> tuple[int, list[NewEvent]]:
         rows = await store.devices(conn)
         places = await store.worker_places(conn, {r.worker_id for r in rows})
         policy = Policies(await store.unit_overrides(conn))
@@ -134,9 +140,12 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
                     policy(place),
                 )
             )
-        return len(await alerts.apply(conn, findings, where, now_ms))
+        return len(ids), await alerts.apply(conn, findings, where, now_ms)
 
-    return await transaction(engine, work)
+    evaluated, events = await transaction(engine, work)
+    metrics.evaluated("device", "sweep", evaluated)
+    metrics.alert_events(events)
+    return len(events)
 
 
 def _moves(
@@ -166,8 +175,8 @@ async def _live(after: int, conn: AsyncConnection) -> list[alerts.LiveAlert]:
 
 async def _escalate(
     moves: list[tuple[int, int, str, str]], now_ms: int, conn: AsyncConnection
-) -> None:
-    await alerts.escalate(conn, moves, now_ms)
+) -> list[NewEvent]:
+    return await alerts.escalate(conn, moves, now_ms)
 
 
 async def escalations(engine: AsyncEngine, now_ms: int) -> int:
@@ -182,7 +191,8 @@ async def escalations(engine: AsyncEngine, now_ms: int) -> int:
         overrides = await read(engine, store.unit_overrides)
         moves = _moves(rows, overrides, now_ms)
         if moves:
-            await transaction(engine, functools.partial(_escalate, moves, now_ms))
+            events = await transaction(engine, functools.partial(_escalate, moves, now_ms))
+            metrics.alert_events(events)
             moved += len(moves)
 
 

@@ -63,6 +63,7 @@ from server.store import webhooks as store
 from server.store.rows import FeedRow
 from server.tx import read, transaction
 from sync.durations import SECOND_MS
+from worker import metrics
 
 log = structlog.get_logger("patrolsync.webhooks")
 BACKOFF_S = (10, 30, 120, 600, 1800, 3600, 7200)
@@ -267,7 +268,8 @@ class Courier:
             status, next_ms = "dead", now_ms
         else:
             status, next_ms = "pending", now_ms + BACKOFF_S[tries - 1] * SECOND_MS
-        self.figures["retry" if status == "pending" else status] += 1
+        outcome_name = "retry" if status == "pending" else status
+        self.figures[outcome_name] += 1
         await transaction(
             self.engine,
             lambda c: store.record(
@@ -280,6 +282,7 @@ class Courier:
                 now_ms=now_ms,
             ),
         )
+        metrics.delivery(outcome_name)
         return status
 
     async def _address(self, target: targets.Target) -> targets.Address | None:

@@ -25,6 +25,8 @@ class NewEvent(NamedTuple):
     alert_id: int
     kind: str
     unit_path: str
+    rule: str
+    """The alert's rule (not written with the event: for the worker's metrics)."""
     detail: dict[str, Any]
     """JSON: what the event carries (its keys depend on ``kind``)."""
     actor: str = ""

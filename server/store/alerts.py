@@ -124,17 +124,17 @@ async def _apply_chunk(
             if change.event == "auto_resolved"
             else {"evidence": change.values["evidence"]}
         )
-        events.append(NewEvent(row.id, change.event, path, detail))
+        events.append(NewEvent(row.id, change.event, path, f.rule, detail))
     if new_rows:
         created = await conn.execute(
             backend.of(conn)
             .insert(alert_t)
             .on_conflict_do_nothing(index_elements=["rule", "subject_kind", "subject_id", "period"])
-            .returning(a.id, a.unit_path, a.evidence),
+            .returning(a.id, a.unit_path, a.rule, a.evidence),
             new_rows,
         )
         events.extend(
-            NewEvent(r.id, "opened", r.unit_path, {"evidence": r.evidence}) for r in created
+            NewEvent(r.id, "opened", r.unit_path, r.rule, {"evidence": r.evidence}) for r in created
         )
     return events
 
@@ -178,21 +178,24 @@ async def live(conn: AsyncConnection, after_id: int, limit: int) -> list[LiveAle
 
 async def escalate(
     conn: AsyncConnection, moves: Sequence[tuple[int, int, str, str]], now_ms: int
-) -> None:
+) -> list[NewEvent]:
     """Raise alerts' levels: ``(alert_id, level, unit_id of that level, unit_path)``; an alert
-    never moves down, and each step is an ``escalated`` event."""
+    never moves down, and each step is an ``escalated`` event. Returns the events written."""
     events = []
     for alert_id, level, unit_id, path in moves:
         moved = await conn.execute(
             sa.update(alert_t)
             .where(alert_t.c.id == alert_id, alert_t.c.level < level, alert_t.c.status.in_(LIVE))
             .values(level=level, updated_ms=now_ms)
+            .returning(alert_t.c.rule)
         )
-        if moved.rowcount:
+        rule = moved.scalar()
+        if rule is not None:
             events.append(
-                NewEvent(alert_id, "escalated", path, {"level": level, "unit_id": unit_id})
+                NewEvent(alert_id, "escalated", path, rule, {"level": level, "unit_id": unit_id})
             )
     await add_events(conn, events, now_ms)
+    return events
 
 
 def _alert_select() -> sa.Select[Any]:
@@ -249,7 +252,9 @@ async def update(
             sa.update(alert_t).where(alert_t.c.id == alert.id).values(**changes, updated_ms=now_ms)
         )
     await add_events(
-        conn, [NewEvent(alert_id=alert.id, unit_path=alert.unit_path, **event)], now_ms
+        conn,
+        [NewEvent(alert_id=alert.id, unit_path=alert.unit_path, rule=alert.rule, **event)],
+        now_ms,
     )
 
 

@@ -3,6 +3,7 @@ do), no traceback, and the exit status of ``patrolsync.failures.Status``."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from typer.testing import CliRunner, Result
 
 from patrolsync.cli import SAMPLE, app
 from patrolsync.failures import Status
+from server.migrate import upgrade
+from server.settings import Settings
 
 DB_VAR = "PATROLSYNC_DATABASE_URL"
 
@@ -162,3 +165,18 @@ def test_unknown_ids_exit_non_zero(tmp_path: Path) -> None:
     assert "no supervisor" in _one_line(refused)
     known = runner.invoke(app, ["revoke-supervisor", "s-xinhua"], env=env)
     assert known.exit_code == 0 and "revoked 0 token(s)" in known.output
+
+
+def test_a_taken_worker_metrics_port_stops_the_worker_in_one_line(tmp_path: Path) -> None:
+    env = _sqlite(tmp_path / "p.db")
+    upgrade(Settings(database_url=env[DB_VAR]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env |= {"PATROLSYNC_WORKER_METRICS_PORT": str(port), "PATROLSYNC_LOG_LEVEL": "WARNING"}
+        result = CliRunner().invoke(app, ["worker"], env=env)
+    assert result.exit_code == Status.CONFIG, result.output
+    assert "Traceback" not in result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert f"127.0.0.1:{port}" in line and "PATROLSYNC_WORKER_METRICS_PORT" in line

@@ -41,6 +41,7 @@ def test_the_server_and_worker_help_list_their_settings_with_defaults() -> None:
     assert "PATROLSYNC_REDIS_URL" not in serve  # the HTTP server never reads it
     assert "PATROLSYNC_REDIS_URL=redis://127.0.0.1:6379/0" in worker
     assert "PATROLSYNC_SWEEP_MINUTES=5" in worker
+    assert "PATROLSYNC_WORKER_METRICS_PORT=0" in worker
     listed = set(envhelp.SERVER) | set(envhelp.WORKER)
     assert listed == {f.name for f in fields(Settings)}  # a new setting is listed somewhere
 

@@ -43,6 +43,10 @@ async def test_server_start_sets_the_gc_threshold(tmp_path: Path) -> None:
         ("PATROLSYNC_DB_POOL_SIZE", "0"),
         ("PATROLSYNC_RELAY_RETRY_S", "0"),
         ("PATROLSYNC_HLC_MAX_AHEAD_MS", "0"),
+        ("PATROLSYNC_WORKER_METRICS_PORT", "65536"),
+        ("PATROLSYNC_WORKER_METRICS_PORT", "-1"),
+        ("PATROLSYNC_WORKER_METRICS_PORT", "nine"),
+        ("PATROLSYNC_WORKER_METRICS_HOST", " "),
     ],
 )
 def test_a_value_no_process_can_use_is_refused_by_name(variable: str, value: str) -> None:
@@ -53,3 +57,8 @@ def test_a_value_no_process_can_use_is_refused_by_name(variable: str, value: str
 def test_log_levels_in_any_letter_case() -> None:
     assert load({"PATROLSYNC_LOG_LEVEL": "warning"}).log_level == "warning"
     assert load({"PATROLSYNC_PORT": "65535"}).port == 65535
+
+
+def test_the_worker_serves_no_metrics_unless_a_port_is_set() -> None:
+    assert load({}).worker_metrics_port == 0
+    assert load({"PATROLSYNC_WORKER_METRICS_PORT": "9100"}).worker_metrics_port == 9100
