@@ -9,8 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
-from server.store.rows import select_of
-from server.store.tables import household_t, supervisor_t, unit_t, worker_grid_t, worker_t
+from server.store.rows import Roots, select_of, under
+from server.store.tables import (
+    household_t,
+    supervisor_t,
+    supervisor_unit_t,
+    unit_t,
+    worker_grid_t,
+    worker_t,
+)
 
 
 class UnitRow(NamedTuple):
@@ -119,6 +126,56 @@ async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> Superviso
     return SupervisorRow._make(row) if row else None
 
 
+async def granted_units(conn: AsyncConnection, supervisor_id: str) -> list[str]:
+    """The ids of the units a supervisor was given beside their own, by id."""
+    su = supervisor_unit_t.c
+    stmt = sa.select(su.unit_id).where(su.supervisor_id == supervisor_id).order_by(su.unit_id)
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def supervised_units(conn: AsyncConnection, supervisor: SupervisorRow) -> list[UnitRow]:
+    """Every unit a supervisor supervises that exists: their own first, then those granted,
+    by id."""
+    ids = [supervisor.unit_id, *await granted_units(conn, supervisor.id)]
+    found = await units_by_id(conn, ids)
+    return [found[u] for u in dict.fromkeys(ids) if u in found]
+
+
+async def grant_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str, now_ms: int) -> bool:
+    """Give a supervisor a further unit; False if they had it already."""
+    stmt = (
+        backend.of(conn)
+        .insert(supervisor_unit_t)
+        .values(supervisor_id=supervisor_id, unit_id=unit_id, granted_ms=now_ms)
+        .on_conflict_do_nothing(index_elements=["supervisor_id", "unit_id"])
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def withdraw_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str) -> bool:
+    """Take a granted unit back; False if it was not granted (their own unit never is)."""
+    su = supervisor_unit_t.c
+    stmt = sa.delete(supervisor_unit_t).where(
+        su.supervisor_id == supervisor_id, su.unit_id == unit_id
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def set_granted_units(
+    conn: AsyncConnection, supervisor_id: str, unit_ids: Iterable[str], now_ms: int
+) -> None:
+    """Make ``unit_ids`` the supervisor's granted units (those kept keep their date)."""
+    wanted = set(unit_ids)
+    su = supervisor_unit_t.c
+    await conn.execute(
+        sa.delete(supervisor_unit_t).where(
+            su.supervisor_id == supervisor_id, su.unit_id.not_in(sorted(wanted))
+        )
+    )
+    for unit_id in sorted(wanted):
+        await grant_unit(conn, supervisor_id, unit_id, now_ms)
+
+
 async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
     return [grid for grid, _ in await worker_grid_zones(conn, worker_id)]
 
@@ -128,11 +185,12 @@ async def worker_grid_zones(conn: AsyncConnection, worker_id: str) -> list[tuple
     return await backend.of(conn).units.worker_grid_zones(conn, worker_id)
 
 
-async def subtree_grids(conn: AsyncConnection, unit_path: str) -> list[str]:
-    """Grids whose path starts with ``unit_path`` (the unit itself when it is a grid)."""
+async def subtree_grids(conn: AsyncConnection, unit_path: Roots) -> list[str]:
+    """Grids whose path starts with ``unit_path`` (the unit itself when it is a grid), or with
+    one of several paths; by id, each once."""
     stmt = (
         sa.select(unit_t.c.id)
-        .where(unit_t.c.kind == "grid", unit_t.c.path.startswith(unit_path, autoescape=True))
+        .where(unit_t.c.kind == "grid", under(unit_t.c.path, unit_path))
         .order_by(unit_t.c.id)
     )
     return list((await conn.execute(stmt)).scalars())
