@@ -293,6 +293,14 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
     now_ms = wall_ms() if now_ms is None else now_ms
     unit_rows: list[dict[str, str | None]] = []
     _flatten(doc.units, None, unit_rows)
+    stored = await units.units_by_id(conn, [str(r["id"]) for r in unit_rows])
+    moves = [
+        (stored[str(r["id"])].path, str(r["path"]))
+        for r in unit_rows
+        if str(r["id"]) in stored and stored[str(r["id"])].path != r["path"]
+    ]
+    if moves:
+        await units.move_subtrees(conn, moves)
     await units.upsert_units(conn, unit_rows)
     grids = {r["id"] for r in unit_rows if r["kind"] == "grid"}
     referenced = {g for w in doc.workers for g in w.grids} | {h.grid for h in doc.households}

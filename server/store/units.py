@@ -11,10 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.store import backend
 from server.store.rows import Roots, select_of, under
 from server.store.tables import (
+    alert_t,
+    event_t,
     household_t,
     supervisor_t,
     supervisor_unit_t,
     unit_t,
+    verdict_t,
+    webhook_t,
     worker_grid_t,
     worker_t,
 )
@@ -74,6 +78,38 @@ async def _upsert(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     await conn.execute(stmt, list(rows))
+
+
+_PATHS = ((unit_t, "path"), (alert_t, "unit_path"), (event_t, "unit_path"),
+          (verdict_t, "unit_path"), (webhook_t, "unit_path"))  # fmt: skip
+"""Every stored unit path: what a unit moved in the tree rewrites."""
+
+
+async def move_subtrees(conn: AsyncConnection, moves: Sequence[tuple[str, str]]) -> int:
+    """Move units in the tree: for each ``(old path, new path)`` every stored path under the
+    old one (the units below, alerts and their events, week verdicts, webhooks) is rewritten
+    under the new one, so a district put under a province keeps its history where its new
+    supervisors see it. A move inside one listed before follows it. Returns the units moved."""
+    done: list[tuple[str, str]] = []
+    moved = 0
+    for old, new in sorted(moves, key=lambda m: len(m[0])):
+        for before, after in done:
+            if old.startswith(before):
+                old = after + old[len(before) :]
+        if old == new:
+            continue
+        for table, name in _PATHS:
+            column = table.c[name]
+            rewritten = sa.literal(new) + sa.func.substr(column, len(old) + 1)
+            result = await conn.execute(
+                sa.update(table)
+                .where(column.startswith(old, autoescape=True))
+                .values({name: rewritten})
+            )
+            if table is unit_t:
+                moved += result.rowcount
+        done.append((old, new))
+    return moved
 
 
 async def upsert_units(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

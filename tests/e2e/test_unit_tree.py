@@ -25,7 +25,7 @@ from patrolsync import importer
 from rules.findings import Finding
 from server import enrolment
 from server.errors import ApiError
-from server.models_alerts import Alert
+from server.models_alerts import Alert, AlertEvent
 from server.store import alerts as alert_store
 from server.tx import transaction
 from tests.support import Clock, Fleet
@@ -323,3 +323,41 @@ async def test_settings_inherited_from_the_province_down_to_a_grid(province: Fle
     await sweep.escalations(fleet.services.engine, OPENED + 2 * D)
     level, ups = await _level(fleet, alert_id)
     assert level == 5 and ups == [{"level": 5, "unit_id": "shaanxi"}]
+
+
+async def test_a_district_put_under_a_province_keeps_its_history(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """The sample district ran on its own; a province's file then lists it (by id alone) under
+    a city: every unit below it, and its alerts, move with it."""
+    engine = fleet.services.engine
+    finding = Finding("quota_missed", "worker", "w-zhang", "2026-W47", True, "warning", {})
+    old_grid = "/jintai/dongfeng/xinhua/xinhua-g1/"
+    where = {("worker", "w-zhang"): ("xinhua-g1", old_grid)}
+    await transaction(engine, lambda c: alert_store.apply(c, [finding], where, OPENED))
+    district = _unit("jintai", "district", "金台区")
+    doc = {
+        "units": [
+            _unit("shaanxi", "province", "陕西省", _unit("baoji", "city", "宝鸡市", district))
+        ],
+        "supervisors": [{"id": "s-prov", "name": "省网格中心", "unit": "shaanxi"}],
+    }
+    path = tmp_path / "province.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    await importer.import_file(engine, path)
+    new_grid = "/shaanxi/baoji/jintai/dongfeng/xinhua/xinhua-g1/"
+    assert (await _get(fleet, "s-prov", "/v1/units/xinhua-g1")).json()["path"] == new_grid
+    assert await _alert_subjects(fleet, "s-prov") == {"w-zhang"}
+    # Those who supervised inside the district still do.
+    assert await _alert_subjects(fleet, "s-xinhua") == {"w-zhang"}
+    assert await _worker_ids(fleet, "s-dongfeng", "dongfeng") == {
+        "w-zhang",
+        "w-wang",
+        "w-li",
+        "w-liu",
+    }
+    async with engine.connect() as conn:
+        a, e = Alert.__table__.c, AlertEvent.__table__.c
+        paths = set((await conn.execute(sa.select(a.unit_path))).scalars())
+        paths |= set((await conn.execute(sa.select(e.unit_path))).scalars())
+    assert paths == {new_grid}
