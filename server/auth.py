@@ -29,8 +29,8 @@ class Principal:
     unit_path: str | None = None
     """Supervisor: the path of their own unit (where the console opens)."""
     unit_paths: tuple[str, ...] = ()
-    """Supervisor: the paths of the subtrees they see (their own unit's, then those of the
-    units granted them that lie outside it)."""
+    """Supervisor: the paths of the subtrees they see, each once: the one holding their own
+    unit first, then those of the units granted them that lie outside it."""
     tz: str = "UTC"
     """Device: the time zone of the worker's first grid (their weeks are counted in it)."""
 
@@ -101,6 +101,9 @@ async def supervisor_principal(conn: AsyncConnection, supervisor_id: str) -> Pri
     if supervisor is None or not supervised or supervised[0].id != supervisor.unit_id:
         raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")
     roots = top_roots(u.path for u in supervised)
+    # The subtree holding their own unit first: the default of every "own unit" (a granted
+    # ancestor of it, when there is one).
+    roots = tuple(sorted(roots, key=lambda r: not within(supervised[0].path, r)))
     grids = await units.subtree_grids(conn, roots)
     return Principal(
         role="supervisor",
