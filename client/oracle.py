@@ -270,7 +270,7 @@ def _overlapping(patrols: list[_Known]) -> bool:
 def ladder(alert: Expected, t: int) -> int:
     """The escalation level of a live alert at ``t``."""
     age = t - alert.opened_ms
-    level = 2 if age >= 14 * DAY_MS else 1 if age >= 7 * DAY_MS else 0
+    level = 3 if age >= 21 * DAY_MS else 2 if age >= 14 * DAY_MS else 1 if age >= 7 * DAY_MS else 0
     acked = alert.acknowledged_ms
     if (acked if acked is not None else t) - alert.opened_ms >= 24 * HOUR_MS:
         level += 1

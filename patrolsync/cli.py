@@ -270,6 +270,31 @@ def revoke_supervisor(supervisor_id: str) -> None:
     console.print(f"revoked {count} token(s) of {supervisor_id}")
 
 
+@app.command("grant-unit", epilog=DB)
+def grant_unit(supervisor_id: str, unit_id: str) -> None:
+    """Let a supervisor supervise a further unit: they then see the union of the subtrees
+    (a city office given two districts of another city, a secretary given a second community)."""
+    from server import enrolment
+    from server.clock import wall_ms
+
+    added = _run(
+        _settings(), lambda conn: enrolment.grant_unit(conn, supervisor_id, unit_id, wall_ms())
+    )
+    if added:
+        console.print(f"granted {unit_id} to {supervisor_id}")
+    else:
+        console.print(f"{supervisor_id} already supervises {unit_id}")
+
+
+@app.command("withdraw-unit", epilog=DB)
+def withdraw_unit(supervisor_id: str, unit_id: str) -> None:
+    """Take back a unit granted with grant-unit (a supervisor's own unit comes from the import)."""
+    from server import enrolment
+
+    _run(_settings(), lambda conn: enrolment.withdraw_unit(conn, supervisor_id, unit_id))
+    console.print(f"withdrew {unit_id} from {supervisor_id}")
+
+
 @app.command(epilog=DB)
 def prune(keep_days: Annotated[int, typer.Option(min=0)] = 30) -> None:
     """Forget tombstones older than KEEP_DAYS; older cursors will be told to re-bootstrap."""

@@ -4,10 +4,16 @@ YAML shape (every list optional; ids are stable keys, so importing again updates
 
     units:
       - {id: jintai, kind: district, name: 金台区, code: "610303", children: [...]}
+
+Unit kinds, from the top: ``province`` 省, ``city`` 市, ``district`` 区, ``street`` 街道,
+``community`` 社区, ``grid`` 网格, ``building`` 楼栋 (``schemas.units.KINDS``). The root may be
+any of them; a child lies below its parent, levels may be skipped (a province-level city holds
+districts), but a building lies in a grid and a grid holds buildings only.
     workers:
       - {id: w-zhang, name: 张伟, phone: "138...", grids: [g-001]}
     supervisors:
       - {id: s-li, name: 李书记, unit: c-xinhua}
+      - {id: s-wu, name: 吴主任, unit: c-xinhua, units: [c-qunzhong]}   # sees both
     households:
       - {id: h-0001, grid: g-001, building: b-01, address: ..., head_name: 王大爷,
          tags: [living_alone, elderly], care_tier: high_risk}
@@ -39,14 +45,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from schemas.units import may_hold
 from server.clock import wall_ms
 from server.store import counter, units
 from server.tx import transaction
 
-UnitKind = Literal["district", "street", "community", "grid", "building"]
+UnitKind = Literal["province", "city", "district", "street", "community", "grid", "building"]
 CareTier = Literal["high_risk", "key", "general"]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+\Z")]
-_CHILD = {"district": "street", "street": "community", "community": "grid", "grid": "building"}
 
 
 class UnitIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -70,6 +76,10 @@ class SupervisorIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: Id
     name: str
     unit: Id
+    """Their own unit (where the console opens)."""
+    units: list[Id] | None = None
+    """Further units they supervise: they see the union of the subtrees. Given, it replaces
+    the units granted before (``[]`` withdraws them all); absent, those stay as they are."""
 
 
 class HouseholdIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -257,7 +267,7 @@ def _flatten(
     nodes: list[UnitIn], parent: dict[str, str] | None, out: list[dict[str, str | None]]
 ) -> None:
     for node in nodes:
-        if parent is not None and _CHILD.get(parent["kind"]) != node.kind:
+        if parent is not None and not may_hold(parent["kind"], node.kind):
             raise ImportError_(f"unit {node.id}: a {parent['kind']} cannot hold a {node.kind}")
         path = (parent["path"] if parent else "/") + node.id + "/"
         row = {
@@ -283,13 +293,21 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
     now_ms = wall_ms() if now_ms is None else now_ms
     unit_rows: list[dict[str, str | None]] = []
     _flatten(doc.units, None, unit_rows)
+    stored = await units.units_by_id(conn, [str(r["id"]) for r in unit_rows])
+    moves = [
+        (stored[str(r["id"])].path, str(r["path"]))
+        for r in unit_rows
+        if str(r["id"]) in stored and stored[str(r["id"])].path != r["path"]
+    ]
+    if moves:
+        await units.move_subtrees(conn, moves)
     await units.upsert_units(conn, unit_rows)
     grids = {r["id"] for r in unit_rows if r["kind"] == "grid"}
     referenced = {g for w in doc.workers for g in w.grids} | {h.grid for h in doc.households}
     missing = referenced - grids - await units.existing_grids(conn, referenced - grids)
     if missing:
         raise ImportError_(f"unknown grids: {', '.join(sorted(missing))}")
-    sup_units = {s.unit for s in doc.supervisors}
+    sup_units = {u for s in doc.supervisors for u in [s.unit, *(s.units or [])]}
     known_units = {str(r["id"]) for r in unit_rows} | set(await units.units_by_id(conn, sup_units))
     if sup_units - known_units:
         raise ImportError_(f"unknown units: {', '.join(sorted(sup_units - known_units))}")
@@ -305,6 +323,10 @@ async def load(conn: AsyncConnection, doc: ImportDoc, now_ms: int | None = None)
     await units.upsert_supervisors(
         conn, [{"id": s.id, "name": s.name, "unit_id": s.unit} for s in doc.supervisors]
     )
+    for s in doc.supervisors:
+        if s.units is not None:
+            extra = set(s.units) - {s.unit}
+            await units.set_granted_units(conn, s.id, extra, now_ms)
     if doc.households:
         await _write_households(conn, doc.households, now_ms)
     return {

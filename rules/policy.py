@@ -74,6 +74,12 @@ class Policy:
     """An alert open this long goes up to the community."""
     escalate_street_ms: int = 14 * DAY_MS
     """An alert open this long goes up to the street office."""
+    escalate_district_ms: int = 21 * DAY_MS
+    """An alert open this long goes up to the district."""
+    escalate_city_ms: int = 28 * DAY_MS
+    """An alert open this long goes up to the city."""
+    escalate_province_ms: int = 35 * DAY_MS
+    """An alert open this long goes up to the province."""
     unacked_escalate_ms: int = 24 * HOUR_MS
     """An alert unacknowledged this long goes one level higher than its age alone would send it."""
 

@@ -24,7 +24,7 @@ from server.scope import require_alert_subject, within
 from server.store import alerts as store
 from server.store import people as people_store
 from server.store.alert_events import ALERT_COLUMNS
-from server.store.rows import AlertRow, FeedRow
+from server.store.rows import AlertRow, FeedRow, Roots
 from sync import cursor as cursors
 
 _ALERT_FIELDS = ALERT_COLUMNS
@@ -75,7 +75,7 @@ async def named(conn: AsyncConnection, rows: Sequence[AlertRow | FeedRow]) -> li
 
 async def page(
     conn: AsyncConnection,
-    path: str,
+    path: Roots,
     *,
     status: list[str],
     rule: list[str],

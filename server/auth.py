@@ -8,10 +8,11 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.errors import ApiError, Code
-from server.scope import within
+from server.scope import top_roots, within
 from server.store import auth as auth_store
 from server.store import units
 from server.store.pull import Scope
+from server.store.rows import Roots
 from sync.cursor import scope_hash
 
 Role = Literal["device", "supervisor"]
@@ -26,6 +27,10 @@ class Principal:
     device_id: str | None = None
     supervisor_id: str | None = None
     unit_path: str | None = None
+    """Supervisor: the path of their own unit (where the console opens)."""
+    unit_paths: tuple[str, ...] = ()
+    """Supervisor: the paths of the subtrees they see, each once: the one holding their own
+    unit first, then those of the units granted them that lie outside it."""
     tz: str = "UTC"
     """Device: the time zone of the worker's first grid (their weeks are counted in it)."""
 
@@ -43,10 +48,11 @@ class Principal:
             raise ApiError(Code.FORBIDDEN, "this endpoint is for enrolled devices")
         return self.worker_id, self.device_id
 
-    def require_supervisor(self) -> str:
-        if self.role != "supervisor" or self.unit_path is None:
+    def require_supervisor(self) -> tuple[str, ...]:
+        """The paths of the subtrees the supervisor sees (403 for anyone else)."""
+        if self.role != "supervisor" or not self.unit_paths:
             raise ApiError(Code.FORBIDDEN, "this endpoint is for supervisors")
-        return self.unit_path
+        return self.unit_paths
 
 
 def bearer(header: str | None) -> str:
@@ -88,23 +94,29 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
 
 async def supervisor_principal(conn: AsyncConnection, supervisor_id: str) -> Principal:
     """The principal of a supervisor (bearer token or console session); 401
-    ``token_revoked`` if the supervisor or their unit no longer exists."""
+    ``token_revoked`` if the supervisor or their own unit no longer exists. Their scope is
+    the union of the subtrees of every unit they supervise."""
     supervisor = await units.get_supervisor(conn, supervisor_id)
-    unit = await units.get_unit(conn, supervisor.unit_id) if supervisor else None
-    if supervisor is None or unit is None:
+    supervised = await units.supervised_units(conn, supervisor) if supervisor else []
+    if supervisor is None or not supervised or supervised[0].id != supervisor.unit_id:
         raise ApiError(Code.TOKEN_REVOKED, "the supervisor or unit of this token no longer exists")
-    grids = await units.subtree_grids(conn, unit.path)
+    roots = top_roots(u.path for u in supervised)
+    # The subtree holding their own unit first: the default of every "own unit" (a granted
+    # ancestor of it, when there is one).
+    roots = tuple(sorted(roots, key=lambda r: not within(supervised[0].path, r)))
+    grids = await units.subtree_grids(conn, roots)
     return Principal(
         role="supervisor",
         grids=tuple(grids),
         supervisor_id=supervisor.id,
-        unit_path=unit.path,
+        unit_path=supervised[0].path,
+        unit_paths=roots,
     )
 
 
-async def subtree_unit(conn: AsyncConnection, path: str, unit_id: str) -> units.UnitRow:
-    """The unit ``unit_id`` if it lies in the subtree ``path`` (a supervisor's), else 404: a
-    unit outside the subtree is indistinguishable from one that does not exist."""
+async def subtree_unit(conn: AsyncConnection, path: Roots, unit_id: str) -> units.UnitRow:
+    """The unit ``unit_id`` if it lies in the subtree ``path`` (a supervisor's; or one of
+    several), else 404: a unit outside is indistinguishable from one that does not exist."""
     found = await units.get_unit(conn, unit_id)
     if found is None or not within(found.path, path):
         raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r} in your subtree")

@@ -94,3 +94,33 @@ async def supervisor_token(conn: AsyncConnection, supervisor_id: str, now_ms: in
         conn, token=token, role="supervisor", now_ms=now_ms, supervisor_id=supervisor_id
     )
     return token
+
+
+async def grant_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str, now_ms: int) -> bool:
+    """Give a supervisor a further unit to supervise (they see the union of the subtrees);
+    False if they had it already, as their own or granted. 404 ``not_found`` for an unknown
+    supervisor or unit."""
+    supervisor = await units.get_supervisor(conn, supervisor_id)
+    if supervisor is None:
+        raise ApiError(Code.NOT_FOUND, f"no supervisor {supervisor_id!r}")
+    if await units.get_unit(conn, unit_id) is None:
+        raise ApiError(Code.NOT_FOUND, f"no unit {unit_id!r}")
+    if unit_id == supervisor.unit_id:
+        return False
+    return await units.grant_unit(conn, supervisor_id, unit_id, now_ms)
+
+
+async def withdraw_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str) -> None:
+    """Take back a unit granted to a supervisor. 404 ``not_found`` for an unknown supervisor
+    or a unit not granted them; 409 ``conflict`` for their own unit (import them with
+    another)."""
+    supervisor = await units.get_supervisor(conn, supervisor_id)
+    if supervisor is None:
+        raise ApiError(Code.NOT_FOUND, f"no supervisor {supervisor_id!r}")
+    if unit_id == supervisor.unit_id:
+        raise ApiError(
+            Code.CONFLICT,
+            f"{unit_id!r} is the own unit of {supervisor_id!r}: import them with another unit",
+        )
+    if not await units.withdraw_unit(conn, supervisor_id, unit_id):
+        raise ApiError(Code.NOT_FOUND, f"unit {unit_id!r} was not granted to {supervisor_id!r}")

@@ -30,6 +30,7 @@ from server.policies import Policies
 from server.store import households as store
 from server.store import people as people_store
 from server.store import quota as quota_store
+from server.store.rows import Roots
 from sync import cursor as cursors
 
 VISITS_MAX = 200
@@ -84,7 +85,7 @@ async def _described(
 
 async def unit_households(
     conn: AsyncConnection,
-    subtree: str,
+    subtree: Roots,
     unit_id: str,
     *,
     now_ms: int,
@@ -113,7 +114,7 @@ async def unit_households(
 
 
 async def household_notes(
-    conn: AsyncConnection, subtree: str, household_id: str, *, now_ms: int
+    conn: AsyncConnection, subtree: Roots, household_id: str, *, now_ms: int
 ) -> HouseholdNotes:
     """One household of the subtree with its visit notes, newest visit first."""
     rows = await store.subtree_households(conn, subtree, ids=[household_id], limit=1)
@@ -161,7 +162,7 @@ async def household_notes(
 
 
 async def worker_visits(
-    conn: AsyncConnection, subtree: str, worker_id: str, *, limit: int = VISITS_MAX
+    conn: AsyncConnection, subtree: Roots, worker_id: str, *, limit: int = VISITS_MAX
 ) -> list[WorkerVisit]:
     """The visits ``worker_id`` (a worker of the subtree, else 404) recorded on households of
     the subtree: their live notes, newest visit first, at most ``limit``."""

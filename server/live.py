@@ -45,7 +45,7 @@ from schemas.alerts import Alert
 from server import alerting
 from server.store import alert_events, backend, counter
 from server.store.interface import Listening
-from server.store.rows import FeedRow
+from server.store.rows import FeedRow, Roots, root_paths
 from server.tx import read
 
 log = structlog.get_logger("patrolsync.live")
@@ -76,13 +76,14 @@ class Behind(Exception):
 
 
 class Subscription:
-    """The events of one subtree (``path`` a prefix of their unit path), as the hub reads them.
+    """The events of one subtree (``path`` a prefix of their unit path) or of several, as the
+    hub reads them.
 
     Filled by the hub only (:meth:`offer`), drained by one consumer (:meth:`next`).
     """
 
-    def __init__(self, path: str, limit: int) -> None:
-        self.path = path
+    def __init__(self, path: Roots, limit: int) -> None:
+        self.paths = root_paths(path)
         self._limit = limit
         self._queue: deque[LiveEvent] = deque()
         self._ready = asyncio.Event()
@@ -92,7 +93,7 @@ class Subscription:
         """Queue the events under this path; False (and closed) if that exceeds the limit."""
         if self.behind:
             return False
-        mine = [e for e in events if e.unit_path.startswith(self.path)]
+        mine = [e for e in events if e.unit_path.startswith(self.paths)]
         if not mine:
             return True
         if len(self._queue) + len(mine) > self._limit:
@@ -199,7 +200,7 @@ class Hub:
         self._subscribers.clear()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, path: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, path: Roots) -> AsyncIterator[Subscription]:
         """A subscription to the events under ``path`` read from now on, for the ``with``
         block. Raises :class:`Full` when the process has ``max_subscribers`` already."""
         if len(self._subscribers) >= self.max_subscribers:

@@ -32,6 +32,12 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
+def downgrade(settings: Settings, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(settings), revision)
+
+
 @functools.cache
 def head_revision() -> str | None:
     """The newest migration this code carries (``patrolsync migrate`` brings a database to it)."""

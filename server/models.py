@@ -69,7 +69,17 @@ class Supervisor(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=ID_LEN)
     name: str = Field(max_length=200)
     unit_id: str = Field(max_length=ID_LEN)
-    """The root of the subtree this supervisor may see."""
+    """The supervisor's own unit: the root of a subtree they may see, where the console opens."""
+
+
+class SupervisorUnit(SQLModel, table=True):
+    """A further unit a supervisor supervises (beside their own ``supervisor.unit_id``): they
+    see the union of the subtrees."""
+
+    __tablename__ = "supervisor_unit"
+    supervisor_id: str = Field(primary_key=True, max_length=ID_LEN)
+    unit_id: str = Field(primary_key=True, max_length=ID_LEN, index=True)
+    granted_ms: int = Field(sa_type=sa.BigInteger)
 
 
 class Device(SQLModel, table=True):

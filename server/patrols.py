@@ -24,6 +24,7 @@ from server.people import WORKERS_MAX, visible_worker
 from server.policies import Policies
 from server.store import people as store
 from server.store import quota as quota_store
+from server.store.rows import Roots
 
 
 def _quality_patrol(p: store.PatrolRow) -> quality.Patrol:
@@ -141,7 +142,7 @@ def _report(
 
 async def worker_patrols(
     conn: AsyncConnection,
-    subtree: str,
+    subtree: Roots,
     worker_id: str,
     *,
     now_ms: int,
@@ -159,7 +160,7 @@ async def worker_patrols(
 
 async def unit_patrols(
     conn: AsyncConnection,
-    subtree: str,
+    subtree: Roots,
     unit_id: str,
     *,
     now_ms: int,

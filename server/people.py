@@ -30,6 +30,7 @@ from server.auth import subtree_unit
 from server.errors import ApiError, Code
 from server.scope import within
 from server.store import people as store
+from server.store.rows import Roots
 from sync import cursor as cursors
 
 WORKERS_MAX = 1000
@@ -63,7 +64,7 @@ def _tally(v: store.VerdictRow) -> WeekTally:
     )
 
 
-async def children(conn: AsyncConnection, subtree: str, unit_id: str) -> ChildUnits:
+async def children(conn: AsyncConnection, subtree: Roots, unit_id: str) -> ChildUnits:
     """The child units of ``unit_id`` (a unit of the subtree), by id."""
     await subtree_unit(conn, subtree, unit_id)
     kids = await store.child_units(conn, unit_id)
@@ -75,7 +76,7 @@ async def children(conn: AsyncConnection, subtree: str, unit_id: str) -> ChildUn
 
 async def unit_workers(
     conn: AsyncConnection,
-    subtree: str,
+    subtree: Roots,
     unit_id: str,
     *,
     now_ms: int,
@@ -123,7 +124,7 @@ async def unit_workers(
 
 
 async def visible_worker(
-    conn: AsyncConnection, subtree: str, worker_id: str
+    conn: AsyncConnection, subtree: Roots, worker_id: str
 ) -> tuple[store.WorkerRow, list[store.GridRow]]:
     found = await store.subtree_worker(conn, subtree, worker_id)
     if found is None:
@@ -140,7 +141,7 @@ def recent_weeks(now_ms: int, tz: str, n: int = RECENT_WEEKS) -> list[Week]:
 
 
 async def worker(
-    conn: AsyncConnection, subtree: str, worker_id: str, *, now_ms: int
+    conn: AsyncConnection, subtree: Roots, worker_id: str, *, now_ms: int
 ) -> WorkerDetail:
     """One worker of the subtree: grids (those in the subtree), every device, and the stored
     verdicts of the last five ISO weeks (in the time zone of the worker's first grid)."""

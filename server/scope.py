@@ -1,7 +1,9 @@
 """What a supervisor may act on: only what lies wholly inside the subtree they supervise.
 
-* A unit is inside iff its path is the supervisor's unit path or below it, compared by whole
-  path segments (``/d1/s1/`` holds ``/d1/s1/c1/`` but not ``/d1/s10/``).
+* A unit is inside iff its path is the path of a unit the supervisor supervises or below it,
+  compared by whole path segments (``/d1/s1/`` holds ``/d1/s1/c1/`` but not ``/d1/s10/``). A
+  supervisor of several units (their own and those granted, ``supervisor_unit``) sees the union
+  of the subtrees, and nothing between them.
 * A worker is inside iff they have at least one grid and every one of their grids is inside; a
   device, iff its worker is. A worker with one grid inside and one outside is outside: nobody
   below the unit that holds all their grids may issue them a code or revoke their devices.
@@ -15,6 +17,7 @@ outside), ``forbidden`` (403) for what they see but may not act on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.errors import ApiError, Code
 from server.store import auth as auth_store
 from server.store import units
-from server.store.rows import AlertRow
+from server.store.rows import AlertRow, Roots, root_paths
 
 if TYPE_CHECKING:
     from server.auth import Principal
@@ -32,9 +35,16 @@ def _segments(path: str) -> str:
     return path if path.endswith("/") else path + "/"
 
 
-def within(path: str, root: str) -> bool:
-    """True iff the unit path ``path`` is ``root`` or lies below it (whole segments)."""
-    return _segments(path).startswith(_segments(root))
+def within(path: str, root: Roots) -> bool:
+    """True iff the unit path ``path`` is ``root`` or lies below it (whole segments); with
+    several roots (a supervisor of several units), below one of them."""
+    return any(_segments(path).startswith(_segments(r)) for r in root_paths(root))
+
+
+def top_roots(paths: Iterable[str]) -> tuple[str, ...]:
+    """``paths`` without those inside another (each subtree once), in their first order."""
+    unique = list(dict.fromkeys(_segments(p) for p in paths))
+    return tuple(p for p in unique if not any(o != p and p.startswith(o) for o in unique))
 
 
 async def worker_inside(

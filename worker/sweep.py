@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,6 +25,7 @@ from rules.periods import week_of
 from rules.policy import DEFAULTS, resolve
 from server.store import alerts, backend
 from server.store import quota as store
+from server.store import units as units_store
 from server.store.alert_events import NewEvent
 from server.tx import read, transaction
 from sync.durations import WEEK_MS
@@ -149,21 +150,21 @@ async def devices(engine: AsyncEngine, now_ms: int) -> int:
 
 
 def _moves(
-    rows: Sequence[alerts.LiveAlert], overrides: Overrides, now_ms: int
+    rows: Sequence[alerts.LiveAlert],
+    overrides: Overrides,
+    kinds: Mapping[str, str],
+    now_ms: int,
 ) -> list[tuple[int, int, str, str]]:
+    """The alerts of ``rows`` the ladder moves up: ``kinds`` holds the kind of every unit on
+    their paths (a unit gone from the tree is a rung only the bump reaches)."""
     moves = []
     policy = Policies(overrides)
     for row in rows:
         path = row.unit_path
         units = [u for u in path.split("/") if u]
         pol = policy(store.Place(units[-1], path, "UTC"))
-        level = escalation.escalation_level(
-            row.opened_ms,
-            row.acknowledged_ms,
-            now_ms,
-            pol,
-            max_level=len(units) - 1,
-        )
+        rungs = [kinds.get(u, "") for u in reversed(units[:-1])]
+        level = escalation.escalation_level(row.opened_ms, row.acknowledged_ms, now_ms, pol, rungs)
         if level > row.level:
             moves.append((row.id, level, units[-1 - level], path))
     return moves
@@ -171,6 +172,11 @@ def _moves(
 
 async def _live(after: int, conn: AsyncConnection) -> list[alerts.LiveAlert]:
     return await alerts.live(conn, after, CHUNK)
+
+
+async def _kinds(rows: Sequence[alerts.LiveAlert], conn: AsyncConnection) -> dict[str, str]:
+    ids = {u for row in rows for u in row.unit_path.split("/") if u}
+    return {u.id: u.kind for u in (await units_store.units_by_id(conn, ids)).values()}
 
 
 async def _escalate(
@@ -189,7 +195,8 @@ async def escalations(engine: AsyncEngine, now_ms: int) -> int:
             return moved
         after = rows[-1].id
         overrides = await read(engine, store.unit_overrides)
-        moves = _moves(rows, overrides, now_ms)
+        kinds = await read(engine, functools.partial(_kinds, rows))
+        moves = _moves(rows, overrides, kinds, now_ms)
         if moves:
             events = await transaction(engine, functools.partial(_escalate, moves, now_ms))
             metrics.alert_events(events)

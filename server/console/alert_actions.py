@@ -59,7 +59,7 @@ async def _context(svc: Services, viewer: Viewer, alert_id: int) -> dict[str, An
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         found = await alerting.detail(conn, viewer.principal, alert_id)
-        tz = (await subtree_unit(conn, viewer.subtree, viewer.unit_id)).tz
+        tz = (await subtree_unit(conn, viewer.roots, viewer.unit_id)).tz
         row = await alert_store.get(conn, alert_id)
         try:
             assert row is not None

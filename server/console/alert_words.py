@@ -34,7 +34,7 @@ RULES = (
 )
 """The rules the filter offers, in this order (their names are ``ZH["alert.rule.<id>"]``)."""
 STATUSES = ("open", "acknowledged", "resolved", "auto_resolved")
-LEVELS = (0, 1, 2, 3)
+LEVELS = (0, 1, 2, 3, 4, 5)
 
 
 def rule_name(rule: str) -> str:

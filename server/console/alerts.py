@@ -29,6 +29,7 @@ from server.params import RowId
 from server.scope import within
 from server.store import counter, units
 from server.store import people as people_store
+from server.store.rows import Roots
 from server.tx import read
 from sync import cursor as cursors
 
@@ -107,11 +108,11 @@ def shown(alert: Alert, now_ms: int, tz: str) -> Shown:
 
 
 async def subtree_units(conn: AsyncConnection, viewer: Viewer) -> list[tuple[str, str, int]]:
-    """The viewer's units down to the grids, depth first: ``(id, name, depth)``."""
+    """The viewer's units down to the grids, depth first: ``(id, name, depth)``; their own
+    unit's tree, then those of the units granted them."""
     out: list[tuple[str, str, int]] = []
-    own = await units.get_unit(conn, viewer.unit_id)
-    if own is None:
-        return out
+    tops = [[u for u in root.split("/") if u][-1] for root in viewer.roots] or [viewer.unit_id]
+    found = await units.units_by_id(conn, tops)
 
     async def walk(unit_id: str, name: str, depth: int) -> None:
         out.append((unit_id, name, depth))
@@ -119,12 +120,17 @@ async def subtree_units(conn: AsyncConnection, viewer: Viewer) -> list[tuple[str
             if child.kind != "building":
                 await walk(child.id, child.name, depth + 1)
 
-    await walk(own.id, own.name, 0)
+    for top in tops:
+        if top in found:
+            await walk(top, found[top].name, 0)
     return out
 
 
-async def _scope(conn: AsyncConnection, viewer: Viewer, unit_id: str) -> str:
-    return (await subtree_unit(conn, viewer.subtree, unit_id or viewer.unit_id)).path
+async def _scope(conn: AsyncConnection, viewer: Viewer, unit_id: str) -> Roots:
+    """The chosen unit's path, or (none chosen) every subtree the viewer sees."""
+    if not unit_id:
+        return viewer.roots or viewer.subtree
+    return (await subtree_unit(conn, viewer.roots, unit_id)).path
 
 
 @get("/alerts", include_in_schema=False)
@@ -134,7 +140,7 @@ async def alert_inbox(request: Request[Any, Any, Any], svc: Svc, viewer: Seen) -
     now = svc.clock()
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        tz = (await subtree_unit(conn, viewer.subtree, viewer.unit_id)).tz
+        tz = (await subtree_unit(conn, viewer.roots, viewer.unit_id)).tz
         # the stream starts where this read begins: every transaction below the bound had
         # finished before the list is read (its alerts are in it); later ones arrive as events
         # (an alert already listed is refreshed in place, at worst once more)
@@ -183,7 +189,7 @@ def _error(key: str | None) -> str:
     return key if key in ("alert.comment_required", "alert.bulk.none") else ""
 
 
-def matches(alert: Alert, unit_path: str, scope: str, filters: Filters) -> bool:
+def matches(alert: Alert, unit_path: str, scope: Roots, filters: Filters) -> bool:
     """Whether the inbox with ``filters`` (its unit's path ``scope``) lists ``alert``."""
     statuses = filters.statuses()
     return (
@@ -208,7 +214,7 @@ async def alert_row(
         scope = await _scope(conn, viewer, filters.unit)
         if unit is None or not matches(found.alert, unit.path, scope, filters):
             return None
-        tz = (await subtree_unit(conn, viewer.subtree, viewer.unit_id)).tz
+        tz = (await subtree_unit(conn, viewer.roots, viewer.unit_id)).tz
         return shown(found.alert, now, tz)
 
     row = await read(svc.engine, work)

@@ -42,8 +42,8 @@ async def exports(
     week: Annotated[str | None, QueryParameter(**text_bounds("", 64))] = None,
 ) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        chosen = await subtree_unit(conn, viewer.subtree, unit or viewer.unit_id)
-        own = await subtree_unit(conn, viewer.subtree, viewer.unit_id)
+        chosen = await subtree_unit(conn, viewer.roots, unit or viewer.unit_id)
+        own = await subtree_unit(conn, viewer.roots, viewer.unit_id)
         choices = [u for u in await unit_tree.subtree_units(conn, own.path) if u.kind != "building"]
         now = svc.clock()
         this = week_of(now, chosen.tz)

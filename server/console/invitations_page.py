@@ -37,7 +37,7 @@ _FIELD_ERRORS = {"id": "invite.err.id", "name": "invite.err.name", "unit": "invi
 
 async def _choices(svc: Services, viewer: Viewer) -> list[units.UnitRow]:
     async def work(conn: AsyncConnection) -> list[units.UnitRow]:
-        own = await subtree_unit(conn, viewer.subtree, viewer.unit_id)
+        own = await subtree_unit(conn, viewer.roots, viewer.unit_id)
         found = await unit_tree.subtree_units(conn, own.path)
         return [u for u in found if u.id != own.id and u.kind != "building"]
 

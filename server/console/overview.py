@@ -20,6 +20,7 @@ from server.auth import subtree_unit
 from server.console import fmt
 from server.console.web import Seen, Svc, Viewer, page
 from server.params import UnitId
+from server.scope import within
 from server.state import Services
 from server.store import units
 from server.tx import read
@@ -48,9 +49,13 @@ def lines(this: ComplianceReport, last: ComplianceReport) -> tuple[list[Line], L
     return pair, Line(total.unit_id, total.name, total, before[total.unit_id], False)
 
 
-async def _ancestors(conn: AsyncConnection, unit: units.UnitRow, subtree: str) -> list[Any]:
-    """The units from the viewer's own unit down to ``unit``'s parent (the breadcrumb)."""
-    own = [u for u in subtree.split("/") if u]
+async def _ancestors(
+    conn: AsyncConnection, unit: units.UnitRow, roots: tuple[str, ...]
+) -> list[Any]:
+    """The units from the top of the viewer's subtree that holds ``unit`` (their own unit, or
+    one granted them) down to ``unit``'s parent (the breadcrumb)."""
+    holding = next((r for r in roots if within(unit.path, r)), unit.path)
+    own = [u for u in holding.split("/") if u]
     path = [u for u in unit.path.split("/") if u]
     ids = path[len(own) - 1 : -1]
     found = await units.units_by_id(conn, ids)
@@ -59,7 +64,7 @@ async def _ancestors(conn: AsyncConnection, unit: units.UnitRow, subtree: str) -
 
 async def _render(svc: Services, viewer: Viewer, unit_id: str) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        unit = await subtree_unit(conn, viewer.subtree, unit_id)
+        unit = await subtree_unit(conn, viewer.roots, unit_id)
         now = svc.clock()
         this = week_of(now, unit.tz)
         last = last_week(this, unit.tz)
@@ -72,10 +77,10 @@ async def _render(svc: Services, viewer: Viewer, unit_id: str) -> Template:
             "last_week": last.label,
             "rows": kids,
             "total": total,
-            "crumbs": await _ancestors(conn, unit, viewer.subtree),
+            "crumbs": await _ancestors(conn, unit, viewer.roots),
         }
         if unit.kind == "grid":  # its workers, in overview.html's {% block grid_workers %}
-            found = await people.unit_workers(conn, viewer.subtree, unit.id, now_ms=now)
+            found = await people.unit_workers(conn, viewer.roots, unit.id, now_ms=now)
             context |= {"workers": found.workers, "fmt": fmt}
         return context
 

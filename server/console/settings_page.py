@@ -102,7 +102,7 @@ async def _context(
 @get("/settings", include_in_schema=False)
 async def settings_units(svc: Svc, viewer: Seen) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        own = await subtree_unit(conn, viewer.subtree, viewer.unit_id)
+        own = await subtree_unit(conn, viewer.roots, viewer.unit_id)
         found = await unit_tree.subtree_units(conn, own.path)
         overrides = await quota_store.unit_overrides(conn)
         depth = own.path.strip("/").count("/")
@@ -127,7 +127,7 @@ async def _form(
     errors: Mapping[str, str] | None = None,
 ) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        unit = await subtree_unit(conn, viewer.subtree, unit_id)
+        unit = await subtree_unit(conn, viewer.roots, unit_id)
         return await _context(conn, unit, typed, errors)
 
     context = await read(svc.engine, work)
@@ -162,7 +162,7 @@ async def settings_save(
     if not errors:
 
         async def work(conn: AsyncConnection) -> None:
-            unit = await subtree_unit(conn, viewer.subtree, unit_id)
+            unit = await subtree_unit(conn, viewer.roots, unit_id)
             await unit_settings.replace(conn, unit, values, viewer.supervisor_id, svc.clock())
 
         try:

@@ -62,18 +62,18 @@ def note_fields(note: VisitNote) -> list[Field]:
 @get("/households", include_in_schema=False)
 async def household_list(svc: Svc, viewer: Seen, unit: UnitChosen = None) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        chosen = await subtree_unit(conn, viewer.subtree, unit or viewer.unit_id)
+        chosen = await subtree_unit(conn, viewer.roots, unit or viewer.unit_id)
         now = svc.clock()
         found = await households.unit_households(
-            conn, viewer.subtree, chosen.id, now_ms=now, overdue_only=True
+            conn, viewer.roots, chosen.id, now_ms=now, overdue_only=True
         )
-        own = await subtree_unit(conn, viewer.subtree, viewer.unit_id)
+        own = await subtree_unit(conn, viewer.roots, viewer.unit_id)
         return {
             "unit": chosen,
             "now": now,
             "homes": sorted(found.households, key=lambda h: (h.due_ms, h.id)),
             "more": found.cursor is not None,
-            "choices": await unit_choices(conn, own.id, own.name),
+            "choices": await unit_choices(conn, own.id, own.name, viewer.roots),
         }
 
     context = await read(svc.engine, work)
@@ -84,8 +84,8 @@ async def household_list(svc: Svc, viewer: Seen, unit: UnitChosen = None) -> Tem
 async def household_page(svc: Svc, viewer: Seen, household_id: HouseholdId) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         now = svc.clock()
-        found = await households.household_notes(conn, viewer.subtree, household_id, now_ms=now)
-        grid = await subtree_unit(conn, viewer.subtree, found.household.grid_id)
+        found = await households.household_notes(conn, viewer.roots, household_id, now_ms=now)
+        grid = await subtree_unit(conn, viewer.roots, found.household.grid_id)
         notes = [(n, note_fields(n)) for n in found.notes]
         return {"home": found.household, "notes": notes, "tz": grid.tz, "now": now}
 

@@ -63,7 +63,10 @@ class Viewer:
     name: str
     unit_id: str
     subtree: str
-    """The path of the unit they supervise: what they may see."""
+    """The path of their own unit (where the console opens, whose units the pages offer)."""
+    roots: tuple[str, ...]
+    """The paths of every subtree they see: their own unit's, then those of the units granted
+    them (``supervisor_unit``). Every check of what they may see or do takes these."""
     csrf: str
     """The CSRF token of their session, for every form."""
 
@@ -121,6 +124,7 @@ async def provide_viewer(request: Request[Any, Any, Any]) -> Viewer:
             name=row.name,
             unit_id=row.unit_id,
             subtree=who.unit_path,
+            roots=who.unit_paths,
             csrf=sessions.csrf_token(session_id),
         )
 

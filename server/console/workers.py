@@ -23,6 +23,7 @@ from server.console.strings import ZH
 from server.console.web import Seen, Svc, page
 from server.params import id_bounds
 from server.store import people as people_store
+from server.store import units
 from server.tx import read
 
 QUERY_MAX = 50
@@ -38,14 +39,23 @@ class UnitChoice(NamedTuple):
     depth: int
 
 
-async def unit_choices(conn: AsyncConnection, unit_id: str, name: str) -> list[UnitChoice]:
-    """The viewer's unit and its units two levels down (street → communities → grids)."""
-    out = [UnitChoice(unit_id, name, 0)]
-    for kid in await people_store.child_units(conn, unit_id):
-        out.append(UnitChoice(kid.id, kid.name, 1))
-        out.extend(
-            UnitChoice(g.id, g.name, 2) for g in await people_store.child_units(conn, kid.id)
-        )
+async def unit_choices(
+    conn: AsyncConnection, unit_id: str, name: str, roots: tuple[str, ...] = ()
+) -> list[UnitChoice]:
+    """The viewer's unit and its units two levels down (street → communities → grids), then
+    each unit granted them (``roots`` after the first: their subtrees' paths) the same way."""
+    tops = [(unit_id, name)]
+    granted = [[u for u in root.split("/") if u][-1] for root in roots[1:]]
+    found = await units.units_by_id(conn, granted)
+    tops.extend((u, found[u].name) for u in granted if u in found)
+    out: list[UnitChoice] = []
+    for top, top_name in tops:
+        out.append(UnitChoice(top, top_name, 0))
+        for kid in await people_store.child_units(conn, top):
+            out.append(UnitChoice(kid.id, kid.name, 1))
+            out.extend(
+                UnitChoice(g.id, g.name, 2) for g in await people_store.child_units(conn, kid.id)
+            )
     return out
 
 
@@ -92,15 +102,15 @@ async def worker_list(
     query = q.strip()[:QUERY_MAX]
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        chosen = await subtree_unit(conn, viewer.subtree, unit or viewer.unit_id)
-        found = await people.unit_workers(conn, viewer.subtree, chosen.id, now_ms=svc.clock())
-        own = await subtree_unit(conn, viewer.subtree, viewer.unit_id)
+        chosen = await subtree_unit(conn, viewer.roots, unit or viewer.unit_id)
+        found = await people.unit_workers(conn, viewer.roots, chosen.id, now_ms=svc.clock())
+        own = await subtree_unit(conn, viewer.roots, viewer.unit_id)
         return {
             "unit": chosen,
             "week": found.week,
             "workers": matching(found.workers, query),
             "total": len(found.workers),
-            "choices": await unit_choices(conn, own.id, own.name),
+            "choices": await unit_choices(conn, own.id, own.name, viewer.roots),
         }
 
     context = await read(svc.engine, work)
@@ -111,17 +121,17 @@ async def worker_list(
 async def worker_page(svc: Svc, viewer: Seen, worker_id: WorkerId) -> Template:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         now = svc.clock()
-        detail = await people.worker(conn, viewer.subtree, worker_id, now_ms=now)
-        this = await patrols.worker_patrols(conn, viewer.subtree, worker_id, now_ms=now)
+        detail = await people.worker(conn, viewer.roots, worker_id, now_ms=now)
+        this = await patrols.worker_patrols(conn, viewer.roots, worker_id, now_ms=now)
         weeks = [this]
         for wk in people.recent_weeks(now, this.tz)[1:]:
             weeks.append(
                 await patrols.worker_patrols(
-                    conn, viewer.subtree, worker_id, now_ms=now, week_label=wk.label
+                    conn, viewer.roots, worker_id, now_ms=now, week_label=wk.label
                 )
             )
         lines = {w.week: [patrol_line(p, w.tz, w.min_patrol_ms) for p in w.patrols] for w in weeks}
-        visits = await households.worker_visits(conn, viewer.subtree, worker_id)
+        visits = await households.worker_visits(conn, viewer.roots, worker_id)
         return {"worker": detail, "weeks": weeks, "lines": lines, "visits": visits, "tz": this.tz}
 
     context = await read(svc.engine, work)

@@ -31,7 +31,7 @@ from server.live import Behind, Full, Hub, LiveEvent
 from server.state import Services
 from server.store import alerts as store
 from server.store import counter
-from server.store.rows import FeedRow
+from server.store.rows import FeedRow, Roots
 from server.tx import read
 from sync import cursor as cursors
 
@@ -85,7 +85,7 @@ def _live_message(event: LiveEvent) -> tuple[ServerSentEventMessage, tuple[int, 
     return message, position
 
 
-async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[tuple[FeedRow, Alert]]:
+async def _batch(path: Roots, after: tuple[int, int], conn: Any) -> list[tuple[FeedRow, Alert]]:
     """The next events of the stream, each with its alert carrying names."""
     bound = await counter.bound(conn)
     rows = await store.events_after(conn, path, after, bound, STREAM_PAGE)
@@ -93,7 +93,7 @@ async def _batch(path: str, after: tuple[int, int], conn: Any) -> list[tuple[Fee
 
 
 async def _catch_up(
-    engine: Any, path: str, position: list[tuple[int, int]]
+    engine: Any, path: Roots, position: list[tuple[int, int]]
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Every event under ``path`` after ``position[0]`` in the database now, in order;
     ``position[0]`` follows the last one sent."""
@@ -107,7 +107,7 @@ async def _catch_up(
 
 
 async def events(
-    engine: Any, hub: Hub, path: str, after: tuple[int, int], follow: bool
+    engine: Any, hub: Hub, path: Roots, after: tuple[int, int], follow: bool
 ) -> AsyncIterator[ServerSentEventMessage]:
     """The stream after ``after``: the catch-up, then (``follow``) live events until the client
     leaves, the stream falls behind, or the server stops."""

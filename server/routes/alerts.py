@@ -54,12 +54,14 @@ from server.routes.sync import require_protocol
 from server.state import services
 from server.store import alerts as store
 from server.store import quota as quota_store
+from server.store.rows import Roots
 from server.tx import read, transaction
 from sync import cursor as cursors
 from sync.durations import DAY_MS
 
 STATUSES = {"open", "acknowledged", "resolved", "auto_resolved"}
-LEVELS = {"0", "1", "2", "3"}
+LEVELS = {"0", "1", "2", "3", "4", "5"}
+"""Steps above a grid: a province's full tree has five (``rules.escalation``)."""
 CSV_ROWS = 10_000
 """Most alerts in one CSV export (newest first; ``limit`` is for JSON pages)."""
 
@@ -135,7 +137,7 @@ class AlertController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         level: Annotated[
             str | None,
-            QueryParameter(**text_bounds("comma-separated escalation levels (0-3)", 16)),
+            QueryParameter(**text_bounds("comma-separated escalation levels (0-5)", 16)),
         ] = None,
         fmt: Annotated[
             Literal["json", "csv"] | None,
@@ -152,7 +154,7 @@ class AlertController(Controller):
         csv = wire.wants_csv(request, fmt)
 
         async def work(conn: Any) -> tuple[AlertPage, str]:
-            scope = subtree
+            scope: Roots = subtree
             if unit is not None:
                 scope = (await subtree_unit(conn, subtree, unit)).path
             found = await alerting.page(
@@ -165,13 +167,14 @@ class AlertController(Controller):
                 limit=CSV_ROWS if csv else limit,
                 level=levels,
             )
-            tz = (await subtree_unit(conn, subtree, _own_unit(scope))).tz if csv else ""
+            where = unit if unit is not None else _own_unit(subtree[0])
+            tz = (await subtree_unit(conn, subtree, where)).tz if csv else ""
             return found, tz
 
         found, tz = await read(svc.engine, work)
         if not csv:
             return wire.Negotiated(found)
-        name = f"alerts-{unit or _own_unit(subtree)}.csv"
+        name = f"alerts-{unit or _own_unit(subtree[0])}.csv"
         return wire.csv_response(exports.alerts_csv(found.alerts, tz, bom=bom), name)
 
     @get(

@@ -26,8 +26,9 @@ Who = NamedDependency[Principal]
 """The caller (``who``)."""
 Svc = NamedDependency[Services]
 """The services (``svc``)."""
-Subtree = NamedDependency[str]
-"""The path of the unit the calling supervisor supervises (``subtree``)."""
+Subtree = NamedDependency[tuple[str, ...]]
+"""The paths of the subtrees the calling supervisor sees (``subtree``): their own unit's
+first, then those of the units granted them."""
 _KEY = "principal"
 """Where the request's state keeps the caller once authenticated."""
 
@@ -63,8 +64,8 @@ def provide_services(request: Request[Any, Any, Any]) -> Services:
     return services(request)
 
 
-async def provide_subtree(who: Who) -> str:
-    """The path of the unit the caller supervises (the guard has admitted a supervisor)."""
+async def provide_subtree(who: Who) -> tuple[str, ...]:
+    """The paths of the subtrees the caller sees (the guard has admitted a supervisor)."""
     return who.require_supervisor()
 
 

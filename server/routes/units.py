@@ -104,7 +104,7 @@ class UnitController(Controller):
         ] = False,
     ) -> Response[Any]:
         async def work(conn: Any) -> ComplianceReport:
-            found = await subtree_unit(conn, subtree, unit or _own_unit(subtree))
+            found = await subtree_unit(conn, subtree, unit or _own_unit(subtree[0]))
             label = week_label or week_of(now, found.tz).label
             try:
                 week(label, found.tz)

@@ -22,6 +22,7 @@ from server.routes.deps import SUPERVISOR, Subtree, Svc, Who, body, requires_sup
 from server.scope import within
 from server.state import Services
 from server.store import webhooks as store
+from server.store.rows import Roots
 from server.tx import read, transaction
 
 
@@ -30,7 +31,7 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _owned(conn: Any, path: str, webhook_id: int) -> store.WebhookFull:
+async def _owned(conn: Any, path: Roots, webhook_id: int) -> store.WebhookFull:
     hook = await store.get(conn, webhook_id)
     if hook is None or not within(hook.unit_path, path):
         raise ApiError(Code.NOT_FOUND, f"no webhook {webhook_id} in your subtree")
@@ -61,7 +62,7 @@ class WebhookController(Controller):
         self, who: Who, svc: Svc, subtree: Subtree, hook: NamedDependency[WebhookIn]
     ) -> WebhookOut:
         _checked_url(hook.url, svc)
-        unit_id = hook.unit_id or [u for u in subtree.split("/") if u][-1]
+        unit_id = hook.unit_id or [u for u in subtree[0].split("/") if u][-1]
         out = WebhookOut(
             id=0,
             unit_id=unit_id,

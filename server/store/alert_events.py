@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend, counter
-from server.store.rows import AlertRow, FeedRow, select_of
+from server.store.rows import AlertRow, FeedRow, Roots, select_of, under
 from server.store.tables import alert_t, event_t
 
 ALERT_COLUMNS: tuple[str, ...] = AlertRow._fields[:-1]
@@ -83,7 +83,7 @@ def _event_select() -> sa.Select[Any]:
 
 
 async def events_after(
-    conn: AsyncConnection, path_prefix: str, after: tuple[int, int], bound: int, limit: int
+    conn: AsyncConnection, path_prefix: Roots, after: tuple[int, int], bound: int, limit: int
 ) -> list[FeedRow]:
     """Events under ``path_prefix`` positioned after ``after``, of finished transactions only
     (below ``bound``, see ``store.counter``), in position order, each with its alert."""
@@ -91,7 +91,7 @@ async def events_after(
     stmt = (
         _event_select()
         .where(
-            e.unit_path.startswith(path_prefix, autoescape=True),
+            under(e.unit_path, path_prefix),
             sa.tuple_(e.txid, e.seq) > sa.tuple_(*after),
             e.txid < bound,
         )

@@ -20,7 +20,7 @@ from server.store.alert_events import NewEvent, add_events
 from server.store.alert_events import events_after as events_after  # (for callers of alerts)
 from server.store.alert_events import events_by_id as events_by_id
 from server.store.alert_events import history as history
-from server.store.rows import AlertRow, select_of
+from server.store.rows import AlertRow, Roots, select_of, under
 from server.store.tables import alert_t
 
 LIVE = lifecycle.LIVE
@@ -204,7 +204,7 @@ def _alert_select() -> sa.Select[Any]:
 
 async def find(
     conn: AsyncConnection,
-    path_prefix: str,
+    path_prefix: Roots,
     *,
     status: Sequence[str] = (),
     rule: Sequence[str] = (),
@@ -215,7 +215,7 @@ async def find(
 ) -> list[AlertRow]:
     """Alerts under ``path_prefix``, newest first, after the cursor ``before_id``."""
     a = alert_t.c
-    stmt = _alert_select().where(a.unit_path.startswith(path_prefix, autoescape=True))
+    stmt = _alert_select().where(under(a.unit_path, path_prefix))
     if level:
         stmt = stmt.where(a.level.in_(list(level)))
     if status:
@@ -259,13 +259,13 @@ async def update(
 
 
 async def live_counts(
-    conn: AsyncConnection, path_prefix: str, rules: Sequence[str] | None = None
+    conn: AsyncConnection, path_prefix: Roots, rules: Sequence[str] | None = None
 ) -> dict[str, int]:
     """Live alerts under ``path_prefix`` per unit path (optionally of some rules only)."""
     a = alert_t.c
     stmt = (
         sa.select(a.unit_path, sa.func.count())
-        .where(a.unit_path.startswith(path_prefix, autoescape=True), a.status.in_(LIVE))
+        .where(under(a.unit_path, path_prefix), a.status.in_(LIVE))
         .group_by(a.unit_path)
     )
     if rules is not None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules.lifecycle import LIVE
-from server.store.rows import chunks, columns_of
+from server.store.rows import Roots, chunks, columns_of, under
 from server.store.tables import alert_t, household_t, note_t, unit_t
 
 
@@ -60,7 +60,7 @@ def _household(r: Any) -> HouseholdRow:
 
 async def subtree_households(
     conn: AsyncConnection,
-    path: str,
+    path: Roots,
     *,
     after_id: str | None = None,
     limit: int = 1000,
@@ -69,7 +69,7 @@ async def subtree_households(
     """Households of the grids under ``path`` (all, or those of ``ids``), by id, after
     ``after_id``, at most ``limit``."""
     h = household_t.c
-    stmt = _household_select().where(unit_t.c.path.startswith(path, autoescape=True))
+    stmt = _household_select().where(under(unit_t.c.path, path))
     if ids is not None:
         if not ids:
             return []
@@ -81,7 +81,7 @@ async def subtree_households(
 
 
 async def live_alerts_of(
-    conn: AsyncConnection, path: str, rule: str, subject_kind: str
+    conn: AsyncConnection, path: Roots, rule: str, subject_kind: str
 ) -> dict[str, int]:
     """subject id → alert id of the live (open, acknowledged) alerts of ``rule`` under
     ``path`` (the newest, should a subject have several)."""
@@ -92,7 +92,7 @@ async def live_alerts_of(
             a.rule == rule,
             a.subject_kind == subject_kind,
             a.status.in_(list(LIVE)),
-            a.unit_path.startswith(path, autoescape=True),
+            under(a.unit_path, path),
         )
         .order_by(a.id)
     )
@@ -146,7 +146,7 @@ class AuthoredNoteRow(NamedTuple):
 
 
 async def authored_notes(
-    conn: AsyncConnection, author_id: str, path: str, *, limit: int = 200
+    conn: AsyncConnection, author_id: str, path: Roots, *, limit: int = 200
 ) -> list[AuthoredNoteRow]:
     """The live (not deleted) notes ``author_id`` wrote on households of the grids under
     ``path``, newest created first, at most ``limit``."""
@@ -164,7 +164,7 @@ async def authored_notes(
             n.author_id == author_id,
             n.seq > 0,
             n.deleted.is_(False),
-            unit_t.c.path.startswith(path, autoescape=True),
+            under(unit_t.c.path, path),
         )
         .order_by(n.created_ms.desc(), n.id)
         .limit(limit)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.auth import DeviceRow
 from server.store.effective import latest
-from server.store.rows import chunks, select_of
+from server.store.rows import Roots, chunks, select_of, under
 from server.store.tables import (
     checkin_t,
     device_t,
@@ -52,18 +52,18 @@ class WorkerRow(NamedTuple):
     active: bool
 
 
-def _in_subtree(path: str) -> sa.ColumnElement[bool]:
+def _in_subtree(path: Roots) -> sa.ColumnElement[bool]:
     """The worker of ``worker_t`` has a grid under ``path``."""
     g, u = worker_grid_t.c, unit_t.c
     return sa.exists().where(
         g.worker_id == worker_t.c.id,
         u.id == g.grid_id,
-        u.path.startswith(path, autoescape=True),
+        under(u.path, path),
     )
 
 
 async def subtree_workers(
-    conn: AsyncConnection, path: str, after_id: str | None, limit: int
+    conn: AsyncConnection, path: Roots, after_id: str | None, limit: int
 ) -> list[WorkerRow]:
     """Workers with a grid under ``path``, by id, after ``after_id``, at most ``limit``."""
     w = worker_t.c
@@ -76,7 +76,7 @@ async def subtree_workers(
     ]
 
 
-async def subtree_worker(conn: AsyncConnection, path: str, worker_id: str) -> WorkerRow | None:
+async def subtree_worker(conn: AsyncConnection, path: Roots, worker_id: str) -> WorkerRow | None:
     """The worker ``worker_id`` if they have a grid under ``path``."""
     w = worker_t.c
     stmt = sa.select(w.id, w.name, w.phone, w.active).where(w.id == worker_id, _in_subtree(path))

@@ -9,7 +9,7 @@ defined beside its functions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -29,6 +29,24 @@ def chunks(ids: Iterable[str], size: int = IN_CHUNK) -> list[list[str]]:
     """``ids`` sorted and deduplicated, in lists of at most ``size`` (one ``IN`` list each)."""
     wanted = sorted(set(ids))
     return [wanted[i : i + size] for i in range(0, len(wanted), size)]
+
+
+Roots = str | Sequence[str]
+"""Unit paths whose subtrees together make a scope: one path, or several (a supervisor of
+more than one unit)."""
+
+
+def root_paths(roots: Roots) -> tuple[str, ...]:
+    """``roots`` as a tuple of paths (a single path is one root, not its characters)."""
+    return (roots,) if isinstance(roots, str) else tuple(roots)
+
+
+def under(column: Any, roots: Roots) -> sa.ColumnElement[bool]:
+    """``column`` (a unit path) lies in one of the subtrees ``roots`` (none: false)."""
+    paths = root_paths(roots)
+    if not paths:
+        return sa.false()
+    return sa.or_(*(column.startswith(p, autoescape=True) for p in paths))
 
 
 def select_of(table: sa.Table, row_type: type[tuple[Any, ...]]) -> sa.Select[Any]:

@@ -15,6 +15,7 @@ from server.models import (
     NoteEdit,
     PushReceipt,
     Supervisor,
+    SupervisorUnit,
     SyncCounter,
     SyncMeta,
     Unit,
@@ -53,6 +54,7 @@ household_t = _t(Household)
 worker_t = _t(Worker)
 worker_grid_t = _t(WorkerGrid)
 supervisor_t = _t(Supervisor)
+supervisor_unit_t = _t(SupervisorUnit)
 outbox_t = _t(EvalRequest)
 setting_t = _t(UnitSetting)
 verdict_t = _t(WeekVerdict)

@@ -9,8 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import backend
-from server.store.rows import select_of
-from server.store.tables import household_t, supervisor_t, unit_t, worker_grid_t, worker_t
+from server.store.rows import Roots, select_of, under
+from server.store.tables import (
+    alert_t,
+    event_t,
+    household_t,
+    supervisor_t,
+    supervisor_unit_t,
+    unit_t,
+    verdict_t,
+    webhook_t,
+    worker_grid_t,
+    worker_t,
+)
 
 
 class UnitRow(NamedTuple):
@@ -69,6 +80,38 @@ async def _upsert(
     await conn.execute(stmt, list(rows))
 
 
+_PATHS = ((unit_t, "path"), (alert_t, "unit_path"), (event_t, "unit_path"),
+          (verdict_t, "unit_path"), (webhook_t, "unit_path"))  # fmt: skip
+"""Every stored unit path: what a unit moved in the tree rewrites."""
+
+
+async def move_subtrees(conn: AsyncConnection, moves: Sequence[tuple[str, str]]) -> int:
+    """Move units in the tree: for each ``(old path, new path)`` every stored path under the
+    old one (the units below, alerts and their events, week verdicts, webhooks) is rewritten
+    under the new one, so a district put under a province keeps its history where its new
+    supervisors see it. A move inside one listed before follows it. Returns the units moved."""
+    done: list[tuple[str, str]] = []
+    moved = 0
+    for old, new in sorted(moves, key=lambda m: len(m[0])):
+        for before, after in done:
+            if old.startswith(before):
+                old = after + old[len(before) :]
+        if old == new:
+            continue
+        for table, name in _PATHS:
+            column = table.c[name]
+            rewritten = sa.literal(new) + sa.func.substr(column, len(old) + 1)
+            result = await conn.execute(
+                sa.update(table)
+                .where(column.startswith(old, autoescape=True))
+                .values({name: rewritten})
+            )
+            if table is unit_t:
+                moved += result.rowcount
+        done.append((old, new))
+    return moved
+
+
 async def upsert_units(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     await _upsert(conn, unit_t, rows, ["id"])
 
@@ -119,6 +162,56 @@ async def get_supervisor(conn: AsyncConnection, supervisor_id: str) -> Superviso
     return SupervisorRow._make(row) if row else None
 
 
+async def granted_units(conn: AsyncConnection, supervisor_id: str) -> list[str]:
+    """The ids of the units a supervisor was given beside their own, by id."""
+    su = supervisor_unit_t.c
+    stmt = sa.select(su.unit_id).where(su.supervisor_id == supervisor_id).order_by(su.unit_id)
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def supervised_units(conn: AsyncConnection, supervisor: SupervisorRow) -> list[UnitRow]:
+    """Every unit a supervisor supervises that exists: their own first, then those granted,
+    by id."""
+    ids = [supervisor.unit_id, *await granted_units(conn, supervisor.id)]
+    found = await units_by_id(conn, ids)
+    return [found[u] for u in dict.fromkeys(ids) if u in found]
+
+
+async def grant_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str, now_ms: int) -> bool:
+    """Give a supervisor a further unit; False if they had it already."""
+    stmt = (
+        backend.of(conn)
+        .insert(supervisor_unit_t)
+        .values(supervisor_id=supervisor_id, unit_id=unit_id, granted_ms=now_ms)
+        .on_conflict_do_nothing(index_elements=["supervisor_id", "unit_id"])
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def withdraw_unit(conn: AsyncConnection, supervisor_id: str, unit_id: str) -> bool:
+    """Take a granted unit back; False if it was not granted (their own unit never is)."""
+    su = supervisor_unit_t.c
+    stmt = sa.delete(supervisor_unit_t).where(
+        su.supervisor_id == supervisor_id, su.unit_id == unit_id
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def set_granted_units(
+    conn: AsyncConnection, supervisor_id: str, unit_ids: Iterable[str], now_ms: int
+) -> None:
+    """Make ``unit_ids`` the supervisor's granted units (those kept keep their date)."""
+    wanted = set(unit_ids)
+    su = supervisor_unit_t.c
+    await conn.execute(
+        sa.delete(supervisor_unit_t).where(
+            su.supervisor_id == supervisor_id, su.unit_id.not_in(sorted(wanted))
+        )
+    )
+    for unit_id in sorted(wanted):
+        await grant_unit(conn, supervisor_id, unit_id, now_ms)
+
+
 async def worker_grids(conn: AsyncConnection, worker_id: str) -> list[str]:
     return [grid for grid, _ in await worker_grid_zones(conn, worker_id)]
 
@@ -128,11 +221,12 @@ async def worker_grid_zones(conn: AsyncConnection, worker_id: str) -> list[tuple
     return await backend.of(conn).units.worker_grid_zones(conn, worker_id)
 
 
-async def subtree_grids(conn: AsyncConnection, unit_path: str) -> list[str]:
-    """Grids whose path starts with ``unit_path`` (the unit itself when it is a grid)."""
+async def subtree_grids(conn: AsyncConnection, unit_path: Roots) -> list[str]:
+    """Grids whose path starts with ``unit_path`` (the unit itself when it is a grid), or with
+    one of several paths; by id, each once."""
     stmt = (
         sa.select(unit_t.c.id)
-        .where(unit_t.c.kind == "grid", unit_t.c.path.startswith(unit_path, autoescape=True))
+        .where(unit_t.c.kind == "grid", under(unit_t.c.path, unit_path))
         .order_by(unit_t.c.id)
     )
     return list((await conn.execute(stmt)).scalars())

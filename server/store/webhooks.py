@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store import alert_events, backend, counter
-from server.store.rows import FeedRow, select_of
+from server.store.rows import FeedRow, Roots, select_of, under
 from server.store.tables import delivery_t, webhook_t
 
 
@@ -77,13 +77,9 @@ async def create(conn: AsyncConnection, row: dict[str, Any]) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def in_scope(conn: AsyncConnection, path_prefix: str) -> list[WebhookRow]:
+async def in_scope(conn: AsyncConnection, path_prefix: Roots) -> list[WebhookRow]:
     w = webhook_t.c
-    stmt = (
-        select_of(webhook_t, WebhookRow)
-        .where(w.unit_path.startswith(path_prefix, autoescape=True))
-        .order_by(w.id)
-    )
+    stmt = select_of(webhook_t, WebhookRow).where(under(w.unit_path, path_prefix)).order_by(w.id)
     return [WebhookRow._make(r) for r in await conn.execute(stmt)]
 
 

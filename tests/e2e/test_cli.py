@@ -31,6 +31,14 @@ def test_migrate_import_enrol_prune(env: dict[str, str]) -> None:
     assert token.exit_code == 0 and len(token.stdout.strip()) > 30
     revoked = runner.invoke(app, ["revoke-supervisor", "s-xinhua"], env=env)
     assert revoked.exit_code == 0 and "revoked 1 token(s)" in revoked.output
+    granted = runner.invoke(app, ["grant-unit", "s-xinhua", "qunzhong"], env=env)
+    assert granted.exit_code == 0 and "granted qunzhong to s-xinhua" in granted.output
+    again = runner.invoke(app, ["grant-unit", "s-xinhua", "qunzhong"], env=env)
+    assert again.exit_code == 0 and "already supervises qunzhong" in again.output
+    withdrawn = runner.invoke(app, ["withdraw-unit", "s-xinhua", "qunzhong"], env=env)
+    assert withdrawn.exit_code == 0 and "withdrew qunzhong" in withdrawn.output
+    own = runner.invoke(app, ["withdraw-unit", "s-xinhua", "xinhua"], env=env)
+    assert own.exit_code == 1 and "own unit" in own.output
     pruned = runner.invoke(app, ["prune", "--keep-days", "0"], env=env)
     assert pruned.exit_code == 0 and "pruned 0" in pruned.output
 

@@ -154,6 +154,9 @@ def test_unknown_ids_exit_non_zero(tmp_path: Path) -> None:
         (["supervisor-token", "s-nobody"], "no supervisor 's-nobody'"),
         (["enrol", "w-nobody"], "no worker"),
         (["revoke", "d-nobody"], "no device 'd-nobody'"),
+        (["grant-unit", "s-nobody", "xinhua"], "no supervisor 's-nobody'"),
+        (["grant-unit", "s-xinhua", "u-nowhere"], "no unit 'u-nowhere'"),
+        (["withdraw-unit", "s-xinhua", "qunzhong"], "was not granted"),
     ]:
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == Status.REFUSED, args

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from patrolsync import importer
+from server import enrolment
 from server.app import create_app
+from server.auth import authenticate, supervisor_principal
 from server.db import make_engine
-from server.migrate import upgrade
+from server.migrate import downgrade, upgrade
 from server.models import metadata
 from server.settings import Settings
+from server.tx import read, transaction
+from tests.conftest import PG_ADMIN, SAMPLE
 
 
 def _diff(conn: Connection) -> list[Any]:
@@ -68,5 +78,76 @@ async def test_a_never_migrated_database_is_not_migrated_not_unavailable(tmp_pat
             assert never.json()["revision"] == ""
             await asyncio.to_thread(upgrade, settings)
             assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A database of its own, never migrated (SQLite file, or a new PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'previous.db'}")
+        return
+    name = f"patrolsync_migration_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    yield Settings(database_url=url)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        found = {}
+        for table in ("unit", "worker", "worker_grid", "supervisor", "household", "api_token"):
+            result = await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")
+            found[table] = int(result.scalar_one())
+        return found
+
+
+async def test_supervisor_units_upgrade_a_database_of_the_previous_head(blank: Settings) -> None:
+    """A database made at 0006 (the sample district, a supervisor's token) upgrades to the head
+    with its data intact: each supervisor sees what they saw, and may then be granted more."""
+    await asyncio.to_thread(upgrade, blank, "0006")
+    engine = make_engine(blank)
+    try:
+        await importer.import_file(engine, SAMPLE, now_ms=1_700_000_000_000)
+        token = await transaction(
+            engine, lambda c: enrolment.supervisor_token(c, "s-dongfeng", 1_700_000_000_000)
+        )
+        before = await _counts(engine)
+        await asyncio.to_thread(upgrade, blank)
+        assert await _counts(engine) == before
+        who = await read(engine, lambda c: authenticate(c, f"Bearer {token}"))
+        assert who.unit_paths == ("/jintai/dongfeng/",)
+        assert set(who.grids) == {"xinhua-g1", "xinhua-g2", "qunzhong-g1", "qunzhong-g2"}
+        xinhua = await read(engine, lambda c: supervisor_principal(c, "s-xinhua"))
+        assert set(xinhua.grids) == {"xinhua-g1", "xinhua-g2"}
+        # The new table works: a grant widens the scope.
+        added = await transaction(
+            engine, lambda c: enrolment.grant_unit(c, "s-xinhua", "qunzhong", 1_700_000_000_000)
+        )
+        assert added
+        wider = await read(engine, lambda c: supervisor_principal(c, "s-xinhua"))
+        assert set(wider.grids) == set(who.grids)
+        assert wider.unit_paths == ("/jintai/dongfeng/xinhua/", "/jintai/dongfeng/qunzhong/")
+    finally:
+        await engine.dispose()
+    # And back down: 0006 again, the reference data still there.
+    await asyncio.to_thread(downgrade, blank, "0006")
+    engine = make_engine(blank)
+    try:
+        assert await _counts(engine) == before
     finally:
         await engine.dispose()
