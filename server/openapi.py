@@ -6,9 +6,13 @@ types: push and pull (their own body limits and per-item decoding), the sync con
 health endpoints, the compliance CSV and the alert stream.
 
 Invariants: every operation lists each status it can answer (its success, and every error
-status with the ``ErrorBody`` of schemas/errors.py) and the media types it really reads and
-writes; parameter bounds are the ones Litestar enforces (server/params.py). The schemathesis
-test (tests/e2e/test_openapi_conformance.py) holds the document to the answers.
+status with the ``ErrorBody`` of schemas/errors.py, whose codes are enums) and the media types it
+really reads and writes; parameter bounds are the ones Litestar enforces (server/params.py).
+Every operation has a readable ``operationId`` (set on its route) and lists the headers it
+reads (``X-Request-ID`` everywhere, the protocol version on the device endpoints); every one
+that takes a token names the bearer scheme. The schemathesis test (tests/e2e/test_openapi_conformance.py) holds
+the document to the answers; tests/e2e/test_generated_client.py generates a client from it with
+openapi-python-client (no warning) and syncs through it.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from schemas.sync import (
     SyncConfig,
 )
 from schemas.units import Unit
+from server import access
 from server.params import BIGINT_MAX
 
 NOT_MIGRATED = "not_migrated"
@@ -233,6 +238,16 @@ PROTOCOL = Parameter(
     schema=Reference(ref=REF.format(name="ProtocolVersion")),
 )
 """The version header of the device endpoints."""
+REQUEST_ID = Parameter(
+    name=access.HEADER,
+    param_in="header",
+    required=False,
+    description=f"Names the request in the server's logs (and the worker's jobs it causes); the "
+    f"reply carries it back. 1 to {access.MAX_ID} characters of `A-Z a-z 0-9 . _ : = + / -`; "
+    "anything else is replaced by a new id (32 hex digits), never refused.",
+    schema=Schema(type=OpenAPIType.STRING),
+)
+"""Read by every operation (server/access.py)."""
 LAST_EVENT_ID = Parameter(
     name="Last-Event-ID",
     param_in="header",
@@ -371,8 +386,7 @@ def negotiated(
             for status in statuses:
                 answers.setdefault(str(status), _error(status))
             self.responses = answers
-            if self.parameters or headers:
-                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
+            self.parameters = [*(_plain(p) for p in self.parameters or []), *headers, REQUEST_ID]
 
     return _Negotiated
 
