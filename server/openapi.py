@@ -10,9 +10,10 @@ status with the ``ErrorBody`` of schemas/errors.py, whose codes are enums) and t
 really reads and writes; parameter bounds are the ones Litestar enforces (server/params.py).
 Every operation has a readable ``operationId`` (set on its route) and lists the headers it
 reads (``X-Request-ID`` everywhere, the protocol version on the device endpoints); every one
-that takes a token names the bearer scheme. The schemathesis test (tests/e2e/test_openapi_conformance.py) holds
-the document to the answers; tests/e2e/test_generated_client.py generates a client from it with
-openapi-python-client (no warning) and syncs through it.
+that takes a token names the bearer scheme. The schemathesis test
+(tests/e2e/test_openapi_conformance.py) holds the document to the answers;
+tests/e2e/test_generated_client.py generates a client from it with openapi-python-client (no
+warning) and syncs through it.
 """
 
 from __future__ import annotations
