@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from schemas.errors import ItemCode
 from schemas.text import NO_CONTROL, Id, Label
 
 PROTOCOL_VERSIONS = (1,)
@@ -134,9 +135,11 @@ class ItemResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: ItemStatus
     id: uuid.UUID | None = None
     """The record's id (a check-in's, or a note's); absent for an item that did not decode."""
-    code: str | None = None
+    code: ItemCode | None = None
+    """Why the item was rejected (``status: rejected`` only)."""
     reason: str | None = None
-    record: dict[str, Any] | None = None
+    record: NoteRecord | None = None
+    """The note after the merge (``status: merged`` only), as a pull gives it."""
     flags: list[str] = msgspec.field(default_factory=list)
 
 

@@ -101,9 +101,7 @@ async def decide_notes(
             plan.results.append(ItemResult(index=index, status="applied", id=rid))
         else:
             record = note_record(note._replace(**state_row))
-            plan.results.append(
-                ItemResult(index=index, status="merged", id=rid, record=msgspec.to_builtins(record))
-            )
+            plan.results.append(ItemResult(index=index, status="merged", id=rid, record=record))
 
 
 def _clean_win(outcome: merge.MergeResult, edits: list[merge.FieldEdit]) -> bool:

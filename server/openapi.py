@@ -6,9 +6,14 @@ types: push and pull (their own body limits and per-item decoding), the sync con
 health endpoints, the compliance CSV and the alert stream.
 
 Invariants: every operation lists each status it can answer (its success, and every error
-status with the ``ErrorBody`` of schemas/errors.py) and the media types it really reads and
-writes; parameter bounds are the ones Litestar enforces (server/params.py). The schemathesis
-test (tests/e2e/test_openapi_conformance.py) holds the document to the answers.
+status with the ``ErrorBody`` of schemas/errors.py, whose codes are enums) and the media types it
+really reads and writes; parameter bounds are the ones Litestar enforces (server/params.py).
+Every operation has a readable ``operationId`` (set on its route) and lists the headers it
+reads (``X-Request-ID`` everywhere, the protocol version on the device endpoints); every one
+that takes a token names the bearer scheme. The schemathesis test
+(tests/e2e/test_openapi_conformance.py) holds the document to the answers;
+tests/e2e/test_generated_client.py generates a client from it with openapi-python-client (no
+warning) and syncs through it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -32,6 +39,7 @@ from litestar.openapi.spec import (
     Parameter,
     RequestBody,
     Schema,
+    SecurityScheme,
 )
 from litestar.openapi.spec.reference import Reference
 
@@ -53,6 +61,7 @@ from schemas.alerts import (
 from schemas.errors import ErrorBody
 from schemas.people import UnitPatrols, WorkerPatrols
 from schemas.sync import (
+    PROTOCOL_VERSIONS,
     EnrolmentCodeRequest,
     EnrolmentCodeResponse,
     EnrolRequest,
@@ -64,6 +73,7 @@ from schemas.sync import (
     SyncConfig,
 )
 from schemas.units import Unit
+from server import access
 from server.params import BIGINT_MAX
 
 NOT_MIGRATED = "not_migrated"
@@ -213,15 +223,32 @@ STREAM_EVENT = Schema(
 """Each event of ``GET /v1/alerts/stream`` (``text/event-stream``)."""
 
 
+COMPONENTS["ProtocolVersion"] = {
+    "title": "ProtocolVersion",
+    "description": "A sync protocol version this server speaks, as the Patrolsync-Protocol "
+    "header carries it (ASCII digits).",
+    "type": "string",
+    "enum": [str(v) for v in PROTOCOL_VERSIONS],
+}
 PROTOCOL = Parameter(
     name="Patrolsync-Protocol",
     param_in="header",
     required=True,
     description="The sync protocol version the client speaks (400 unsupported_protocol if not "
     "one of the server's).",
-    schema=Schema(type=OpenAPIType.STRING, enum=["1"]),
+    schema=Reference(ref=REF.format(name="ProtocolVersion")),
 )
 """The version header of the device endpoints."""
+REQUEST_ID = Parameter(
+    name=access.HEADER,
+    param_in="header",
+    required=False,
+    description=f"Names the request in the server's logs (and the worker's jobs it causes); the "
+    f"reply carries it back. 1 to {access.MAX_ID} characters of `A-Z a-z 0-9 . _ : = + / -`; "
+    "anything else is replaced by a new id (32 hex digits), never refused.",
+    schema=Schema(type=OpenAPIType.STRING),
+)
+"""Read by every operation (server/access.py)."""
 LAST_EVENT_ID = Parameter(
     name="Last-Event-ID",
     param_in="header",
@@ -231,8 +258,51 @@ LAST_EVENT_ID = Parameter(
 )
 
 
+SSE = "text/event-stream"
+MSGPACK = "application/msgpack"
+
+
+@dataclass
+class SequentialMediaType(OpenAPIMediaType):
+    """A media type whose body is a sequence of items (``text/event-stream``): ``itemSchema``
+    describes each item, as OpenAPI 3.2 spells it, and no ``schema`` describes the whole (a
+    generator then hands the body over as it came, instead of parsing the stream as one
+    object). Schemathesis reads ``itemSchema`` and checks every event against it."""
+
+    item_schema: Schema | Reference | None = None
+
+
 def _content(kind: Any, media: Sequence[str] = MEDIA) -> dict[str, OpenAPIMediaType]:
-    return {m: OpenAPIMediaType(schema=_schema(kind)) for m in media}
+    """A reply's content: ``kind`` in each media type (each event of a stream)."""
+    return {
+        m: SequentialMediaType(item_schema=_schema(kind))
+        if m == SSE
+        else OpenAPIMediaType(schema=_schema(kind))
+        for m in media
+    }
+
+
+def _body(kind: Any, media: Sequence[str] = MEDIA) -> dict[str, OpenAPIMediaType]:
+    """A request body's content. In MessagePack it is bytes whose decoded content is ``kind``
+    (JSON Schema's ``contentMediaType`` and ``contentSchema``): a generator that cannot encode
+    MessagePack is told to send bytes (openapi-python-client: a ``File``, with
+    docs/openapi-python-client.yaml), and a reader sees the same type as the JSON body's."""
+    content = _content(kind, [m for m in media if m != MSGPACK])
+    if MSGPACK in media:
+        content[MSGPACK] = OpenAPIMediaType(
+            schema=Schema(
+                type=OpenAPIType.STRING,
+                format=OpenAPIFormat.BINARY,
+                content_media_type=MSGPACK,
+                content_schema=_schema(kind),
+                description=f"{_name(kind)} encoded in MessagePack",
+            )
+        )
+    return content
+
+
+def _name(kind: Any) -> str:
+    return kind if isinstance(kind, str) else getattr(kind, "__name__", "The body")
 
 
 def _error(status: int) -> OpenAPIResponse:
@@ -302,8 +372,10 @@ def negotiated(
     class _Negotiated(Operation):
         def __post_init__(self) -> None:
             if body is not None:
-                content = _content(body, body_media)
+                content = _body(body, body_media)
                 self.request_body = RequestBody(content=content, required=body_required)
+            if 401 in statuses:
+                self.security = [{BEARER: []}]
             answers: dict[str, OpenAPIResponse | Reference] = copy.deepcopy(dict(success or {}))
             for code, answer in (self.responses or {}).items():
                 if success or int(code) >= 400 or not isinstance(answer, OpenAPIResponse):
@@ -315,8 +387,7 @@ def negotiated(
             for status in statuses:
                 answers.setdefault(str(status), _error(status))
             self.responses = answers
-            if self.parameters or headers:
-                self.parameters = [*(_plain(p) for p in self.parameters or []), *headers]
+            self.parameters = [*(_plain(p) for p in self.parameters or []), *headers, REQUEST_ID]
 
     return _Negotiated
 
@@ -325,7 +396,18 @@ def _plain(param: Parameter | Reference) -> Parameter | Reference:
     """A query parameter as a client sends it: Litestar documents an optional ``str | None`` as
     ``oneOf [string, null]``, but a query string has no null, only an absent parameter."""
     schema = getattr(param, "schema", None)
-    if not isinstance(param, Parameter) or not isinstance(schema, Schema) or not schema.one_of:
+    if not isinstance(param, Parameter) or not isinstance(schema, Schema):
+        return param
+    if isinstance(schema.type, list) and not schema.one_of:
+        # ``type: [null, string]`` with ``None`` among an enum's values: the same, spelt flat.
+        types = [t for t in schema.type if t != OpenAPIType.NULL]
+        if len(types) != 1:
+            return param
+        enum = [v for v in schema.enum if v is not None] if schema.enum else schema.enum
+        return dataclasses.replace(
+            param, schema=dataclasses.replace(schema, type=types[0], enum=enum)
+        )
+    if not schema.one_of:
         return param
     kept = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == OpenAPIType.NULL)]
     if len(kept) != 1 or not isinstance(kept[0], Schema):
@@ -360,12 +442,27 @@ def _ecma(node: Any) -> None:
             _ecma(getattr(node, f.name))
 
 
+BEARER = "bearerToken"
+"""The security scheme of every operation that takes a token."""
+
+
 def config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="patrolsync",
         version="1",
-        description="Sync protocol of patrolsync. See docs/protocol.md for the rules.",
+        description="Sync protocol of patrolsync. See docs/protocol.md for the rules, and for "
+        "how to generate a client from this document.",
         path="/schema",
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A device's token (POST /v1/auth/enrol) or a supervisor's: "
+                    "`Authorization: Bearer <token>`.",
+                )
+            }
+        ),
         # Served from the package's own static files (no CDN, no outside font or icon): the
         # reference renders on an intranet with no internet.
         render_plugins=[

@@ -17,7 +17,7 @@ class Rejected:
     """An item that failed to decode, or holds what the protocol refuses: answered, never
     applied. ``id`` is the record's id when the item decoded."""
 
-    code: str
+    code: ItemCode
     reason: str
     id: uuid.UUID | None = None
 
@@ -83,5 +83,5 @@ def check_clock(ctx: PushContext, clock: str) -> HLC:
     return hlc
 
 
-def rejected(index: int, rid: uuid.UUID | None, code: str, reason: str) -> ItemResult:
-    return ItemResult(index=index, status="rejected", id=rid, code=str(code), reason=reason)
+def rejected(index: int, rid: uuid.UUID | None, code: ItemCode, reason: str) -> ItemResult:
+    return ItemResult(index=index, status="rejected", id=rid, code=code, reason=reason)

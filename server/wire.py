@@ -163,9 +163,7 @@ def respond(
 
 
 def error_response(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
-    body = ErrorBody(
-        error=ErrorDetail(code=str(exc.code), message=exc.message, details=exc.details)
-    )
+    body = ErrorBody(error=ErrorDetail(code=exc.code, message=exc.message, details=exc.details))
     return respond(request, body, exc.status, exc.headers)
 
 

@@ -112,6 +112,7 @@ class AlertController(Controller):
     response_class = wire.Negotiated
 
     @get(
+        operation_id="listAlerts",
         summary="Alerts of the caller's subtree, newest first (filter by status, rule, unit, "
         "period, level); CSV with format=csv or Accept: text/csv",
         operation_class=documented(
@@ -179,6 +180,7 @@ class AlertController(Controller):
 
     @get(
         "/{alert_id:int}",
+        operation_id="getAlert",
         summary="One alert and its history (events, comments, escalations)",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
@@ -187,6 +189,7 @@ class AlertController(Controller):
 
     @post(
         "/{alert_id:int}/acknowledge",
+        operation_id="acknowledgeAlert",
         summary="Acknowledge an open alert (stops the unacknowledged escalation)",
         description="The optional body is read as JSON whatever its content type.",
         operation_class=negotiated(
@@ -204,6 +207,7 @@ class AlertController(Controller):
 
     @post(
         "/{alert_id:int}/resolve",
+        operation_id="resolveAlert",
         summary="Resolve an alert, with an optional note",
         description="The optional body is read as JSON whatever its content type.",
         operation_class=negotiated(
@@ -221,6 +225,7 @@ class AlertController(Controller):
 
     @post(
         "/{alert_id:int}/comments",
+        operation_id="commentOnAlert",
         summary="Comment on an alert",
         operation_class=negotiated(body=CommentIn, errors=(404, *BODY, *AUTH, *DB)),
         dependencies={"comment": body(CommentIn)},
@@ -235,6 +240,7 @@ class AlertController(Controller):
 
     @get(
         "/stream",
+        operation_id="streamAlerts",
         summary="Server-sent events: every alert change in the caller's subtree, in order",
         description="Each event is `event: alert`, `id: <txid>.<seq>` and `data:` a StreamEvent "
         "as JSON. An unreadable `after` or `Last-Event-ID` is answered 400 before the stream "
@@ -280,6 +286,7 @@ async def speaks_protocol(
 
 @get(
     "/v1/me/alerts",
+    operation_id="getMyAlerts",
     summary="For a device: its worker's own alerts and latest week tallies",
     operation_class=negotiated(errors=(400, *AUTH, *DB), headers=[PROTOCOL]),
     guards=[speaks_protocol, requires_device],

@@ -25,6 +25,7 @@ from server.tx import transaction
 
 @post(
     "/v1/auth/enrol",
+    operation_id="enrol",
     summary="Exchange a one-time enrolment code for a device token",
     operation_class=negotiated(body=EnrolRequest, errors=(409, 429, *BODY, *DB)),
     dependencies={
@@ -54,6 +55,7 @@ class EnrolmentController(Controller):
 
     @post(
         "/enrolments",
+        operation_id="issueEnrolmentCode",
         summary="A supervisor issues a one-time enrolment code for a worker",
         operation_class=negotiated(body=EnrolmentCodeRequest, errors=(404, *BODY, *AUTH, *DB)),
         dependencies={"ask": body(EnrolmentCodeRequest)},
@@ -68,6 +70,7 @@ class EnrolmentController(Controller):
 
     @post(
         "/devices/{device_id:str}/revoke",
+        operation_id="revokeDevice",
         summary="Revoke a device and its tokens",
         status_code=200,
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),

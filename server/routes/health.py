@@ -18,6 +18,7 @@ from server.tx import read
 
 @get(
     "/healthz",
+    operation_id="getHealth",
     summary="Liveness: the process answers (and its version)",
     operation_class=documented(None, Health),
 )
@@ -27,6 +28,7 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get(
     "/readyz",
+    operation_id="getReadiness",
     summary="Readiness: the database answers, takes writes and is migrated",
     operation_class=documented(None, Readiness, replies={503: Readiness}),
 )
@@ -65,6 +67,7 @@ class Metrics(PrometheusController):
     """Prometheus' text exposition format at ``/metrics``, documented as what it is."""
 
     @get(
+        operation_id="getMetrics",
         summary="Prometheus metrics (text exposition format)",
         operation_class=documented(None, str, reply_media=("text/plain",)),
     )

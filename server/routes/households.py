@@ -27,6 +27,7 @@ class HouseholdController(Controller):
 
     @get(
         "/units/{unit_id:str}/households",
+        operation_id="listUnitHouseholds",
         summary="The households of a unit's grids (overdue=true: only the overdue ones), with "
         "their last visit and who made it",
         operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
@@ -58,6 +59,7 @@ class HouseholdController(Controller):
 
     @get(
         "/households/{household_id:str}/notes",
+        operation_id="getHouseholdNotes",
         summary="A household of the caller's subtree and its visit notes (with the texts kept "
         "from concurrent edits)",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),

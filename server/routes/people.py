@@ -38,6 +38,7 @@ class PeopleController(Controller):
 
     @get(
         "/units/{unit_id:str}/children",
+        operation_id="listChildUnits",
         summary="The child units of a unit of the caller's subtree",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
@@ -46,6 +47,7 @@ class PeopleController(Controller):
 
     @get(
         "/units/{unit_id:str}/workers",
+        operation_id="listUnitWorkers",
         summary="The workers with a grid in a unit's subtree: names, grids, last sync, this "
         "week's tally",
         operation_class=negotiated(errors=(400, 404, *AUTH, *PARAMS, *DB)),
@@ -72,6 +74,7 @@ class PeopleController(Controller):
 
     @get(
         "/workers/{worker_id:str}",
+        operation_id="getWorker",
         summary="One worker of the caller's subtree: grids, devices, the last five weeks",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
@@ -81,6 +84,7 @@ class PeopleController(Controller):
 
     @get(
         "/workers/{worker_id:str}/patrols",
+        operation_id="getWorkerPatrols",
         summary="A worker's effective patrols of one ISO week, counted or not and why (CSV with "
         "format=csv or Accept: text/csv)",
         operation_class=documented(
@@ -113,6 +117,7 @@ class PeopleController(Controller):
 
     @get(
         "/units/{unit_id:str}/patrols",
+        operation_id="getUnitPatrols",
         summary="The week of every worker with a grid in a unit: effective patrols, counted or "
         "not and why (CSV with format=csv or Accept: text/csv)",
         operation_class=documented(

@@ -58,6 +58,7 @@ def require_protocol(request: ASGIConnection[Any, Any, Any, Any]) -> int:
 
 @get(
     "/v1/sync/config",
+    operation_id="getSyncConfig",
     summary="Handshake: server time, protocol versions and limits",
     operation_class=documented(None, SyncConfig),
 )
@@ -91,19 +92,20 @@ def _items(raw_items: list[msgspec.Raw], msgpack: bool) -> list[PushItem | pushi
         try:
             items.append(decode(raw))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), str(exc)))
+            items.append(pushing.Rejected(ItemCode.INVALID_ITEM, str(exc)))
         except RecursionError:
-            items.append(pushing.Rejected(str(ItemCode.INVALID_ITEM), wire.TOO_DEEP))
+            items.append(pushing.Rejected(ItemCode.INVALID_ITEM, wire.TOO_DEEP))
     for index, reason in strings.refused(items).items():
         item = items[index]
         assert not isinstance(item, pushing.Rejected)
         rid = item.note_id if isinstance(item, NoteEditOp | NoteDeleteOp) else item.id
-        items[index] = pushing.Rejected(str(ItemCode.INVALID_ITEM), reason, rid)
+        items[index] = pushing.Rejected(ItemCode.INVALID_ITEM, reason, rid)
     return items
 
 
 @post(
     "/v1/sync/push",
+    operation_id="push",
     summary="Push a batch of changes; one result per item",
     description="Body: PushRequestDoc as JSON or MessagePack. Reply: PushResponse.",
     status_code=200,
@@ -169,6 +171,7 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get(
     "/v1/sync/pull",
+    operation_id="pull",
     summary="Pull changes in this device's scope after a cursor",
     description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served.",
     operation_class=documented(

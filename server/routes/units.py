@@ -35,6 +35,7 @@ class UnitController(Controller):
 
     @get(
         "/units/{unit_id:str}",
+        operation_id="getUnit",
         summary="One unit of the caller's subtree",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
@@ -44,6 +45,7 @@ class UnitController(Controller):
 
     @get(
         "/units/{unit_id:str}/settings",
+        operation_id="getUnitSettings",
         summary="A unit's quota and alert settings: its own overrides and the effective values",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )
@@ -57,6 +59,7 @@ class UnitController(Controller):
 
     @put(
         "/units/{unit_id:str}/settings",
+        operation_id="replaceUnitSettings",
         summary="Replace a unit's own overrides (an empty object inherits everything)",
         operation_class=negotiated(body="SettingsOverrides", errors=(404, *BODY, *AUTH, *DB)),
         dependencies={"raw": body(dict[str, Any])},
@@ -81,6 +84,7 @@ class UnitController(Controller):
 
     @get(
         "/compliance",
+        operation_id="getCompliance",
         summary="Weekly compliance of a unit, per child unit (JSON, or CSV with format=csv)",
         operation_class=documented(
             None, ComplianceReport, errors=(404, *AUTH, *PARAMS, *DB), also={"text/csv": str}

@@ -54,6 +54,7 @@ class WebhookController(Controller):
     response_class = wire.Negotiated
 
     @post(
+        operation_id="createWebhook",
         summary="Send every alert event of a subtree to a URL (signed; the secret is shown once)",
         operation_class=negotiated(body=WebhookIn, errors=(404, *BODY, *AUTH, *DB)),
         dependencies={"hook": body(WebhookIn)},
@@ -89,6 +90,7 @@ class WebhookController(Controller):
         return await transaction(svc.engine, work)
 
     @get(
+        operation_id="listWebhooks",
         summary="The webhooks of the caller's subtree",
         operation_class=negotiated(errors=(*AUTH, *DB)),
     )
@@ -98,6 +100,7 @@ class WebhookController(Controller):
 
     @delete(
         "/{webhook_id:int}",
+        operation_id="deleteWebhook",
         summary="Stop a webhook (its deliveries stay readable)",
         status_code=204,
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
@@ -111,6 +114,7 @@ class WebhookController(Controller):
 
     @get(
         "/{webhook_id:int}/deliveries",
+        operation_id="listWebhookDeliveries",
         summary="A webhook's deliveries, newest first (status=dead: the dead letters)",
         operation_class=negotiated(errors=(404, *AUTH, *PARAMS, *DB)),
     )

@@ -64,8 +64,13 @@ async def test_openapi_documents_the_wire(fleet: Fleet) -> None:
     assert response.status_code == 200
     document = response.json()
     push = document["paths"]["/v1/sync/push"]["post"]
-    body = push["requestBody"]["content"]["application/msgpack"]["schema"]["$ref"]
-    assert body == "#/components/schemas/PushRequestDoc"
+    content = push["requestBody"]["content"]
+    assert content["application/json"]["schema"]["$ref"] == "#/components/schemas/PushRequestDoc"
+    # MessagePack: bytes whose decoded content is the same type.
+    msgpack = content["application/msgpack"]["schema"]
+    assert (msgpack["type"], msgpack["format"]) == ("string", "binary")
+    assert msgpack["contentMediaType"] == "application/msgpack"
+    assert msgpack["contentSchema"]["$ref"] == "#/components/schemas/PushRequestDoc"
     schemas = document["components"]["schemas"]
     for name in ("PushRequestDoc", "PushResponse", "PullResponse", "CheckinOp", "NoteEditOp"):
         assert name in schemas, name

@@ -147,6 +147,32 @@ async def _world(settings: Settings) -> dict[str, Any]:
     return {**found, "device": device.token, "supervisor": supervisor["Authorization"]}
 
 
+async def _document(app: ASGI) -> dict[str, Any]:
+    """The served document, as a client fetches it."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        response = await client.get("/schema/openapi.json")
+    response.raise_for_status()
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _typed_msgpack(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with each MessagePack request body read through its ``contentSchema``:
+    the document gives such a body as bytes (no generator encodes MessagePack); schemathesis
+    then builds it as the decoded type it says and sends it encoded (``_msgpack``), so a
+    MessagePack body is tried field by field like a JSON one."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            media = content.get("application/msgpack")
+            if media is not None:
+                assert media["schema"]["format"] == "binary", media
+                media["schema"] = media["schema"]["contentSchema"]
+    return document
+
+
 @dataclass
 class Tally:
     """What the run saw: statuses per operation, failures, and the variants
@@ -182,7 +208,8 @@ def test_every_operation_answers_as_documented(
 ) -> None:
     world = asyncio.run(_world(pg_settings))
     app = Counted(create_app(pg_settings.with_(db_pool_size=4)))
-    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
+    schema = schemathesis.openapi.from_dict(_typed_msgpack(asyncio.run(_document(app))))
+    schema.app, schema.location = app, "/schema/openapi.json"
     app.requests, app.statuses = 0, Counter()
     real = {
         "alert_id": world["alert_id"],
