@@ -25,7 +25,7 @@ from server.migrate import downgrade, upgrade
 from server.models import metadata
 from server.settings import Settings
 from server.tx import read, transaction
-from tests.conftest import PG_ADMIN, SAMPLE
+from tests.conftest import PG_ADMIN, SAMPLE, _pg_unavailable
 
 
 def _diff(conn: Connection) -> list[Any]:
@@ -101,7 +101,7 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        _pg_unavailable(str(exc))
     url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     yield Settings(database_url=url)
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
