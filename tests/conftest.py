@@ -10,7 +10,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -79,26 +80,41 @@ def _pg_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    name = f"patrolsync_test_{os.getpid()}"
+def _pg_admin(sql: str) -> None:
+    """One statement as the PostgreSQL administrator, on a thread of its own (so it also works
+    where an event loop is running, as under Playwright's sync API)."""
 
-    async def admin(sql: str) -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN, timeout=5)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@contextmanager
+def empty_pg_database(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database called ``name`` (its SQLAlchemy URL), dropped afterwards."""
     try:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+        _pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         _pg_unavailable(str(exc))
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    upgrade(Settings(database_url=url))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with empty_pg_database(f"patrolsync_test_{os.getpid()}") as url:
+        upgrade(Settings(database_url=url))
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -46,7 +45,7 @@ from server.settings import Settings
 from server.state import Services
 from server.store import units
 from server.tx import transaction
-from tests.conftest import IN_CI, PG_ADMIN, REDIS_URL, reset
+from tests.conftest import IN_CI, REDIS_URL, empty_pg_database, reset
 from tests.integration.worker_support import patrol
 from tests.support import HOUR, Fleet
 from worker import main as worker_main
@@ -92,14 +91,6 @@ def _in_thread(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
     event loop running on the tests' thread)."""
     with ThreadPoolExecutor(1) as pool:
         pool.submit(lambda: asyncio.run(work())).result()
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _seed(settings: Settings, url: str) -> None:
@@ -178,15 +169,11 @@ def serving(db: str, workers: int = 1) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    name = f"patrolsync_browser_{os.getpid()}"
-    try:
-        _in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}"'))
-        _in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    db = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    with empty_pg_database(f"patrolsync_browser_{os.getpid()}") as db:
+        yield from _serve_seeded(db)
+
+
+def _serve_seeded(db: str) -> Iterator[Server]:
     settings = Settings(
         database_url=db,
         log_level="WARNING",
@@ -195,12 +182,9 @@ def server() -> Iterator[Server]:
     )
     with ThreadPoolExecutor(1) as pool:  # alembic runs its own event loop
         pool.submit(upgrade, settings).result()
-    try:
-        with serving(db) as url:
-            _in_thread(lambda: _seed(settings, url))
-            yield Server(url, settings)
-    finally:
-        _in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with serving(db) as url:
+        _in_thread(lambda: _seed(settings, url))
+        yield Server(url, settings)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -25,7 +24,7 @@ from server.migrate import downgrade, upgrade
 from server.models import metadata
 from server.settings import Settings
 from server.tx import read, transaction
-from tests.conftest import PG_ADMIN, SAMPLE, _pg_unavailable
+from tests.conftest import SAMPLE, empty_pg_database
 
 
 def _diff(conn: Connection) -> list[Any]:
@@ -88,23 +87,8 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     if request.param == "sqlite":
         yield Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'previous.db'}")
         return
-    name = f"patrolsync_migration_{os.getpid()}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        _pg_unavailable(str(exc))
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    yield Settings(database_url=url)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with empty_pg_database(f"patrolsync_migration_{os.getpid()}") as url:
+        yield Settings(database_url=url)
 
 
 async def _counts(engine: AsyncEngine) -> dict[str, int]:
