@@ -46,6 +46,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from schemas.units import may_hold
+from server import waiting
 from server.clock import wall_ms
 from server.store import counter, units
 from server.tx import transaction
@@ -261,6 +262,9 @@ async def _write_households(conn: AsyncConnection, part: list[HouseholdIn], now_
         for i, h in enumerate(part, start=1)
     ]
     await units.upsert_households(conn, rows)
+    # Waiting pulls of these grids are woken at commit (on PostgreSQL; on SQLite the devices
+    # see the households when their wait ends).
+    await waiting.announce(conn, txid, {f"g:{h.grid}" for h in part})
 
 
 def _flatten(

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CURSOR_INVALID = "cursor_invalid"
+    WAIT_INVALID = "wait_invalid"
     REBOOTSTRAP = "rebootstrap_required"
     ENROLMENT_INVALID = "enrolment_invalid"
     CONFLICT = "conflict"

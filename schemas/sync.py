@@ -268,6 +268,8 @@ class Limits(msgspec.Struct, kw_only=True):
     max_inflight_pushes: int
     body_timeout_s: float = 30.0
     """Seconds a push body has to arrive whole once the server starts reading it (then 408)."""
+    max_pull_wait_s: int = 0
+    """The longest ``wait`` a pull may ask for (live pull); 0 from a server without it."""
 
 
 class SyncConfig(msgspec.Struct, kw_only=True):

@@ -34,6 +34,7 @@ STATUS: dict[Code, int] = {
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.CURSOR_INVALID: 400,
+    Code.WAIT_INVALID: 400,
     Code.REBOOTSTRAP: 410,
     Code.ENROLMENT_INVALID: 400,
     Code.CONFLICT: 409,

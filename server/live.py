@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from schemas.alerts import Alert
 from server import alerting
 from server.store import alert_events, backend, counter
+from server.store.interface import ALERTS_CHANNEL as ALERTS
 from server.store.interface import Listening
 from server.store.rows import FeedRow, Roots, root_paths
 from server.tx import read
@@ -127,6 +128,81 @@ class Subscription:
 Reader = Callable[[AsyncConnection], Awaitable[Any]]
 
 
+class Listener:
+    """The process's one listener: on PostgreSQL one connection of its own, ``LISTEN`` on every
+    channel a follower asked for (:meth:`follow`), each notification handed to its channel's
+    handler on the event loop. Kept up by a task that checks the connection every ``check_s``
+    and listens anew once it is lost; each follower's ``resumed`` is called then (and at the
+    first listen), since notifications sent while nobody listened are gone. On a backend
+    without notifications (SQLite) it listens to nothing: :attr:`notifies` turns False and the
+    followers poll or are woken in-process."""
+
+    def __init__(self, engine: AsyncEngine, *, check_s: float) -> None:
+        self.engine = engine
+        self.check_s = check_s
+        self.notifies = True
+        """False once the backend said it has no notifications."""
+        self._handlers: dict[str, Callable[[str], None]] = {}
+        self._resumed: list[Callable[[], None]] = []
+        self._listening: Listening | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def follow(
+        self, channel: str, handler: Callable[[str], None], *, resumed: Callable[[], None]
+    ) -> None:
+        """Hand every notification on ``channel`` to ``handler`` (before :meth:`start`)."""
+        self._handlers[channel] = handler
+        self._resumed.append(resumed)
+
+    @property
+    def listening(self) -> bool:
+        return self._listening is not None and self._listening.alive
+
+    async def start(self) -> None:
+        """Listen (where the backend can) and keep listening; nothing if started already."""
+        if self._task is not None:
+            return
+        await self.ensure()
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep(), name="patrolsync-listener")
+
+    async def ensure(self) -> None:
+        """Listen anew if the connection is lost (raises nothing: the database may be down)."""
+        async with self._lock:
+            if not self.notifies or self.listening:
+                return
+            if self._listening is not None:
+                await self._listening.close()
+                self._listening = None
+            try:
+                found = await backend.of(self.engine).notices.listen(self.engine, self._handlers)
+            except Exception as exc:  # the database is down: the followers poll until it is back
+                log.warning("cannot listen; polling", error=type(exc).__name__)
+                return
+            if found is None:
+                self.notifies = False
+                return
+            self._listening = found
+        for resumed in self._resumed:
+            resumed()  # what was committed while nobody listened
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_s)
+            await self.ensure()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listening is not None:
+            await self._listening.close()
+            self._listening = None
+
+
 class Hub:
     """See the module's docstring. :meth:`start` and :meth:`stop` are the app lifespan's (a
     subscription starts a hub not yet started, for an app run without its lifespan)."""
@@ -134,6 +210,7 @@ class Hub:
     def __init__(
         self,
         engine: AsyncEngine,
+        listener: Listener,
         *,
         poll_s: float,
         safety_poll_s: float,
@@ -151,9 +228,8 @@ class Hub:
         """Feed reads so far (each one bound and one page): what the open streams cost."""
         self._subscribers: set[Subscription] = set()
         self._woken = asyncio.Event()
-        self._listener: Listening | None = None
-        self._notifies = True
-        """False once the backend said it has no notifications (then the hub only polls)."""
+        self.listener = listener
+        listener.follow(ALERTS, lambda _payload: self.wake(), resumed=self.wake)
         self._task: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
 
@@ -163,7 +239,7 @@ class Hub:
 
     @property
     def listening(self) -> bool:
-        return self._listener is not None and self._listener.alive
+        return self.listener.listening
 
     async def start(self) -> None:
         """Take the feed's current end as the position, listen (where the backend can) and
@@ -175,7 +251,7 @@ class Hub:
                 self.position = await read(self.engine, _end)
             except Exception as exc:  # the database is down: the first read takes it later
                 log.warning("live hub cannot read the feed yet", error=type(exc).__name__)
-            await self._listen()
+            await self.listener.start()
             self._task = asyncio.create_task(self._run(), name="patrolsync-live-hub")
 
     async def _known_position(self) -> tuple[int, int]:
@@ -192,9 +268,7 @@ class Hub:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        await self.listener.stop()
         for sub in list(self._subscribers):
             sub.close()
         self._subscribers.clear()
@@ -218,22 +292,6 @@ class Hub:
         """Read the feed now (a notification came)."""
         self._woken.set()
 
-    async def _listen(self) -> None:
-        if not self._notifies or self.listening:
-            return
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
-        try:
-            self._listener = await backend.of(self.engine).alerts.listen(self.engine, self.wake)
-        except Exception as exc:  # the database is down: poll until it is back
-            log.warning("live hub cannot listen; polling", error=type(exc).__name__)
-            return
-        if self._listener is None:
-            self._notifies = False
-        else:
-            self.wake()  # events committed while nobody listened
-
     async def _run(self) -> None:
         while True:
             interval = self.safety_poll_s if self.listening else self.poll_s
@@ -247,7 +305,7 @@ class Hub:
                 self.position = None
                 continue
             try:
-                await self._listen()
+                await self.listener.ensure()
                 await self._read_new()
             except Exception as exc:  # the database is down: the next round tries again
                 log.warning("live hub read failed", error=type(exc).__name__)

@@ -22,6 +22,15 @@ class Rejected:
     id: uuid.UUID | None = None
 
 
+@dataclass(slots=True)
+class Written:
+    """What a push's transaction wrote that a pull reads: its ``txid`` (0: no change) and the
+    scope keys of its changes (``server.waiting``). Filled by the push, read after commit."""
+
+    txid: int = 0
+    keys: set[str] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class PushContext:
     """Who pushes, from where, and the server's view of the device clock at this push."""
@@ -40,6 +49,8 @@ class PushContext:
     policy: clock_rules.ClockPolicy = field(default_factory=clock_rules.ClockPolicy)
     request_id: str | None = None
     """The HTTP request of this push (``X-Request-ID``): the outbox requests it writes carry it."""
+    written: Written = field(default_factory=Written, compare=False)
+    """Filled by the push (the last attempt's, if its transaction was retried)."""
 
 
 class ItemError(Exception):

@@ -3,8 +3,9 @@
 Order inside the transaction: claim the push receipt (a resent push id gets the stored results),
 read reference rows, lock the notes being edited, decide each item with the pure core
 (``sync.checkin``, ``sync.merge``), stamp the changes with the transaction's position
-(``store.counter``), write rows, store the receipt. A rejected item writes nothing; its
-neighbours are unaffected.
+(``store.counter``), write rows, announce them to the waiting pulls (``server.waiting``: a
+notification sent at commit), store the receipt. A rejected item writes nothing; its neighbours
+are unaffected.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules.periods import Week, week_of
 from schemas.sync import ItemResult, PushItem
+from server import waiting
 from server.checkins import decide_checkins
 from server.notes import decide_notes
 from server.plan import Plan, PushContext, Rejected, rejected
@@ -34,7 +36,9 @@ _results_decoder = msgspec.msgpack.Decoder(list[ItemResult])
 async def push(
     conn: AsyncConnection, ctx: PushContext, items: Sequence[PushItem | Rejected]
 ) -> tuple[list[ItemResult], bool]:
-    """Apply a push; return (results, replayed). The caller commits."""
+    """Apply a push; return (results, replayed). The caller commits (and then wakes this
+    process's waiting pulls with ``ctx.written`` where the backend has no notifications)."""
+    ctx.written.txid, ctx.written.keys = 0, set()
     stored = await store.claim_receipt(conn, ctx.device_id, ctx.push_id, ctx.now_ms)
     if stored is not None:
         return _results_decoder.decode(stored), True
@@ -86,6 +90,15 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
     await store.insert_conflicts(
         conn, [{**row, "txid": txid, "seq": next(positions)} for row in plan.conflicts]
     )
+    keys = ctx.written.keys
+    if checkin_rows:
+        keys.add(f"w:{ctx.worker_id}")
+        keys.update(f"c:{row['grid_id']}" for row in checkin_rows)
+    if plan.notes:  # a note's grid is one of the worker's (``server.notes``)
+        keys.update(f"g:{g}" for g in ctx.grids)
+    keys.update(f"w:{row['losing_worker_id']}" for row in plan.conflicts)
+    ctx.written.txid = txid
+    await waiting.announce(conn, txid, keys)
 
 
 async def _request_evaluations(

@@ -103,6 +103,11 @@ class Settings:
     or while its PostgreSQL listening connection is down)."""
     stream_safety_poll_s: float = 5.0
     """PostgreSQL: how often the hub reads the feed besides its notifications (a lost one)."""
+    max_waiting_pulls: int = 1000
+    """Pulls waiting for a change (``GET /v1/sync/pull?wait=``) at once in a server process;
+    one more that would wait is answered 429."""
+    max_pull_wait_s: int = 60
+    """The longest ``wait`` a pull may ask for (advertised in the handshake's limits)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -177,6 +182,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         "webhook_max_reply_bytes",
         "max_streams",
         "stream_queue_events",
+        "max_waiting_pulls",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
@@ -184,6 +190,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_targets.AllowList.parse(settings.webhook_allow_hosts)
     except ValueError as exc:
         raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW_HOSTS: {exc}") from None
+    if settings.max_pull_wait_s > 3600:
+        raise SettingsError(f"{PREFIX}MAX_PULL_WAIT_S must be at most 3600")
     for name in ("body_timeout_s", "header_timeout_s", "stream_poll_s", "stream_safety_poll_s"):
         if not 0 < getattr(settings, name) <= 3600:
             raise SettingsError(f"{PREFIX}{name.upper()} must be above 0 and at most 3600")

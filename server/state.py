@@ -1,5 +1,5 @@
-"""What the handlers share: settings, the engine, the push limiter, the server's clock and the
-live hub."""
+"""What the handlers share: settings, the engine, the push limiter, the server's clock, the
+listener, the live hub and the waiting pulls."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from server.auth import Principal, authenticate, supervisor_principal
 from server.clock import wall_ms
 from server.errors import ApiError, Code
 from server.limits import PushLimits
-from server.live import Hub
+from server.live import Hub, Listener
 from server.ratelimit import FailureWindow, Guard
 from server.settings import Settings
 from server.tx import read, transaction
+from server.waiting import Waiters
 
 
 @dataclass(slots=True)
@@ -30,8 +31,12 @@ class Services:
     clock: Callable[[], int] = field(default=wall_ms)
     enrol_guard: Guard = field(init=False)
     """Guessing limit of enrolment codes, from the settings."""
+    listener: Listener = field(init=False)
+    """The process's one listener of notifications (the hub's and the waiting pulls')."""
     live: Hub = field(init=False)
     """The process's live hub of alert events (started and stopped by the app's lifespan)."""
+    waits: Waiters = field(init=False)
+    """The process's waiting pulls (``GET /v1/sync/pull?wait=``)."""
 
     login_guard: Guard = field(init=False)
     """Guessing limit of console passwords per client address (and overall)."""
@@ -46,13 +51,16 @@ class Services:
             per_client=FailureWindow(s.enrol_failures_per_client, window_ms),
             overall=FailureWindow(s.enrol_failures_overall, window_ms),
         )
+        self.listener = Listener(self.engine, check_s=s.stream_poll_s)
         self.live = Hub(
             self.engine,
+            self.listener,
             poll_s=s.stream_poll_s,
             safety_poll_s=s.stream_safety_poll_s,
             queue_limit=s.stream_queue_events,
             max_subscribers=s.max_streams,
         )
+        self.waits = Waiters(self.listener, max_waiting=s.max_waiting_pulls)
         login_ms = s.login_failure_window_s * 1000
         self.login_guard = Guard(
             "login",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.openapi.spec import OpenAPIType, Parameter, Schema
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,12 +27,13 @@ from schemas.sync import (
     PushResponse,
     SyncConfig,
 )
-from server import access, metrics, pulling, pushing, version, wire
-from server.auth import authenticate
+from server import access, metrics, pulling, pushing, version, waiting, wire
+from server.auth import Principal, authenticate
 from server.errors import ApiError, Code, ItemCode
 from server.openapi import AUTH, BODY, DB, PARAMS, PROTOCOL, documented
-from server.state import principal, services
+from server.state import Services, principal, services
 from server.tx import read, transaction
+from sync import cursor as cursors
 from sync import strings
 
 PROTOCOL_HEADER = "Patrolsync-Protocol"
@@ -76,6 +80,7 @@ async def sync_config(request: Request[Any, Any, Any]) -> Response[bytes]:
             default_pull_limit=s.default_pull_limit,
             max_inflight_pushes=s.max_inflight_pushes,
             body_timeout_s=s.body_timeout_s,
+            max_pull_wait_s=s.max_pull_wait_s,
         ),
         media_types=wire.MEDIA_TYPES,
         server_version=version.current(),
@@ -150,6 +155,8 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
             request_id=access.current(),
         )
         results, replayed = await transaction(svc.engine, lambda c: pushing.push(c, ctx, items))
+    if ctx.written.txid:
+        svc.waits.committed(ctx.written.txid, ctx.written.keys)
     metrics.record_push(results, replayed)
     log.info(
         "push",
@@ -169,13 +176,45 @@ async def push(request: Request[Any, Any, Any]) -> Response[bytes]:
     return wire.respond(request, reply)
 
 
+WAIT = Parameter(
+    name="wait",
+    param_in="query",
+    required=False,
+    description="Live pull: when nothing is new after the cursor, wait up to this many seconds "
+    "for a change in the device's scope to be committed, then answer as without it (an empty "
+    "page when none came). Whole seconds from 0 to the handshake's `limits.max_pull_wait_s` "
+    "(400 wait_invalid otherwise); 429 too_many_requests when the server process has "
+    "as many pulls waiting as it takes.",
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+)
+_WAIT_RE = re.compile(r"[0-9]{1,9}")
+
+
+def _wait_s(raw: str | None, most: int) -> int:
+    """The ``wait`` parameter: 0 when absent; 400 ``wait_invalid`` unless whole seconds in
+    ``0..most``."""
+    if raw is None:
+        return 0
+    if not _WAIT_RE.fullmatch(raw) or int(raw) > most:
+        raise ApiError(
+            Code.WAIT_INVALID,
+            f"wait must be whole seconds from 0 to {most}",
+            details={"max_pull_wait_s": most},
+        )
+    return int(raw)
+
+
 @get(
     "/v1/sync/pull",
     operation_id="pull",
     summary="Pull changes in this device's scope after a cursor",
-    description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served.",
+    description="Reply: PullResponse. 410 rebootstrap_required when the cursor cannot be served. "
+    "With `wait`, a pull that finds nothing new waits for a change in its scope (live pull).",
     operation_class=documented(
-        None, PullResponse, errors=(400, 401, 410, *PARAMS, *DB), headers=[PROTOCOL]
+        None,
+        PullResponse,
+        errors=(400, 401, 410, 429, *PARAMS, *DB),
+        headers=[PROTOCOL, WAIT],
     ),
 )
 async def pull(
@@ -187,12 +226,89 @@ async def pull(
     require_protocol(request)
     s = svc.settings
     size = min(limit or s.default_pull_limit, s.max_pull_limit)
+    wait_s = _wait_s(request.query_params.get("wait"), s.max_pull_wait_s)
     header = request.headers.get("authorization")
+    who: list[Principal] = []
 
     async def work(conn: AsyncConnection) -> PullResponse:
-        who = await authenticate(conn, header)
-        return await pulling.pull(conn, who, cursor, size, svc.clock())
+        # Each read checks the token anew: one revoked (or whose grids changed) while its pull
+        # waited is answered as it would be without the wait.
+        found = await authenticate(conn, header)
+        who.append(found)
+        return await pulling.pull(conn, found, cursor, size, svc.clock())
 
     page = await read(svc.engine, work)
+    if wait_s and not page.changes and not page.more:
+        page = await _waited(request, svc, who[0], page, wait_s, lambda: read(svc.engine, work))
     metrics.PULLED.inc(len(page.changes))
     return wire.respond(request, page)
+
+
+async def _waited(
+    request: Request[Any, Any, Any],
+    svc: Services,
+    who: Principal,
+    page: PullResponse,
+    wait_s: int,
+    again: Callable[[], Awaitable[PullResponse]],
+) -> PullResponse:
+    """The page of a pull that found nothing new, once a change in its scope is visible, the
+    client has gone, or ``wait_s`` is over (then read once more)."""
+    keys = waiting.pull_keys(who.worker_id if who.role == "device" else None, who.grids)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    try:
+        async with svc.waits.waiting_for(keys) as waiter:
+            watch = asyncio.create_task(_until_gone(request, waiter))
+            try:
+                seen = _bound_of(page)
+                retry_s = RETRY_FIRST_S
+                while True:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or waiter.gone:
+                        break
+                    behind = waiter.txid > seen
+                    woken = await waiter.wait(min(remaining, retry_s) if behind else remaining)
+                    if waiter.gone or not (woken or behind):
+                        break
+                    page = await again()
+                    if page.changes or page.more:
+                        return page
+                    seen = _bound_of(page)
+                    # Woken for a change the read could not see yet (an older transaction
+                    # still runs): read again soon, then less and less often.
+                    late = waiter.txid > seen
+                    retry_s = min(retry_s * 2, RETRY_MOST_S) if late else RETRY_FIRST_S
+            finally:
+                watch.cancel()
+            if waiter.gone:
+                return page
+    except waiting.Full:
+        retry = svc.settings.retry_after_s
+        raise ApiError(
+            Code.TOO_MANY_REQUESTS,
+            f"{svc.waits.max_waiting} pulls wait in this server process; retry later",
+            details={"limit": svc.waits.max_waiting, "retry_after_s": retry},
+            headers={"Retry-After": str(retry)},
+        ) from None
+    return await again()
+
+
+RETRY_FIRST_S = 0.005
+RETRY_MOST_S = 0.5
+"""A woken pull that could not see its change yet reads again after these (doubling)."""
+
+
+def _bound_of(page: PullResponse) -> int:
+    """The transactions an empty page's read could see: those numbered at or below this."""
+    return cursors.decode(page.cursor).txid
+
+
+async def _until_gone(request: Request[Any, Any, Any], waiter: waiting.Waiter) -> None:
+    """Mark the waiter gone when the client disconnects (the pull stops waiting and gives up
+    its place)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            waiter.leave()
+            return

@@ -121,14 +121,37 @@ class OutboxStatements(Protocol):
         ``request_id`` (when given) replaces the row's."""
 
 
+ALERTS_CHANNEL = "patrolsync_alerts"
+"""Alert events were written (``alert_events.add_events``): the live hubs read their feed."""
+CHANGES_CHANNEL = "patrolsync_changes"
+"""Changes a device may pull were written: the payload names the transaction and the scope keys
+it touched (``server.waiting``)."""
+
+
 class Listening(Protocol):
-    """A listener of :meth:`AlertStatements.listen`."""
+    """A listener of :meth:`NoticeStatements.listen`."""
 
     @property
     def alive(self) -> bool:
-        """False once the connection it listens on is lost (the hub then listens anew)."""
+        """False once the connection it listens on is lost (the process then listens anew)."""
 
     async def close(self) -> None: ...
+
+
+class NoticeStatements(Protocol):
+    """Notifications between server processes, delivered when the writing transaction commits
+    (and never if it rolls back): what wakes the live hub and the waiting pulls."""
+
+    async def notify(self, conn: AsyncConnection, channel: str, payload: str) -> None:
+        """Send ``payload`` on ``channel`` when this transaction commits (nothing on a backend
+        without notifications: its listeners poll, or are woken in-process)."""
+
+    async def listen(
+        self, engine: AsyncEngine, handlers: Mapping[str, Callable[[str], None]]
+    ) -> Listening | None:
+        """On one connection of its own, call each channel's handler with the payload of every
+        notification on it (from any process), until the returned listener is closed; None
+        when this backend has no notifications."""
 
 
 class AlertStatements(Protocol):
@@ -144,10 +167,6 @@ class AlertStatements(Protocol):
     async def notify(self, conn: AsyncConnection) -> None:
         """Tell the live hubs of every server process, when this transaction commits, that alert
         events were written (nothing on a backend without notifications: its hubs poll)."""
-
-    async def listen(self, engine: AsyncEngine, wake: Callable[[], None]) -> Listening | None:
-        """Call ``wake`` on every notification of :meth:`notify` (from any process), until the
-        returned listener is closed; None when this backend has no notifications."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +190,4 @@ class Backend:
     quota: QuotaStatements
     outbox: OutboxStatements
     alerts: AlertStatements
+    notices: NoticeStatements

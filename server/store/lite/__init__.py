@@ -6,7 +6,7 @@ from sqlalchemy.dialects import sqlite
 
 from server.db import READ_ONLY
 from server.store.interface import Backend
-from server.store.lite import alerts, auth, counter, outbox, pull, push, quota, units
+from server.store.lite import alerts, auth, counter, notices, outbox, pull, push, quota, units
 
 BACKEND = Backend(
     name="sqlite",
@@ -23,4 +23,5 @@ BACKEND = Backend(
     quota=quota,
     outbox=outbox,
     alerts=alerts,
+    notices=notices,
 )

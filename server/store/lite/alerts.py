@@ -3,11 +3,11 @@ time already) and no notifications (the worker is another process: the live hubs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.tables import alert_t
 
@@ -28,7 +28,3 @@ async def lock_subjects(conn: AsyncConnection, keys: Sequence[str]) -> None:
 
 async def notify(conn: AsyncConnection) -> None:
     """Nothing to send: SQLite has no notifications."""
-
-
-async def listen(engine: AsyncEngine, wake: Callable[[], None]) -> None:
-    """No listener: SQLite has no notifications."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql
 
 from server.store.interface import Backend
-from server.store.pg import alerts, auth, counter, outbox, pull, push, quota, units
+from server.store.pg import alerts, auth, counter, notices, outbox, pull, push, quota, units
 
 BACKEND = Backend(
     name="postgresql",
@@ -23,4 +23,5 @@ BACKEND = Backend(
     quota=quota,
     outbox=outbox,
     alerts=alerts,
+    notices=notices,
 )

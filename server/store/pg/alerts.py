@@ -1,16 +1,17 @@
 """Alert statements of their own on PostgreSQL: the keyed read under lock, the advisory locks
 that serialise evaluations of one subject across workers, and the notification of alert events
-(``NOTIFY``/``LISTEN``) that wakes the live hubs."""
+(``server.store.pg.notices``) that wakes the live hubs."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.store.interface import ALERTS_CHANNEL
+from server.store.pg import notices
 
 _EXISTING = sa.text(
     "SELECT a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence"
@@ -40,43 +41,10 @@ async def lock_subjects(conn: AsyncConnection, keys: Sequence[str]) -> None:
         await conn.execute(_LOCK, {"keys": list(keys)})
 
 
-CHANNEL = "patrolsync_alerts"
+CHANNEL = ALERTS_CHANNEL
 """The notification channel of alert events (``NOTIFY`` is delivered when the writing transaction
 commits, and not at all if it rolls back; several in one transaction arrive as one)."""
 
-_NOTIFY = sa.text(f"SELECT pg_notify('{CHANNEL}', '')")
-
 
 async def notify(conn: AsyncConnection) -> None:
-    await conn.execute(_NOTIFY)
-
-
-class _Listening:
-    """One asyncpg connection of its own (outside the pool), listening on :data:`CHANNEL`."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-
-    @property
-    def alive(self) -> bool:
-        return not self._conn.is_closed()
-
-    async def close(self) -> None:
-        if not self._conn.is_closed():
-            try:
-                await asyncio.wait_for(self._conn.close(), timeout=5)
-            except (TimeoutError, OSError, asyncpg.PostgresError):
-                self._conn.terminate()
-
-
-async def listen(engine: AsyncEngine, wake: Callable[[], None]) -> _Listening:
-    """Connect with the engine's URL (its driver name dropped) and ``LISTEN``: a notification
-    calls ``wake`` on the event loop. Raises the driver's error when the database is down."""
-    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        await conn.add_listener(CHANNEL, lambda *_: wake())
-    except BaseException:
-        conn.terminate()
-        raise
-    return _Listening(conn)
+    await notices.notify(conn, CHANNEL, "")
