@@ -16,6 +16,8 @@ What it shows a client builder, in order of importance:
 * pull follows the cursor to the end, storing each page with its cursor in one transaction, and
   on 410 drops its server data and pulls again from scratch;
 * every clock pulled is ``receive``d, so the next local edit's clock is greater than all of them.
+* online, :meth:`DeviceClient.follow` keeps in step: push what waits, then a live pull
+  (``wait``) that answers as soon as a change in its scope commits.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from sync.hlc import HLC, receive, tick
 
 PROTOCOL = "1"
 _json = msgspec.json.Encoder()
+
+
+FOLLOW_WAIT_S = 25
+"""Follow mode's wait: below the idle timeouts of most proxies and mobile networks (30 s+)."""
+WAIT_MARGIN_S = 15.0
+"""A live pull's HTTP timeout is its wait plus this (the reply itself must still arrive)."""
 
 
 def wall_ms() -> int:
@@ -125,14 +133,17 @@ class DeviceClient:
         *,
         body: Callable[[], Any] | None = None,
         params: dict[str, Any] | None = None,
+        read_s: float | None = None,
     ) -> httpx.Response:
-        """One request, retried on what a retry can fix. ``body`` is built at each try."""
+        """One request, retried on what a retry can fix. ``body`` is built at each try;
+        ``read_s`` (seconds) replaces the HTTP client's timeouts (a live pull waits longer)."""
+        extra: dict[str, Any] = {} if read_s is None else {"timeout": read_s}
         for attempt in range(self.backoff.attempts):
             content = _json.encode(body()) if body is not None else None
             retry_after = None
             try:
                 reply = await self.http.request(
-                    method, path, content=content, params=params, headers=self._headers()
+                    method, path, content=content, params=params, headers=self._headers(), **extra
                 )
             except httpx.TransportError:
                 reply = None
@@ -168,6 +179,8 @@ class DeviceClient:
             raise ClientError(reply.status_code, *_error(reply))
         config: dict[str, Any] = reply.json()
         self.store.put("max_push_items", str(config["limits"]["max_push_items"]))
+        # 0 from a server without live pull (the field is absent there).
+        self.store.put("max_pull_wait_s", str(config["limits"].get("max_pull_wait_s", 0)))
         return config
 
     # ---------------------------------------------------------------- local actions
@@ -326,8 +339,10 @@ class DeviceClient:
 
     # ---------------------------------------------------------------- pull
 
-    async def pull(self) -> int:
-        """Pull to the end; return the number of changes applied."""
+    async def pull(self, wait_s: int = 0) -> int:
+        """Pull to the end; return the number of changes applied. With ``wait_s`` (a live
+        pull, at most the handshake's ``max_pull_wait_s``), a pull that finds nothing new waits
+        up to that long for a change in this device's scope."""
         applied = 0
         rebootstraps = 0
         while True:
@@ -335,7 +350,11 @@ class DeviceClient:
             params: dict[str, Any] = {"limit": self.pull_limit}
             if cursor:
                 params["cursor"] = cursor
-            reply = await self._send("GET", "/v1/sync/pull", params=params)
+            read_s = None
+            if wait_s:
+                params["wait"] = wait_s
+                read_s = wait_s + WAIT_MARGIN_S
+            reply = await self._send("GET", "/v1/sync/pull", params=params, read_s=read_s)
             if reply.status_code == 410 and rebootstraps < 2:
                 rebootstraps += 1
                 self.store.drop_server_data()
@@ -358,6 +377,27 @@ class DeviceClient:
         """Push everything, then pull everything: one round after coming back online."""
         report = await self.push()
         return report, await self.pull()
+
+    async def follow(
+        self, rounds: int | None = None, *, wait_s: int = FOLLOW_WAIT_S, poll_s: float = 30.0
+    ) -> int:
+        """Follow mode, while online: push what waits, then a live pull that answers as soon
+        as a change in this device's scope is committed; ``rounds`` times (None: until
+        cancelled, or until a request gives up). Against a server without live pull it pulls
+        every ``poll_s``. Returns the changes applied."""
+        if self.store.get("max_pull_wait_s") is None:
+            await self.handshake()
+        most = int(self.store.get("max_pull_wait_s") or 0)
+        wait = min(wait_s, most)
+        applied, done = 0, 0
+        while rounds is None or done < rounds:
+            if self.store.waiting():
+                await self.push()
+            applied += await self.pull(wait_s=wait)
+            done += 1
+            if not wait and (rounds is None or done < rounds):
+                await self.sleep(poll_s)
+        return applied
 
 
 def _push_body(

@@ -4,6 +4,7 @@ round, a reply lost after the commit, a server down mid-push, a cursor too old, 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -201,3 +202,37 @@ async def test_busy_server_and_too_large_push_are_handled(
     assert 3 <= waits[0] <= 3.5  # Retry-After honoured, with a little jitter
     assert (report.applied, report.pushes) == (5, 3)  # the refused push went as 2 + 2 + 1
     assert await _stored_checkins(fleet) == 5
+
+
+async def test_follow_mode_pulls_a_change_as_it_commits(
+    fleet: Fleet, phone: DeviceClient, faults: Faults
+) -> None:
+    assert phone.store.get("max_pull_wait_s") == str(fleet.services.settings.max_pull_wait_s)
+    following = asyncio.create_task(phone.follow(rounds=2))  # catch up, then one live pull
+    waits = fleet.services.waits
+    for _ in range(3000):  # a guard against a hang of 30 s, not a threshold
+        if waits.waiting == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert waits.waiting == 1 and not following.done()
+    async with httpx.AsyncClient(transport=faults.inner, base_url="http://testserver") as http:
+        tablet = DeviceClient(http, LocalStore(), "ref-tablet-1")
+        await tablet.enrol(await fleet.code("w-zhang"))
+        checkin = _patrol(tablet)
+        await tablet.push()
+    assert await following == 3 + 1  # the grid's households, then the tablet's check-in
+    assert [r["id"] for r in phone.store.records("checkin")] == [checkin]
+    pulls = [s for s in faults.seen if s.startswith("GET /v1/sync/pull")]
+    assert len(pulls) == 2
+
+
+async def test_follow_mode_polls_a_server_without_live_pull(phone: DeviceClient) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    phone.sleep = sleep
+    phone.store.put("max_pull_wait_s", "0")  # what an older server's handshake leaves
+    assert await phone.follow(rounds=2, poll_s=12.0) == 3
+    assert waits == [12.0]
