@@ -18,6 +18,13 @@ visible once every transaction before it has finished (``store.counter.bound``),
 woken for txid ``t`` whose read was bounded at or below ``t`` reads again shortly
 (:attr:`Waiter.txid`).
 
+No gap between the read and the wait: a pull reads first and only then takes its place, so a
+notice may come in between (or before the read, for a change the read could not see yet). The
+register keeps the last :data:`RECENT` notices; a pull taking its place is woken at once by any
+of them under its keys for a transaction its read could not see (``txid`` above the read's
+bound), and by any notice it cannot rule out (one forgotten since, or the listener resumed
+after its read began: :meth:`Waiters.mark`).
+
 Bounded: at most ``max_waiting`` pulls wait at once in a process (:class:`Full` beyond).
 """
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +42,8 @@ from server.store import backend
 from server.store.interface import CHANGES_CHANNEL as CHANGES
 
 EVERYONE = "*"
+RECENT = 1024
+"""Notices kept for the pulls about to wait (at 40 pushes a second: the last 25 s)."""
 MAX_PAYLOAD = 7000
 """PostgreSQL refuses a notification payload of 8000 bytes or more: a longer list of keys is
 sent as :data:`EVERYONE`."""
@@ -106,6 +116,11 @@ class Waiters:
         self._all: set[Waiter] = set()
         self.notices = 0
         """Notices handled so far."""
+        self._recent: deque[tuple[int, frozenset[str]]] = deque()
+        self._forgotten_txid = 0
+        """The highest txid of a notice no longer in ``_recent``."""
+        self._resumed = 0
+        """``notices`` when the listener last resumed (notices may have been lost before)."""
         listener.follow(CHANGES, self._notified, resumed=self.wake_all)
 
     @property
@@ -116,16 +131,29 @@ class Waiters:
         """The pulls waiting now."""
         return list(self._all)
 
+    def mark(self) -> int:
+        """Taken before a pull's read: what :meth:`waiting_for` compares with."""
+        return self.notices
+
     @contextlib.asynccontextmanager
-    async def waiting_for(self, keys: frozenset[str]) -> AsyncIterator[Waiter]:
+    async def waiting_for(
+        self, keys: frozenset[str], *, seen: int, mark: int
+    ) -> AsyncIterator[Waiter]:
         """A place among the waiting pulls, woken by notices under ``keys``, for the ``with``
-        block. Raises :class:`Full` when ``max_waiting`` pulls wait already."""
+        block; ``seen`` is the highest txid the pull's read could see, ``mark`` the
+        :meth:`mark` taken before it. Raises :class:`Full` when ``max_waiting`` pulls wait
+        already."""
         if len(self._all) >= self.max_waiting:
             raise Full
         waiter = Waiter(keys)
         self._all.add(waiter)
         for key in keys:
             self._by_key.setdefault(key, set()).add(waiter)
+        if self._resumed > mark or self._forgotten_txid > seen:
+            waiter.wake(self._forgotten_txid)
+        for txid, touched in self._recent:
+            if txid > seen and (EVERYONE in touched or not keys.isdisjoint(touched)):
+                waiter.wake(txid)
         try:
             await self.listener.start()
             yield waiter
@@ -141,8 +169,12 @@ class Waiters:
     def changed(self, txid: int, keys: Iterable[str]) -> None:
         """Wake the waiting pulls under any of ``keys`` (every one for :data:`EVERYONE`)."""
         self.notices += 1
+        touched = frozenset(keys)
+        self._recent.append((txid, touched))
+        if len(self._recent) > RECENT:
+            self._forgotten_txid = max(self._forgotten_txid, self._recent.popleft()[0])
         woken: set[Waiter] = set()
-        for key in keys:
+        for key in touched:
             if key == EVERYONE:
                 woken = self._all
                 break
@@ -157,8 +189,10 @@ class Waiters:
             self.changed(txid, keys)
 
     def wake_all(self) -> None:
-        """Notices may have been lost (the listener was down): every waiting pull reads again."""
+        """Notices may have been lost (the listener was down): every waiting pull reads again,
+        and so does every pull about to wait."""
         self.changed(0, [EVERYONE])
+        self._resumed = self.notices
 
     def _notified(self, text: str) -> None:
         head, _, rest = text.partition("\n")

@@ -237,9 +237,12 @@ async def pull(
         who.append(found)
         return await pulling.pull(conn, found, cursor, size, svc.clock())
 
+    mark = svc.waits.mark()
     page = await read(svc.engine, work)
     if wait_s and not page.changes and not page.more:
-        page = await _waited(request, svc, who[0], page, wait_s, lambda: read(svc.engine, work))
+        page = await _waited(
+            request, svc, who[0], page, (wait_s, mark), lambda: read(svc.engine, work)
+        )
     metrics.PULLED.inc(len(page.changes))
     return wire.respond(request, page)
 
@@ -249,19 +252,21 @@ async def _waited(
     svc: Services,
     who: Principal,
     page: PullResponse,
-    wait_s: int,
+    wait: tuple[int, int],
     again: Callable[[], Awaitable[PullResponse]],
 ) -> PullResponse:
     """The page of a pull that found nothing new, once a change in its scope is visible, the
-    client has gone, or ``wait_s`` is over (then read once more)."""
+    client has gone, or the wait (seconds, and the register's mark before the read) is over
+    (then read once more)."""
+    wait_s, mark = wait
     keys = waiting.pull_keys(who.worker_id if who.role == "device" else None, who.grids)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    seen = _bound_of(page)
     try:
-        async with svc.waits.waiting_for(keys) as waiter:
+        async with svc.waits.waiting_for(keys, seen=seen, mark=mark) as waiter:
             watch = asyncio.create_task(_until_gone(request, waiter))
             try:
-                seen = _bound_of(page)
                 retry_s = RETRY_FIRST_S
                 while True:
                     remaining = deadline - loop.time()
