@@ -369,6 +369,9 @@ class Run:
     """(follower device, push index): when a pull first answered with that push's check-ins."""
     woken_outside: int = 0
     waiting_replies: int = 0
+    push_ms: list[float] = field(default_factory=list)
+    plain_ms: list[float] = field(default_factory=list)
+    """Plain pulls (no wait, nothing new) during the load: the machine's own round trip."""
     loading: bool = False
 
     async def push(self, d: Device, items: list[dict[str, Any]]) -> None:
@@ -379,11 +382,14 @@ class Run:
         self.pushes.append(Push(d.worker_id, time.time(), items[0]["id"]))
         for item in items:
             self.push_of[item["id"]] = index
+        started = time.perf_counter()
         reply = await self.http.post(
             "/v1/sync/push",
             content=body,
             headers={**headers(d), "Content-Type": MSGPACK},
         )
+        if d.worker_id.startswith("bench-p"):
+            self.push_ms.append((time.perf_counter() - started) * 1000)
         if reply.status_code != 200:
             raise BenchError(f"push: HTTP {reply.status_code}: {reply.text[:300]}")
         results = msgspec.msgpack.decode(reply.content)["results"]
@@ -427,6 +433,17 @@ async def pusher(run: Run, d: Device, rng: random.Random, until: float) -> None:
         now = wall_ms()
         await run.push(d, [patrol(d, rng, now, 4) for _ in range(run.opts.batch)])
         await asyncio.sleep(max(0.0, run.opts.interval_ms / 1000 - (time.monotonic() - started)))
+
+
+async def plain_pulls(run: Run, d: Device, until: float) -> None:
+    """A pull without wait every 100 ms: the reference round trip of the same run."""
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        reply = await run.http.get("/v1/sync/pull", headers=headers(d))
+        if reply.status_code != 200:
+            raise BenchError(f"plain pull: HTTP {reply.status_code} {reply.text}")
+        run.plain_ms.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.1)
 
 
 @dataclass(slots=True)
@@ -538,6 +555,8 @@ async def measure(
             cpu0, t0 = server.cpu_s(), time.monotonic()
             await asyncio.sleep(opts.idle_s)
             held = (server.cpu_s() - cpu0) / (time.monotonic() - t0)
+            await plain_pulls(run, c.idle[0], time.monotonic() + 2)
+            idle_plain, run.plain_ms = run.plain_ms, []
             if run.waiting_replies:
                 raise BenchError(f"{run.waiting_replies} waiting pulls answered, nothing pushed")
             stream = Stream()
@@ -555,6 +574,7 @@ async def measure(
             await asyncio.gather(
                 *(pusher(run, p, random.Random(rng.random()), until) for p in c.pushers),
                 probes(run, c, random.Random(rng.random()), sent),
+                plain_pulls(run, c.idle[0], until),
             )
             load_cpu1, load_s = cpu_now(server, worker, postmaster, opts.db_name), time.monotonic()
             load_cpu = {
@@ -600,6 +620,11 @@ async def measure(
         "alert_max_ms": percentile(alert, 1.0),
         "alert_samples": len(alert),
         "alert_missing": len(sent) - len(alert),
+        "plain_pull_idle_p50_ms": percentile(idle_plain, 0.5),
+        "plain_pull_p50_ms": percentile(run.plain_ms, 0.5),
+        "plain_pull_p99_ms": percentile(run.plain_ms, 0.99),
+        "push_p50_ms": percentile(run.push_ms, 0.5),
+        "push_p99_ms": percentile(run.push_ms, 0.99),
         "idle_cpu_per_wait_pct": round(100 * max(0.0, held - bare) / len(waiting), 4),
         "idle_server_cpu_pct": {"none": round(100 * bare, 2), "waiting": round(100 * held, 2)},
         "load_cpu_pct": load_cpu,
@@ -686,6 +711,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"push -> alert event:         p50 {result['alert_p50_ms']} ms, p99 "
         f"{result['alert_p99_ms']} ms ({result['alert_samples']} samples; target p99 < "
         f"{TARGET_ALERT_P99_MS:.0f} ms)"
+    )
+    print(
+        f"same run, for reference: a plain pull p50 {result['plain_pull_p50_ms']} ms, p99 "
+        f"{result['plain_pull_p99_ms']} ms; a {opts.batch}-item push p50 {result['push_p50_ms']}"
+        f" ms, p99 {result['push_p99_ms']} ms"
     )
     print(f"server CPU per idle waiting pull: {result['idle_cpu_per_wait_pct']} % of a core")
     line = json.dumps(result, separators=(",", ":"))

@@ -114,6 +114,8 @@ class Waiters:
         self.max_waiting = max_waiting
         self._by_key: dict[str, set[Waiter]] = {}
         self._all: set[Waiter] = set()
+        self._behind: set[Waiter] = set()
+        """Woken pulls that could not see their change yet: any commit may make it visible."""
         self.notices = 0
         """Notices handled so far."""
         self._recent: deque[tuple[int, frozenset[str]]] = deque()
@@ -159,12 +161,21 @@ class Waiters:
             yield waiter
         finally:
             self._all.discard(waiter)
+            self._behind.discard(waiter)
             for key in keys:
                 found = self._by_key.get(key)
                 if found is not None:
                     found.discard(waiter)
                     if not found:
                         del self._by_key[key]
+
+    def behind(self, waiter: Waiter, late: bool) -> None:
+        """``late``: the waiter's read could not see the change it was woken for; until it
+        can, every notice (another transaction finished) wakes it too."""
+        if late:
+            self._behind.add(waiter)
+        else:
+            self._behind.discard(waiter)
 
     def changed(self, txid: int, keys: Iterable[str]) -> None:
         """Wake the waiting pulls under any of ``keys`` (every one for :data:`EVERYONE`)."""
@@ -173,14 +184,14 @@ class Waiters:
         self._recent.append((txid, touched))
         if len(self._recent) > RECENT:
             self._forgotten_txid = max(self._forgotten_txid, self._recent.popleft()[0])
-        woken: set[Waiter] = set()
+        woken: set[Waiter] = set(self._behind)
         for key in touched:
             if key == EVERYONE:
                 woken = self._all
                 break
             woken.update(self._by_key.get(key, ()))
         for waiter in list(woken):
-            waiter.wake(txid)
+            waiter.wake(txid if waiter.keys & touched or EVERYONE in touched else 0)
 
     def committed(self, txid: int, keys: Iterable[str]) -> None:
         """This process committed transaction ``txid`` with changes under ``keys``: on a backend

@@ -281,8 +281,10 @@ async def _waited(
                         return page
                     seen = _bound_of(page)
                     # Woken for a change the read could not see yet (an older transaction
-                    # still runs): read again soon, then less and less often.
+                    # still runs): read again at the next commit heard, or soon, then less
+                    # and less often.
                     late = waiter.txid > seen
+                    svc.waits.behind(waiter, late)
                     retry_s = min(retry_s * 2, RETRY_MOST_S) if late else RETRY_FIRST_S
             finally:
                 watch.cancel()
