@@ -127,7 +127,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--waiters", type=int, default=200, help="devices on live pulls (200)")
     p.add_argument("--followers", type=int, default=3, help="waiting devices per pusher (3)")
     p.add_argument("--batch", type=int, default=100, help="check-ins per push (100)")
-    p.add_argument("--interval-ms", type=int, default=250, help="each pusher's pace (250 ms)")
+    p.add_argument("--interval-ms", type=int, default=1000, help="each pusher's pace (1000 ms)")
     p.add_argument("--load-s", type=float, default=None, help="load phase (quick 15, else 60)")
     p.add_argument("--idle-s", type=float, default=None, help="idle windows (quick 4, else 15)")
     p.add_argument("--alerts", type=int, default=None, help="alert probes (quick 40, else 200)")
@@ -591,9 +591,13 @@ async def measure(
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await reading
         finally:
+            died = [t.exception() for t in tasks if t.done() and not t.cancelled()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+    errors = [f"{type(e).__name__}: {e}"[:200] for e in died if e is not None]
+    if errors:
+        log(f"{len(errors)} waiting devices stopped following: {errors[0]}")
     source = await commit_times(dsn, run)
     visible: list[float] = []
     missing = 0
@@ -631,6 +635,7 @@ async def measure(
         "pushes": len(run.pushes) - len(c.probes),
         "checkins_pushed": (len(run.pushes) - len(c.probes)) * opts.batch,
         "woken_outside": run.woken_outside,
+        "follower_errors": len(errors),
         "waiting": len(waiting),
         "followers": len(c.followers),
     }
