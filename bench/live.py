@@ -117,6 +117,7 @@ class Options:
     keep: bool
     json_out: Path | None
     seed: int
+    worker: bool
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -138,6 +139,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
     p.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="no quota worker and no alert probes (what the worker's transactions cost the pulls)",
+    )
     a = p.parse_args(argv)
     if a.waiters < PUSHERS * a.followers:
         p.error(f"--waiters must be at least {PUSHERS} x --followers")
@@ -149,7 +155,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         interval_ms=a.interval_ms,
         load_s=a.load_s if a.load_s is not None else (15.0 if a.quick else 60.0),
         idle_s=a.idle_s if a.idle_s is not None else (4.0 if a.quick else 15.0),
-        alerts=a.alerts if a.alerts is not None else (40 if a.quick else 200),
+        alerts=0 if a.no_worker else a.alerts if a.alerts is not None else (40 if a.quick else 200),
         alert_every_ms=a.alert_every_ms,
         pg_admin=a.pg_admin,
         redis=a.redis,
@@ -157,6 +163,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         keep=a.keep,
         json_out=a.json_out,
         seed=a.seed,
+        worker=not a.no_worker,
     )
 
 
@@ -427,7 +434,10 @@ class Run:
                     self.seen.setdefault((d.device_id, index), now)
 
 
-async def pusher(run: Run, d: Device, rng: random.Random, until: float) -> None:
+async def pusher(run: Run, d: Device, rng: random.Random, until: float, offset_s: float) -> None:
+    """Push every ``interval_ms``, starting ``offset_s`` late (the pushers spread over the
+    interval, as independent devices are)."""
+    await asyncio.sleep(offset_s)
     while time.monotonic() < until:
         started = time.monotonic()
         now = wall_ms()
@@ -511,12 +521,14 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 2)
 
 
-def cpu_now(server: Process, worker: Process, postmaster: int | None, db: str) -> dict[str, float]:
+def cpu_now(
+    server: Process, worker: Process | None, postmaster: int | None, db: str
+) -> dict[str, float]:
     """CPU seconds so far of the server, the worker, PostgreSQL (this database) and the bench."""
     pg = postgres_cpu_s(postmaster, db) if postmaster else None
     return {
         "server": server.cpu_s(),
-        "worker": worker.cpu_s(),
+        "worker": worker.cpu_s() if worker is not None else 0.0,
         "postgres": pg or 0.0,
         "bench": time.process_time(),
     }
@@ -531,7 +543,13 @@ async def postmaster_of(dsn: str) -> int | None:
 
 
 async def measure(
-    opts: Options, server: Process, worker: Process, port: int, dsn: str, c: Cast, token: str
+    opts: Options,
+    server: Process,
+    worker: Process | None,
+    port: int,
+    dsn: str,
+    c: Cast,
+    token: str,
 ) -> Any:
     base_url = f"http://127.0.0.1:{port}"
     rng = random.Random(opts.seed)
@@ -568,11 +586,15 @@ async def measure(
                 f" {opts.alerts} alert probes, {opts.load_s:.0f} s ..."
             )
             until = time.monotonic() + opts.load_s
+            spread_s = opts.interval_ms / 1000 / len(c.pushers)
             sent: dict[str, float] = {}
             postmaster = await postmaster_of(dsn)
             load_cpu0, load_t0 = cpu_now(server, worker, postmaster, opts.db_name), time.monotonic()
             await asyncio.gather(
-                *(pusher(run, p, random.Random(rng.random()), until) for p in c.pushers),
+                *(
+                    pusher(run, p, random.Random(rng.random()), until, i * spread_s)
+                    for i, p in enumerate(c.pushers)
+                ),
                 probes(run, c, random.Random(rng.random()), sent),
                 plain_pulls(run, c.idle[0], until),
             )
@@ -666,8 +688,8 @@ def one_run(opts: Options) -> dict[str, Any] | int:
         asyncio.run(wait_ready(server, f"http://127.0.0.1:{port}"))
         token = asyncio.run(setup(url, f"http://127.0.0.1:{port}", c))
         enrolled = len(c.pushers) + opts.waiters + len(c.probes)
-        log(f"enrolled {enrolled} devices; starting the worker")
-        worker = Process(["worker"], env, "worker")
+        log(f"enrolled {enrolled} devices" + ("; starting the worker" if opts.worker else ""))
+        worker = Process(["worker"], env, "worker") if opts.worker else None
         result = asyncio.run(measure(opts, server, worker, port, dsn, c, token))
     except BenchError as exc:
         log(f"bench failed: {exc}")
@@ -695,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     result.update(
         quick=opts.quick,
+        worker=opts.worker,
         batch=opts.batch,
         pushers=PUSHERS,
         interval_ms=opts.interval_ms,
