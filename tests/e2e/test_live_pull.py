@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from patrolsync import importer
+from server.db import make_engine
 from server.settings import Settings
+from server.tx import transaction
 from server.waiting import Waiter
 from tests.conftest import running
 from tests.e2e.test_alert_live import serving
@@ -171,3 +174,30 @@ async def test_a_client_that_leaves_gives_its_place_back(settings: Settings) -> 
         with pytest.raises(asyncio.CancelledError):
             await pulling
         await _until(lambda: waits.waiting == 0)
+
+
+@pytest.mark.postgres
+async def test_an_import_from_another_process_wakes_the_pulls_of_its_grids(
+    pg_settings: Settings,
+) -> None:
+    """On PostgreSQL the import's transaction notifies every server process (here: an engine
+    of its own, as ``patrolsync import`` has)."""
+    async with running(_tuned(pg_settings)) as fleet:
+        await fleet.services.listener.start()
+        wang, li = await fleet.device("w-wang"), await fleet.device("w-li")
+        _, wang_cursor = await wang.pull_all()
+        _, li_cursor = await li.pull_all()
+        waiting = asyncio.create_task(_pull(wang, wang_cursor, GUARD_S))
+        other = asyncio.create_task(_pull(li, li_cursor, GUARD_S))
+        await _until(lambda: fleet.services.waits.waiting == 2)
+        doc = importer.ImportDoc(
+            households=[importer.HouseholdIn(id="h-xh-999", grid="xinhua-g2", address="新户")]
+        )
+        engine = make_engine(pg_settings)
+        try:
+            await transaction(engine, lambda conn: importer.load(conn, doc))
+        finally:
+            await engine.dispose()
+        assert _ids(await waiting) == ["h-xh-999"]
+        assert _waiter(fleet, "w:w-li").woken == 0 and not other.done()
+        other.cancel()
