@@ -1,9 +1,16 @@
-"""The live hub: one per server process, it learns of committed alert events once for the whole
+"""The process's one listener and the live hub.
+
+:class:`Listener`: one per server process, the one connection that listens (PostgreSQL
+``LISTEN``) on every channel the process follows: the alert events' (the hub below) and the
+changes' (the waiting pulls, ``server.waiting``). It listens anew when the connection is lost
+and tells each follower then, since notifications sent meanwhile are gone.
+
+The live hub: one per server process, it learns of committed alert events once for the whole
 process and fans them out to its subscribers, each the events of its own subtree.
 
 How it learns: on PostgreSQL the transactions that write alert events notify a channel
-(``store.alert_events.add_events``; delivered at commit) and the hub listens on one connection
-of its own, with one cheap poll every ``safety_poll_s`` in case a notification was lost (and
+(``store.alert_events.add_events``; delivered at commit) and the hub hears it through the
+process's listener, with one cheap poll every ``safety_poll_s`` in case a notification was lost (and
 ``poll_s`` while the listening connection is down, until it is back). On SQLite, where the worker
 is another process, the hub polls every ``poll_s``. However woken, it reads the feed after its
 last position **once** (``store.alert_events.feed_after``, in pages) and offers each subscriber
@@ -24,10 +31,7 @@ Invariants:
 
 A consumer (a stream, a page) subscribes with ``async with hub.subscribe(path) as sub`` and
 reads with ``await sub.next(timeout_s)``; it reads its catch-up *after* subscribing and drops
-events at or before the last position it has. A waiting pull would take the same wake-up (the
-listener, the polls, the cap) with its own channel and feed: what is read after the position and
-how a subscriber's scope is matched are the only alert-specific parts (``_page`` and
-``Subscription.offer``).
+events at or before the last position it has.
 """
 
 from __future__ import annotations
