@@ -50,12 +50,19 @@ def week_key(worker_id: str, label: str) -> str:
 
 
 async def evaluate_weeks(
-    conn: AsyncConnection, worker_ids: Sequence[str], label: str, now_ms: int
+    conn: AsyncConnection,
+    worker_ids: Sequence[str],
+    label: str,
+    now_ms: int,
+    overrides: Overrides | None = None,
 ) -> list[NewEvent]:
-    """The quota of ISO week ``label`` for these workers; return the alert events written."""
+    """The quota of ISO week ``label`` for these workers; return the alert events written.
+    ``overrides`` as for :func:`evaluate_households`."""
     await alerts.lock_subjects(conn, (week_key(w, label) for w in worker_ids))
     places = await store.worker_places(conn, worker_ids)
-    policy = Policies(await store.unit_overrides(conn))
+    if overrides is None:
+        overrides = await store.unit_overrides(conn)
+    policy = Policies(overrides)
     by_tz: dict[str, list[str]] = defaultdict(list)
     for worker_id, place in sorted(places.items()):
         by_tz[place.tz].append(worker_id)
@@ -157,14 +164,21 @@ def _wall(clock: str | None, default: int) -> int:
 
 
 async def evaluate_households(
-    conn: AsyncConnection, household_ids: Sequence[str], now_ms: int
+    conn: AsyncConnection,
+    household_ids: Sequence[str],
+    now_ms: int,
+    overrides: Overrides | None = None,
 ) -> list[NewEvent]:
-    """Visit cadence and open follow-ups of these households; the alert events written."""
+    """Visit cadence and open follow-ups of these households; the alert events written.
+    ``overrides``: the units' settings when the caller read them already (a sweep reads them
+    once for all its chunks); else read here."""
     await alerts.lock_subjects(conn, (f"household:{h}" for h in household_ids))
     homes = await store.household_places(conn, household_ids)
     ids = sorted(homes)
     notes = await store.household_notes(conn, ids)
-    policy = Policies(await store.unit_overrides(conn))
+    if overrides is None:
+        overrides = await store.unit_overrides(conn)
+    policy = Policies(overrides)
     open_due = await alerts.open_periods(conn, "visit_overdue", "household", ids)
     note_ids = [str(n.id) for h in ids for n in notes[h]]
     open_follow = await alerts.open_periods(conn, "follow_up_open", "note", note_ids)

@@ -94,7 +94,8 @@ async def quota_weeks(engine: AsyncEngine, now_ms: int) -> int:
         if label not in current:
             settled = await read(engine, functools.partial(_settled, label))
             workers = [w for w in workers if w not in settled]
-        events += await _chunks(engine, "week", workers, functools.partial(_weeks, label, now_ms))
+        work = functools.partial(_weeks, label, now_ms, overrides)
+        events += await _chunks(engine, "week", workers, work)
     return events
 
 
@@ -103,15 +104,20 @@ async def _settled(label: str, conn: AsyncConnection) -> set[str]:
 
 
 async def _weeks(
-    label: str, now_ms: int, conn: AsyncConnection, workers: Sequence[str]
+    label: str, now_ms: int, overrides: Overrides, conn: AsyncConnection, workers: Sequence[str]
 ) -> list[NewEvent]:
-    return await evaluate_weeks(conn, workers, label, now_ms)
+    return await evaluate_weeks(conn, workers, label, now_ms, overrides)
 
 
 async def households(engine: AsyncEngine, now_ms: int) -> int:
-    ids = sorted(await read(engine, lambda c: store.household_places(c)))
+    """Every household's visit cadence and follow-ups (the units' settings read once)."""
+    ids = await read(engine, store.household_ids)
+    overrides = await read(engine, store.unit_overrides)
     return await _chunks(
-        engine, "household", ids, lambda c, part: evaluate_households(c, part, now_ms)
+        engine,
+        "household",
+        ids,
+        lambda c, part: evaluate_households(c, part, now_ms, overrides),
     )
 
 

@@ -8,6 +8,7 @@ of findings, writes what it decided, and records every change that is an event a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -89,6 +90,7 @@ async def _apply_chunk(
     existing = {(r.rule, r.subject_kind, r.subject_id, r.period): r for r in rows}
     events: list[NewEvent] = []
     new_rows = []
+    updates: list[tuple[int, Mapping[str, Any]]] = []
     for key, f in sorted(by_key.items()):
         row = existing.get(key)
         grid, path = where[(f.subject_kind, f.subject_id)]
@@ -114,9 +116,7 @@ async def _apply_chunk(
                 }
             )
             continue
-        await conn.execute(
-            sa.update(alert_t).where(a.id == row.id).values(**change.values, updated_ms=now_ms)
-        )
+        updates.append((row.id, change.values))
         if not change.event:
             continue
         detail = (
@@ -125,6 +125,7 @@ async def _apply_chunk(
             else {"evidence": change.values["evidence"]}
         )
         events.append(NewEvent(row.id, change.event, path, f.rule, detail))
+    await update_many(conn, updates, now_ms)
     if new_rows:
         created = await conn.execute(
             backend.of(conn)
@@ -137,6 +138,23 @@ async def _apply_chunk(
             NewEvent(r.id, "opened", r.unit_path, r.rule, {"evidence": r.evidence}) for r in created
         )
     return events
+
+
+async def update_many(
+    conn: AsyncConnection, updates: Sequence[tuple[int, Mapping[str, Any]]], now_ms: int
+) -> None:
+    """Set columns of alerts by id: ``(alert id, {column: value})``, with ``updated_ms``. One
+    statement per distinct set of columns, executed once for all its alerts (the driver's
+    ``executemany``: one round trip for the batch, not one per alert)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for alert_id, values in updates:
+        params = {f"b_{k}": v for k, v in values.items()}
+        groups[tuple(sorted(values))].append({"b_id": alert_id, **params})
+    for columns, rows in groups.items():
+        setting: dict[str, Any] = {c: sa.bindparam(f"b_{c}") for c in columns}
+        setting["updated_ms"] = now_ms
+        stmt = sa.update(alert_t).where(alert_t.c.id == sa.bindparam("b_id")).values(setting)
+        await conn.execute(stmt, rows)
 
 
 async def lock_subjects(conn: AsyncConnection, keys: Iterable[str]) -> None:
@@ -181,19 +199,29 @@ async def escalate(
 ) -> list[NewEvent]:
     """Raise alerts' levels: ``(alert_id, level, unit_id of that level, unit_path)``; an alert
     never moves down, and each step is an ``escalated`` event. Returns the events written."""
-    events = []
+    events: list[NewEvent] = []
+    if not moves:
+        return events
+    a = alert_t.c
+    # The alerts are read under lock (SQLite: the transaction is the one writer), so the levels
+    # and statuses read are the ones the batched update below changes.
+    found = await conn.execute(
+        sa.select(a.id, a.rule, a.level, a.status)
+        .where(a.id.in_(sorted({m[0] for m in moves})))
+        .order_by(a.id)
+        .with_for_update()
+    )
+    now = {r.id: r for r in found}
+    updates: list[tuple[int, Mapping[str, Any]]] = []
     for alert_id, level, unit_id, path in moves:
-        moved = await conn.execute(
-            sa.update(alert_t)
-            .where(alert_t.c.id == alert_id, alert_t.c.level < level, alert_t.c.status.in_(LIVE))
-            .values(level=level, updated_ms=now_ms)
-            .returning(alert_t.c.rule)
+        row = now.get(alert_id)
+        if row is None or row.level >= level or row.status not in LIVE:
+            continue
+        updates.append((alert_id, {"level": level}))
+        events.append(
+            NewEvent(alert_id, "escalated", path, row.rule, {"level": level, "unit_id": unit_id})
         )
-        rule = moved.scalar()
-        if rule is not None:
-            events.append(
-                NewEvent(alert_id, "escalated", path, rule, {"level": level, "unit_id": unit_id})
-            )
+    await update_many(conn, updates, now_ms)
     await add_events(conn, events, now_ms)
     return events
 

@@ -216,6 +216,14 @@ async def household_places(
     }
 
 
+async def household_ids(conn: AsyncConnection) -> list[str]:
+    """Every household's id whose grid exists (those :func:`household_places` places), sorted
+    as Python sorts (not by the database's collation)."""
+    h = household_t.c
+    stmt = sa.select(h.id).join(unit_t, unit_t.c.id == h.grid_id)
+    return sorted((await conn.execute(stmt)).scalars())
+
+
 async def household_notes(
     conn: AsyncConnection, household_ids: Sequence[str]
 ) -> dict[str, list[HouseholdNote]]:
