@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rules import escalation, quality
+from rules import cadence, escalation, quality
 from rules.periods import week_of
 from rules.policy import DEFAULTS, resolve
 from server.store import alerts, backend
@@ -109,10 +109,39 @@ async def _weeks(
     return await evaluate_weeks(conn, workers, label, now_ms, overrides)
 
 
+async def _visits(
+    now_ms: int, conn: AsyncConnection
+) -> tuple[list[store.VisitSummary], set[str], Overrides]:
+    return (
+        await store.visit_summaries(conn, now_ms),
+        await store.live_households(conn),
+        await store.unit_overrides(conn),
+    )
+
+
+def needing_sweep(
+    summaries: Sequence[store.VisitSummary], live: set[str], overrides: Overrides, now_ms: int
+) -> list[str]:
+    """The households that can have a finding at ``now_ms``: a live alert (to keep or resolve),
+    a note naming a follow-up, or a due moment passed by the summary's latest sure visit (never
+    later than the one the rules see, so no overdue household is left out). Every other
+    household's evaluation would find nothing and write nothing."""
+    policy = Policies(overrides)
+    needed = []
+    for s in summaries:
+        home = s.home
+        due = cadence.due_ms(home.care_tier, home.since_ms, s.latest_ms, policy(home.place))
+        if s.follow_up or s.household_id in live or now_ms > due:
+            needed.append(s.household_id)
+    return needed
+
+
 async def households(engine: AsyncEngine, now_ms: int) -> int:
-    """Every household's visit cadence and follow-ups (the units' settings read once)."""
-    ids = await read(engine, store.household_ids)
-    overrides = await read(engine, store.unit_overrides)
+    """The visit cadence and follow-ups of every household that can have a finding
+    (:func:`needing_sweep`; the units' settings read once). A change after this read comes
+    with its own evaluation request."""
+    summaries, live, overrides = await read(engine, functools.partial(_visits, now_ms))
+    ids = needing_sweep(summaries, live, overrides, now_ms)
     return await _chunks(
         engine,
         "household",

@@ -105,6 +105,10 @@ class QuotaStatements(Protocol):
         """Per worker, the watermark of each device not revoked and enrolled before
         ``week_end_ms`` (``worker_ids`` is not empty)."""
 
+    async def visit_summaries(self, conn: AsyncConnection, now_ms: int) -> Sequence[Sequence[Any]]:
+        """``(household id, care tier, since_ms, grid id, its path, its tz, latest sure visit,
+        names a follow-up)`` of every household whose grid exists (``store.quota.VisitSummary``)."""
+
     async def upsert_verdicts(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or replace verdicts on ``(worker_id, period)`` (``rows`` is not empty)."""
 

@@ -15,10 +15,12 @@ from typing import Any, Literal, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rules import lifecycle
 from server.store import backend
 from server.store.effective import latest
 from server.store.rows import select_of
 from server.store.tables import (
+    alert_t,
     checkin_t,
     device_t,
     household_t,
@@ -216,12 +218,60 @@ async def household_places(
     }
 
 
-async def household_ids(conn: AsyncConnection) -> list[str]:
-    """Every household's id whose grid exists (those :func:`household_places` places), sorted
-    as Python sorts (not by the database's collation)."""
-    h = household_t.c
-    stmt = sa.select(h.id).join(unit_t, unit_t.c.id == h.grid_id)
-    return sorted((await conn.execute(stmt)).scalars())
+class VisitSummary(NamedTuple):
+    """What the household sweep needs to tell whether a household can have a finding without
+    reading its notes (:func:`visit_summaries`)."""
+
+    household_id: str
+    home: HouseholdPlace
+    latest_ms: int | None
+    """The latest visit, at or before the sweep's moment, that surely counts (its note says
+    ``met`` or ``refused``, or nothing, and its time is a plain integer or absent); a note
+    whose fields are anything else is left out. So never later than the latest counted visit
+    the rules see: a due moment from it is never later than theirs."""
+    follow_up: bool
+    """A note not deleted names a follow-up (whatever its value), or has fields that are not
+    an object."""
+
+
+async def visit_summaries(conn: AsyncConnection, now_ms: int) -> list[VisitSummary]:
+    """One row per household whose grid exists, in Python's order of ids."""
+    rows = await backend.of(conn).quota.visit_summaries(conn, now_ms)
+    found = [
+        VisitSummary(
+            r[0],
+            HouseholdPlace(Place(r[3], r[4], r[5]), r[1], int(r[2] or 0)),
+            None if r[6] is None else int(r[6]),
+            bool(r[7]),
+        )
+        for r in rows
+    ]
+    found.sort(key=lambda s: s.household_id)
+    return found
+
+
+async def live_households(conn: AsyncConnection) -> set[str]:
+    """Households with a live ``visit_overdue`` alert, or a live ``follow_up_open`` alert on
+    one of their notes."""
+    a = alert_t.c
+    stmt = sa.select(a.rule, a.subject_id).where(
+        a.rule.in_(["visit_overdue", "follow_up_open"]), a.status.in_(lifecycle.LIVE)
+    )
+    found: set[str] = set()
+    notes: list[uuid.UUID] = []
+    for rule, subject in await conn.execute(stmt):
+        if rule == "visit_overdue":
+            found.add(subject)
+            continue
+        try:
+            notes.append(uuid.UUID(subject))
+        except ValueError:
+            continue  # no note has that id
+    for start in range(0, len(notes), 1000):
+        part = notes[start : start + 1000]
+        stmt_n = sa.select(note_t.c.household_id).where(note_t.c.id.in_(part))
+        found.update((await conn.execute(stmt_n)).scalars())
+    return found
 
 
 async def household_notes(

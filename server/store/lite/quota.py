@@ -14,6 +14,36 @@ from server.store.tables import checkin_t, device_t, unit_t, verdict_t, worker_g
 
 VERDICT_KEY = ("worker_id", "period")
 
+_VISITS = sa.text("""
+SELECT h.id, h.care_tier, h.since_ms, u.id, u.path, u.tz, v.latest, v.follow_up
+FROM household AS h
+JOIN unit AS u ON u.id = h.grid_id
+LEFT JOIN (
+    SELECT household_id,
+           max(CASE WHEN visit BETWEEN 0 AND :now THEN visit END) AS latest,
+           max(follow_up) AS follow_up
+    FROM (
+        SELECT household_id,
+               CASE WHEN json_type(fields) = 'object'
+                     AND (json_type(fields, '$.outcome') IS NULL
+                          OR (json_type(fields, '$.outcome') = 'text'
+                              AND json_extract(fields, '$.outcome') IN ('met', 'refused')))
+                    THEN CASE WHEN json_type(fields, '$.visited_ms') IS NULL THEN created_ms
+                              WHEN json_type(fields, '$.visited_ms') = 'integer'
+                              THEN json_extract(fields, '$.visited_ms')
+                         END
+               END AS visit,
+               (json_type(fields) IS NOT 'object'
+                OR json_type(fields, '$.follow_up') IS NOT NULL) AS follow_up
+        FROM note
+        WHERE seq > 0 AND NOT deleted
+    )
+    GROUP BY household_id
+) AS v ON v.household_id = h.id
+""")
+"""``store.quota.visit_summaries`` (as on PostgreSQL; a JSON path that is absent has no type,
+a JSON ``null`` has type ``null``)."""
+
 
 async def worker_places(
     conn: AsyncConnection, worker_ids: Iterable[str] | None
@@ -66,6 +96,10 @@ async def watermarks(
     for worker_id, mark in await conn.execute(stmt):
         found[worker_id].append(int(mark or 0))
     return found
+
+
+async def visit_summaries(conn: AsyncConnection, now_ms: int) -> Sequence[Sequence[Any]]:
+    return list(await conn.execute(_VISITS, {"now": now_ms}))
 
 
 async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -47,6 +47,35 @@ WHERE worker_id = ANY($1::text[]) AND revoked_ms IS NULL AND created_ms < $2
 GROUP BY worker_id
 """
 
+_VISITS = """
+SELECT h.id, h.care_tier, h.since_ms, u.id, u.path, u.tz, v.latest, v.follow_up
+FROM household AS h
+JOIN unit AS u ON u.id = h.grid_id
+LEFT JOIN (
+    SELECT household_id,
+           max(visit) FILTER (WHERE visit BETWEEN 0 AND $1) AS latest,
+           bool_or(follow_up) AS follow_up
+    FROM (
+        SELECT household_id,
+               CASE WHEN jsonb_typeof(fields) = 'object'
+                     AND (NOT fields ? 'outcome'
+                          OR fields -> 'outcome' IN ('"met"'::jsonb, '"refused"'::jsonb))
+                    THEN CASE WHEN NOT fields ? 'visited_ms' THEN created_ms
+                              WHEN jsonb_typeof(fields -> 'visited_ms') = 'number'
+                               AND fields ->> 'visited_ms' ~ '^[0-9]{1,18}$'
+                              THEN (fields ->> 'visited_ms')::bigint
+                         END
+               END AS visit,
+               (jsonb_typeof(fields) <> 'object' OR fields ? 'follow_up') AS follow_up
+        FROM note
+        WHERE seq > 0 AND NOT deleted
+    ) AS n
+    GROUP BY household_id
+) AS v ON v.household_id = h.id
+"""
+"""``store.quota.visit_summaries``: one row per household, its notes summed up in the
+database (a visit whose fields are odd is left out: the summary only ever errs early)."""
+
 VERDICT_KEY = ("worker_id", "period")
 _UPSERT_VERDICTS = (
     f"INSERT INTO week_verdict ({', '.join(c.name for c in verdict_t.columns)})"
@@ -91,6 +120,12 @@ async def watermarks(
     for worker_id, marks in await driver.fetch(_WATERMARKS, list(worker_ids), week_end_ms):
         found[worker_id].extend(marks)
     return found
+
+
+async def visit_summaries(conn: AsyncConnection, now_ms: int) -> Sequence[Sequence[Any]]:
+    driver = await pg_driver(conn)
+    rows: Sequence[Sequence[Any]] = await driver.fetch(_VISITS, now_ms)
+    return rows
 
 
 async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
