@@ -3,7 +3,8 @@
 On SQLite every transaction starts with ``BEGIN IMMEDIATE``: one writer at a time, taken up
 front, so a read-then-write transaction never fails half-way on a lock upgrade, and commit order
 equals write order. Read-only work (``tx.read``) asks for ``BEGIN DEFERRED`` instead, and reads a
-consistent snapshot beside the writer (WAL mode).
+consistent snapshot beside the writer (WAL mode). Once ``BEGIN IMMEDIATE`` holds the write lock,
+the transaction's statements run on the event loop's thread until it ends (``lite_driver``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from server import lite_driver
 from server.settings import Settings
 
 _json_encoder = msgspec.json.Encoder()
@@ -35,7 +37,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             settings.database_url,
             json_serializer=_json_dumps,
             json_deserializer=msgspec.json.decode,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": 30, "async_creator_fn": lite_driver.connect},
             hide_parameters=True,
         )
         _sqlite_immediate(engine)
@@ -78,8 +80,21 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        mode = "DEFERRED" if conn.get_execution_options().get(READ_ONLY) else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        lite_driver.set_direct(conn.connection.driver_connection, True)
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _end(conn: Any) -> None:
+        lite_driver.set_direct(conn.connection.driver_connection, False)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # A transaction the pool ends (its connection returned mid-way) ends direct mode too.
+        lite_driver.set_direct(getattr(dbapi_connection, "driver_connection", None), False)
 
 
 DRIVER_ERRORS: tuple[type[Exception], ...] = (

@@ -52,3 +52,71 @@ async def test_writers_of_two_engines_take_turns_in_arrival_order(tmp_path: Path
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_a_write_runs_on_the_loop_thread_and_a_read_and_a_failed_write_do_not_stay_there(
+    tmp_path: Path,
+) -> None:
+    """Once BEGIN IMMEDIATE holds the lock, statements run on the event loop's thread; reads
+    run on the connection's own thread; a transaction that fails ends direct mode too."""
+    import threading
+
+    from server.tx import read
+
+    engine = make_engine(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _here(dbapi_connection: Any, _record: Any) -> None:
+        create = dbapi_connection.driver_connection._conn.create_function
+        create("here", 0, lambda: threading.current_thread().name)
+
+    loop_thread = threading.current_thread().name
+
+    async def where(conn: Any) -> str:
+        return str((await conn.execute(sa.text("SELECT here()"))).scalar_one())
+
+    async def failing(conn: Any) -> None:
+        await where(conn)
+        raise LookupError("the work failed")
+
+    try:
+        assert await transaction(engine, where) == loop_thread
+        assert await read(engine, where) != loop_thread
+        try:
+            await transaction(engine, failing)
+        except LookupError:
+            pass
+        assert await read(engine, where) != loop_thread
+        assert await transaction(engine, where) == loop_thread
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_waiting_for_another_process_lock_does_not_hold_the_loop(
+    tmp_path: Path,
+) -> None:
+    """BEGIN IMMEDIATE waits for the lock on the connection's thread: while another
+    connection (another process, as far as SQLite knows) holds the write lock, the loop runs."""
+    import sqlite3
+
+    path = tmp_path / "w.db"
+    engine = make_engine(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+    await transaction(engine, lambda c: c.execute(sa.text("CREATE TABLE log (n INTEGER)")))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        writer = asyncio.create_task(
+            transaction(engine, lambda c: c.execute(sa.text("INSERT INTO log VALUES (1)")))
+        )
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not writer.done() and ticks == 20
+        other.execute("COMMIT")
+        await asyncio.wait_for(writer, 10)
+        count = await transaction(engine, lambda c: c.execute(sa.text("SELECT count(*) FROM log")))
+        assert count.scalar_one() == 1
+    finally:
+        other.close()
+        await engine.dispose()
