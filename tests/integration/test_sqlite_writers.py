@@ -5,6 +5,7 @@ whenever a poll found the lock free)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,8 @@ async def test_a_write_runs_on_the_loop_thread_and_a_read_and_a_failed_write_do_
     try:
         assert await transaction(engine, where) == loop_thread
         assert await read(engine, where) != loop_thread
-        try:
+        with contextlib.suppress(LookupError):
             await transaction(engine, failing)
-        except LookupError:
-            pass
         assert await read(engine, where) != loop_thread
         assert await transaction(engine, where) == loop_thread
     finally:
