@@ -31,7 +31,15 @@ def _json_dumps(value: Any) -> str:
     return _json_encoder.encode(value).decode()
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+SERVER_APPLICATION = "patrolsync"
+WORKER_APPLICATION = "patrolsync-worker"
+"""PostgreSQL's ``application_name`` of the worker's sessions. They never stamp a change
+position (``store.counter``), so a pull's bound does not wait for their transactions."""
+
+
+def make_engine(settings: Settings, *, application: str = SERVER_APPLICATION) -> AsyncEngine:
+    """The engine of ``settings``; on PostgreSQL its sessions carry ``application`` as their
+    ``application_name`` (``WORKER_APPLICATION`` for the worker's)."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -50,6 +58,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_pool_size,
         pool_recycle=1800,
         hide_parameters=True,
+        connect_args={"server_settings": {"application_name": application}},
     )
     _pg_discard_closed(engine)
     return engine

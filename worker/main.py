@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import logs, webhook_targets
 from server.clock import wall_ms
-from server.db import DRIVER_ERRORS, make_engine, read_only
+from server.db import DRIVER_ERRORS, WORKER_APPLICATION, make_engine, read_only
 from server.process import tune_gc
 from server.settings import Settings
 from sync.durations import SECOND_MS
@@ -100,7 +100,7 @@ async def run(
     sweeps itself, on its simulated clock, at its stops)."""
     logs.configure(settings.log_level, settings.log_json)
     tune_gc(settings)
-    engine = make_engine(settings)
+    engine = make_engine(settings, application=WORKER_APPLICATION)
     try:
         exporter = _metrics(settings, engine, clock)
     except metrics.PortUnavailable:

@@ -9,7 +9,9 @@ after it is served either.
 - PostgreSQL: ``txid`` is the transaction id (``pg_current_xact_id()``), and the bound is the
   oldest transaction still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every id below
   it belongs to a transaction that has committed or rolled back, and ids are never handed out
-  below it again. Writers take no shared lock at all.
+  below it again. Writers take no shared lock at all. A pull's bound (:func:`pull_bound`) skips
+  the worker's sessions, which write alerts and their events (the alert feed's changes, read
+  below :func:`bound`) and never what devices pull: a long evaluation delays no device.
 - SQLite: one writer at a time (``BEGIN IMMEDIATE``), so ``txid`` comes from a one-row counter
   bumped by each writing transaction, and the bound is the committed counter plus one.
 """
@@ -57,6 +59,13 @@ async def bound(conn: AsyncConnection) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
+async def pull_bound(conn: AsyncConnection) -> int:
+    """As :func:`bound`, for the changes devices pull (households, notes, check-ins, conflicts),
+    which the worker never writes: its transactions do not hold it back."""
+    stmt = sa.text(f"SELECT {backend.of(conn).counter.PULL_BOUND}")
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
     updated = await conn.execute(sa.update(_meta).where(_meta.c.key == key).values(value=value))
     if updated.rowcount == 0:
@@ -64,9 +73,9 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
 
 
 async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
-    """:func:`bound` and :func:`horizon` together, in one statement: every pull reads them."""
+    """:func:`pull_bound` and :func:`horizon` together, in one statement: every pull reads them."""
     stmt = sa.text(
-        f"SELECT {backend.of(conn).counter.BOUND},"
+        f"SELECT {backend.of(conn).counter.PULL_BOUND},"
         " coalesce(max(value) FILTER (WHERE key = :t), 0),"
         " coalesce(max(value) FILTER (WHERE key = :s), 0),"
         " coalesce(max(value) FILTER (WHERE key = :e), 0) FROM sync_meta"

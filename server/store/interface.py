@@ -63,6 +63,9 @@ class CounterStatements(Protocol):
     BOUND: str
     """A SQL expression: every transaction numbered below it has finished, and none will be
     numbered below it."""
+    PULL_BOUND: str
+    """As ``BOUND``, for what devices pull: every transaction numbered below it that may write
+    a household, note, check-in or conflict has finished (the worker's never do)."""
 
     async def stamp(self, conn: AsyncConnection) -> int:
         """This transaction's ``txid``, the same for every call within it."""

@@ -10,6 +10,8 @@ from server.store.tables import counter_t
 
 BOUND = "(SELECT value + 1 FROM sync_counter WHERE id = 1)"
 """SQL for the bound: every transaction numbered below it has finished."""
+PULL_BOUND = BOUND
+"""A pull's: the same (one writer at a time; none runs beside the one of the moment)."""
 
 _BUMP = (
     sa.update(counter_t)
