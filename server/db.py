@@ -33,8 +33,9 @@ def _json_dumps(value: Any) -> str:
 
 SERVER_APPLICATION = "patrolsync"
 WORKER_APPLICATION = "patrolsync-worker"
-"""PostgreSQL's ``application_name`` of the worker's sessions. They never stamp a change
-position (``store.counter``), so a pull's bound does not wait for their transactions."""
+"""PostgreSQL's ``application_name`` of the worker's sessions. They write alerts and their
+events, never what devices pull (households, notes, check-ins, conflicts), so a device's pull
+bound does not wait for their transactions (``store.counter.pull_bound``)."""
 
 
 def make_engine(settings: Settings, *, application: str = SERVER_APPLICATION) -> AsyncEngine:
