@@ -21,6 +21,7 @@ import redis
 import redis.asyncio
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patrolsync import importer
 from server.app import create_app
@@ -149,6 +150,15 @@ async def reset(settings: Settings) -> None:
         await transaction(engine, lambda conn: importer.load(conn, doc, LONG_AGO_MS))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the sample district, freshly loaded (:func:`reset`), on each backend."""
+    await reset(settings)
+    engine = make_engine(settings)
+    yield engine
+    await engine.dispose()
 
 
 @asynccontextmanager

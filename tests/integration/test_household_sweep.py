@@ -6,20 +6,15 @@ positioned), live alerts to resolve and follow-ups open or deleted."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db import make_engine
-from server.settings import Settings
 from server.store import quota as store
 from server.store.tables import alert_t, household_t, note_t
 from server.tx import read, transaction
 from sync.durations import DAY_MS
-from tests.conftest import reset
 from worker import sweep
 from worker.evaluate import evaluate_households
 
@@ -29,14 +24,6 @@ T1 = T0 + 2 * DAY_MS
 RECENT = T0 - DAY_MS
 OLD = T0 - 100 * DAY_MS
 """Longer ago than a general household's 92-day cycle."""
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    await reset(settings)
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 def _household(hid: str) -> dict[str, Any]:

@@ -3,32 +3,19 @@ token stored hashed, usable once and not after it expires, an existing id never 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server import invitations, sessions
-from server.db import make_engine
 from server.errors import ApiError, Code
-from server.settings import Settings
 from server.store import console as console_store
 from server.store import units
 from server.store.tables import invitation_t
 from server.tx import read, transaction
-from tests.conftest import reset
 
 NOW = 1_800_000_000_000
 XINHUA = "/jintai/dongfeng/xinhua/"
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    await reset(settings)
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
 
 
 async def _subtree(engine: AsyncEngine, unit_id: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,25 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from patrolsync import importer
 from server import pulling
 from server.auth import Principal
-from server.db import make_engine
 from server.errors import ApiError
 from server.pulling import COLUMNS
-from server.settings import Settings
 from server.store import counter, push, units
 from server.store.pull import Scope, changes
 from server.tx import transaction
 from sync import cursor as cursors
-from tests.conftest import reset
 from tests.support import SAMPLE, new_id
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    await reset(settings)
-    engine = make_engine(settings)
-    yield engine
-    await engine.dispose()
-
 
 PUSH_ID = uuid.uuid4()
 
