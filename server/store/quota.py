@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rules import lifecycle
 from server.store import backend
 from server.store.effective import latest
-from server.store.rows import select_of
+from server.store.rows import chunks, select_of
 from server.store.tables import (
     alert_t,
     checkin_t,
@@ -258,18 +258,19 @@ async def live_households(conn: AsyncConnection) -> set[str]:
         a.rule.in_(["visit_overdue", "follow_up_open"]), a.status.in_(lifecycle.LIVE)
     )
     found: set[str] = set()
-    notes: list[uuid.UUID] = []
+    notes: list[str] = []
     for rule, subject in await conn.execute(stmt):
         if rule == "visit_overdue":
             found.add(subject)
             continue
         try:
-            notes.append(uuid.UUID(subject))
+            notes.append(str(uuid.UUID(subject)))
         except ValueError:
             continue  # no note has that id
-    for start in range(0, len(notes), 1000):
-        part = notes[start : start + 1000]
-        stmt_n = sa.select(note_t.c.household_id).where(note_t.c.id.in_(part))
+    for part in chunks(notes):
+        stmt_n = sa.select(note_t.c.household_id).where(
+            note_t.c.id.in_([uuid.UUID(n) for n in part])
+        )
         found.update((await conn.execute(stmt_n)).scalars())
     return found
 
