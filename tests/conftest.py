@@ -137,6 +137,11 @@ def pg_settings(postgres_url: str) -> Settings:
     return Settings(database_url=postgres_url, log_level="WARNING")
 
 
+def pg_dsn(settings: Settings) -> str:
+    """The PostgreSQL URL of ``settings`` as asyncpg takes it (no SQLAlchemy driver name)."""
+    return settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 async def reset(settings: Settings) -> None:
     """Empty every table, reset the change counter and load the sample district."""
     engine = make_engine(settings)

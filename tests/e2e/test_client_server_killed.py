@@ -31,7 +31,7 @@ from server.clock import wall_ms
 from server.db import make_engine
 from server.settings import Settings
 from server.tx import transaction
-from tests.conftest import reset
+from tests.conftest import pg_dsn, reset
 
 pytestmark = pytest.mark.postgres
 
@@ -104,7 +104,7 @@ def server(pg_settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 async def admin(pg_settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    dsn = pg_settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = pg_dsn(pg_settings)
     conn = await asyncpg.connect(dsn)
     try:
         yield conn

@@ -16,6 +16,7 @@ from server.settings import Settings
 from server.store import outbox
 from server.store.pg.driver import pg_driver
 from server.tx import read, transaction
+from tests.conftest import pg_dsn
 from tests.support import Fleet, new_id
 from worker import jobs, payloads, sweep, webhooks
 from worker import main as worker_main
@@ -47,13 +48,9 @@ def logged(pg_fleet: Fleet) -> Iterator[Events]:
     logger.removeHandler(events)
 
 
-def _dsn(settings: Settings) -> str:
-    return settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def _kill_sessions(settings: Settings) -> int:
     """End every session of the test database but this one, as a restart of the server would."""
-    admin = await asyncpg.connect(_dsn(settings))
+    admin = await asyncpg.connect(pg_dsn(settings))
     try:
         killed: int = await admin.fetchval(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -131,7 +128,7 @@ async def test_the_worker_recovers_by_itself_after_its_sessions_are_killed(
 async def _read_only(settings: Settings, on: bool) -> None:
     """The test database read-only (as a standby is) for every new session, or writable again;
     the sessions open now are ended so that the pool's next ones see it."""
-    admin = await asyncpg.connect(_dsn(settings))
+    admin = await asyncpg.connect(pg_dsn(settings))
     try:
         await admin.execute("SET default_transaction_read_only = off")
         name = await admin.fetchval("SELECT current_database()")

@@ -14,6 +14,7 @@ from server.db import make_engine
 from server.settings import Settings
 from server.store import auth as auth_store
 from server.tx import transaction
+from tests.conftest import pg_dsn
 from tests.support import HOUR, PROTOCOL, Fleet, new_id
 
 
@@ -46,7 +47,7 @@ async def test_connection_lost_mid_push_gives_503_and_the_resend_applies(
     phone = await pg_fleet.device("w-zhang")
     items = [phone.checkin("xinhua-g1"), phone.checkin("xinhua-g1", ended_ago_ms=6 * HOUR)]
     push_id = new_id()
-    dsn = pg_settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = pg_dsn(pg_settings)
     admin = await asyncpg.connect(dsn)
     try:
         lock = admin.transaction()

@@ -14,6 +14,7 @@ from server.db import WORKER_APPLICATION, make_engine
 from server.settings import Settings
 from server.store import counter
 from server.tx import read, transaction
+from tests.conftest import pg_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -33,19 +34,15 @@ async def _open_transaction(dsn: str, application: str) -> tuple[asyncpg.Connect
     return conn, xid
 
 
-def _dsn(settings: Settings) -> str:
-    return settings.database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def test_a_long_worker_transaction_holds_back_no_pull_and_any_other_does(
     engine: AsyncEngine, pg_settings: Settings
 ) -> None:
-    worker, worker_xid = await _open_transaction(_dsn(pg_settings), WORKER_APPLICATION)
+    worker, worker_xid = await _open_transaction(pg_dsn(pg_settings), WORKER_APPLICATION)
     try:
         pushed = await transaction(engine, counter.stamp)  # a push after the worker's began
         assert pushed > worker_xid
         assert await read(engine, counter.pull_bound) > pushed  # the push is served already
-        other, other_xid = await _open_transaction(_dsn(pg_settings), "psql")
+        other, other_xid = await _open_transaction(pg_dsn(pg_settings), "psql")
         try:
             later = await transaction(engine, counter.stamp)
             assert await read(engine, counter.pull_bound) == other_xid < later  # may write: waited
