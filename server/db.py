@@ -18,6 +18,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 from server import lite_driver
 from server.settings import Settings
@@ -46,7 +47,10 @@ def make_engine(settings: Settings, *, application: str = SERVER_APPLICATION) ->
             settings.database_url,
             json_serializer=_json_dumps,
             json_deserializer=msgspec.json.decode,
-            connect_args={"timeout": 30, "async_creator_fn": lite_driver.connect},
+            connect_args={
+                "timeout": lite_driver.BUSY_TIMEOUT_MS / 1000,
+                "async_creator_fn": lite_driver.connect,
+            },
             hide_parameters=True,
         )
         _sqlite_immediate(engine)
@@ -85,7 +89,7 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={lite_driver.BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -93,8 +97,11 @@ def _sqlite_immediate(engine: AsyncEngine) -> None:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN DEFERRED")
             return
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        lite_driver.set_direct(conn.connection.driver_connection, True)
+        driver = conn.connection.driver_connection
+        if isinstance(driver, lite_driver.Connection):
+            await_only(driver.begin_immediate())
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine.sync_engine, "commit")
     @event.listens_for(engine.sync_engine, "rollback")

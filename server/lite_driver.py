@@ -27,11 +27,33 @@ from typing import Any
 
 import aiosqlite
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a statement waits for a lock another connection holds (the write lock, mostly)."""
+
 
 class Connection(aiosqlite.Connection):
     """An aiosqlite connection that runs its calls in place while :attr:`direct`."""
 
     direct = False
+
+    async def begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``: in place when the write lock is free (the writers' turns make
+        it so, ``server.tx``), else on the connection's thread, waiting up to the busy
+        timeout. Then the connection runs direct."""
+        sqlite = self._conn
+        sqlite.execute("PRAGMA busy_timeout=0")
+        try:
+            sqlite.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                raise
+        else:
+            self.direct = True
+            return
+        finally:
+            sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await super()._execute(sqlite.execute, "BEGIN IMMEDIATE")  # type: ignore[no-untyped-call]
+        self.direct = True
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.direct and self._connection is not None:

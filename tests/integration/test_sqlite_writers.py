@@ -119,3 +119,96 @@ async def test_a_writer_waiting_for_another_process_lock_does_not_hold_the_loop(
     finally:
         other.close()
         await engine.dispose()
+
+
+_WRITER = """
+import asyncio, sys
+import sqlalchemy as sa
+from server.db import make_engine
+from server.settings import Settings
+from server.tx import transaction
+
+async def main(url, tag, n):
+    engine = make_engine(Settings(database_url=url))
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _no_wait(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    try:
+        for i in range(n):
+            await transaction(
+                engine, lambda c: c.execute(sa.text("INSERT INTO log VALUES (:t)"), {"t": tag})
+            )
+    finally:
+        await engine.dispose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+async def test_writers_of_two_processes_take_turns_by_the_file_lock(tmp_path: Path) -> None:
+    """Writers of separate processes on one file take turns through ``<database>-writer``: with
+    the database's own wait turned off (busy timeout 0), two processes writing at once still
+    never find the write lock taken (without the file lock, one of them fails at once with
+    "database is locked")."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "p.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    engine = make_engine(Settings(database_url=url))
+    await transaction(engine, lambda c: c.execute(sa.text("CREATE TABLE log (t TEXT)")))
+    await engine.dispose()
+    n = 300
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WRITER, url, tag, str(n), stderr=subprocess.PIPE
+        )
+        for tag in ("a", "b")
+    ]
+    outcomes = [await w.communicate() for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err.decode()[-800:] for _, err in outcomes]
+    assert (tmp_path / "p.db-writer").exists()
+    engine = make_engine(Settings(database_url=url))
+    try:
+        rows = await transaction(
+            engine, lambda c: c.execute(sa.text("SELECT t, count(*) FROM log GROUP BY t"))
+        )
+        assert dict(rows.all()) == {"a": n, "b": n}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_given_up_while_waiting_for_the_file_lock_leaves_it_free(
+    tmp_path: Path,
+) -> None:
+    """A writer cancelled while another process holds the file lock: its thread still gets the
+    lock once released, gives it back at once, and the next writer here then gets its turn."""
+    import fcntl
+    import os
+
+    path = tmp_path / "c.db"
+    engine = make_engine(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
+    await transaction(engine, lambda c: c.execute(sa.text("CREATE TABLE log (n INTEGER)")))
+    other = os.open(f"{path}-writer", os.O_RDONLY)  # another open file: another holder
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        insert = sa.text("INSERT INTO log VALUES (1)")
+        given_up = asyncio.create_task(transaction(engine, lambda c: c.execute(insert)))
+        await asyncio.sleep(0.1)
+        given_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await given_up
+        later = asyncio.create_task(transaction(engine, lambda c: c.execute(insert)))
+        await asyncio.sleep(0.1)
+        assert not later.done()  # the queue waits for the abandoned thread's lock
+        fcntl.flock(other, fcntl.LOCK_UN)
+        await asyncio.wait_for(later, 10)
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: no one kept it
+        fcntl.flock(other, fcntl.LOCK_UN)
+        count = await transaction(engine, lambda c: c.execute(sa.text("SELECT count(*) FROM log")))
+        assert count.scalar_one() == 1
+    finally:
+        os.close(other)
+        await engine.dispose()
