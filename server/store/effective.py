@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from server.store.tables import checkin_t
 
+_LATER = checkin_t.alias("later")
+
 
 def latest(c: Any) -> sa.ColumnElement[bool]:
     """The check-in of ``c`` is its chain's effective version: no amendment of the chain carries
@@ -18,10 +20,19 @@ def latest(c: Any) -> sa.ColumnElement[bool]:
 
     ``store.pg.quota`` states the same rule as a join, for the week's durations; the two must
     agree (the store suite checks both backends)."""
-    later = checkin_t.alias("later")
+    if c is checkin_t.c:
+        return _LATEST  # built once: an alias's columns cost more to build than the query
+    return _latest(c)
+
+
+def _latest(c: Any) -> sa.ColumnElement[bool]:
+    later = _LATER
     return ~sa.exists().where(
         later.c.worker_id == c.worker_id,
         later.c.root_id == c.root_id,
         later.c.clock.is_not(None),
         sa.or_(c.clock.is_(None), later.c.clock > c.clock),
     )
+
+
+_LATEST = _latest(checkin_t.c)

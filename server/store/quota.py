@@ -134,6 +134,17 @@ async def week_durations(
     return await backend.of(conn).quota.week_durations(conn, worker_ids, start_ms, end_ms)
 
 
+_c = checkin_t.c
+_OVERLAPPING = (_c.started_ms < sa.bindparam("end"), _c.ended_ms >= sa.bindparam("start"))
+_WORKERS_PATROLS = select_of(checkin_t, PatrolRow).where(
+    _c.worker_id.in_(sa.bindparam("ids", expanding=True)), *_OVERLAPPING, latest(_c)
+)
+_DEVICES_PATROLS = select_of(checkin_t, PatrolRow).where(
+    _c.device_id.in_(sa.bindparam("ids", expanding=True)), *_OVERLAPPING, latest(_c)
+)
+"""Built once (every evaluation runs them): their values are bound."""
+
+
 async def week_patrols(
     conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> dict[str, list[PatrolRow]]:
@@ -142,11 +153,8 @@ async def week_patrols(
     found: dict[str, list[PatrolRow]] = {w: [] for w in worker_ids}
     if not found:
         return found
-    c = checkin_t.c
-    stmt = select_of(checkin_t, PatrolRow).where(
-        c.worker_id.in_(list(found)), c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c)
-    )
-    for r in await conn.execute(stmt):
+    bound = {"ids": list(found), "start": start_ms, "end": end_ms}
+    for r in await conn.execute(_WORKERS_PATROLS, bound):
         row = PatrolRow._make(r)
         found[row.worker_id].append(row)
     return found
@@ -159,14 +167,8 @@ async def device_patrols(
     patrol is on the device its effective version came from)."""
     if not device_ids:
         return []
-    c = checkin_t.c
-    stmt = select_of(checkin_t, PatrolRow).where(
-        c.device_id.in_(list(device_ids)),
-        c.started_ms < end_ms,
-        c.ended_ms >= start_ms,
-        latest(c),
-    )
-    return [PatrolRow._make(r) for r in await conn.execute(stmt)]
+    bound = {"ids": list(device_ids), "start": start_ms, "end": end_ms}
+    return [PatrolRow._make(r) for r in await conn.execute(_DEVICES_PATROLS, bound)]
 
 
 async def watermarks(

@@ -11,15 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.tables import alert_t
 
+_a = alert_t.c
+_EXISTING = sa.select(
+    _a.id, _a.rule, _a.subject_kind, _a.subject_id, _a.period, _a.status, _a.evidence
+).where(
+    sa.tuple_(_a.rule, _a.subject_kind, _a.subject_id, _a.period).in_(
+        sa.bindparam("keys", expanding=True)
+    )
+)
+
 
 async def existing(conn: AsyncConnection, keys: Sequence[tuple[str, str, str, str]]) -> Any:
-    a = alert_t.c
-    key_cols = sa.tuple_(a.rule, a.subject_kind, a.subject_id, a.period)
-    return await conn.execute(
-        sa.select(a.id, a.rule, a.subject_kind, a.subject_id, a.period, a.status, a.evidence).where(
-            key_cols.in_(list(keys))
-        )
-    )
+    return await conn.execute(_EXISTING, {"keys": list(keys)})
 
 
 async def lock_subjects(conn: AsyncConnection, keys: Sequence[str]) -> None:

@@ -45,41 +45,57 @@ LEFT JOIN (
 a JSON ``null`` has type ``null``)."""
 
 
+_FIRST_GRID = (
+    sa.select(sa.func.min(worker_grid_t.c.grid_id))
+    .where(worker_grid_t.c.worker_id == worker_t.c.id)
+    .scalar_subquery()
+)
+_ACTIVE = sa.select(worker_t.c.id, worker_t.c.since_ms, _FIRST_GRID.label("grid_id")).where(
+    worker_t.c.active.is_(True)
+)
+_ACTIVE_OF = _ACTIVE.where(worker_t.c.id.in_(sa.bindparam("ids", expanding=True)))
+_UNITS_OF = sa.select(unit_t.c.id, unit_t.c.path, unit_t.c.tz).where(
+    unit_t.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+"""Built once (the worker runs them for every evaluation): their values are bound."""
+
+
 async def worker_places(
     conn: AsyncConnection, worker_ids: Iterable[str] | None
 ) -> Sequence[Sequence[Any]]:
-    first = (
-        sa.select(sa.func.min(worker_grid_t.c.grid_id))
-        .where(worker_grid_t.c.worker_id == worker_t.c.id)
-        .scalar_subquery()
-    )
-    stmt = sa.select(worker_t.c.id, worker_t.c.since_ms, first.label("grid_id")).where(
-        worker_t.c.active.is_(True)
-    )
-    if worker_ids is not None:
-        stmt = stmt.where(worker_t.c.id.in_(sorted(set(worker_ids))))
-    rows = [r for r in await conn.execute(stmt) if r.grid_id is not None]
+    if worker_ids is None:
+        found = await conn.execute(_ACTIVE)
+    else:
+        found = await conn.execute(_ACTIVE_OF, {"ids": sorted(set(worker_ids))})
+    rows = [r for r in found if r.grid_id is not None]
     units = {}
     wanted = sorted({r.grid_id for r in rows})
     for start in range(0, len(wanted), 1000):
         part = wanted[start : start + 1000]
-        stmt_u = sa.select(unit_t.c.id, unit_t.c.path, unit_t.c.tz).where(unit_t.c.id.in_(part))
-        units.update({r.id: (r.path, r.tz) for r in await conn.execute(stmt_u)})
+        units.update({r.id: (r.path, r.tz) for r in await conn.execute(_UNITS_OF, {"ids": part})})
     return [(r.id, r.since_ms, r.grid_id, *units[r.grid_id]) for r in rows if r.grid_id in units]
+
+
+_c = checkin_t.c
+_DURATIONS = sa.select(_c.worker_id, _c.duration_ms).where(
+    _c.worker_id.in_(sa.bindparam("workers", expanding=True)),
+    _c.started_ms >= sa.bindparam("start"),
+    _c.started_ms < sa.bindparam("end"),
+    latest(_c),
+)
+_WATERMARKS = sa.select(device_t.c.worker_id, device_t.c.watermark_ms).where(
+    device_t.c.worker_id.in_(sa.bindparam("workers", expanding=True)),
+    device_t.c.revoked_ms.is_(None),
+    device_t.c.created_ms < sa.bindparam("end"),
+)
 
 
 async def week_durations(
     conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {w: [] for w in worker_ids}
-    c = checkin_t.c
-    stmt = sa.select(c.worker_id, c.duration_ms).where(
-        c.worker_id.in_(list(worker_ids)),
-        c.started_ms >= start_ms,
-        c.started_ms < end_ms,
-        latest(c),
-    )
-    for worker_id, duration in await conn.execute(stmt):
+    bound = {"workers": list(worker_ids), "start": start_ms, "end": end_ms}
+    for worker_id, duration in await conn.execute(_DURATIONS, bound):
         found[worker_id].append(int(duration))
     return found
 
@@ -88,12 +104,8 @@ async def watermarks(
     conn: AsyncConnection, worker_ids: Sequence[str], week_end_ms: int
 ) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {w: [] for w in worker_ids}
-    stmt = sa.select(device_t.c.worker_id, device_t.c.watermark_ms).where(
-        device_t.c.worker_id.in_(list(worker_ids)),
-        device_t.c.revoked_ms.is_(None),
-        device_t.c.created_ms < week_end_ms,
-    )
-    for worker_id, mark in await conn.execute(stmt):
+    bound = {"workers": list(worker_ids), "end": week_end_ms}
+    for worker_id, mark in await conn.execute(_WATERMARKS, bound):
         found[worker_id].append(int(mark or 0))
     return found
 
@@ -102,12 +114,18 @@ async def visit_summaries(conn: AsyncConnection, now_ms: int) -> Sequence[Sequen
     return list(await conn.execute(_VISITS, {"now": now_ms}))
 
 
-async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+def _upsert_verdicts() -> Any:
     stmt = insert(verdict_t)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=list(VERDICT_KEY),
         set_={
             c.name: stmt.excluded[c.name] for c in verdict_t.columns if c.name not in VERDICT_KEY
         },
     )
-    await conn.execute(stmt, list(rows))
+
+
+_UPSERT_VERDICTS = _upsert_verdicts()
+
+
+async def upsert_verdicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(_UPSERT_VERDICTS, list(rows))
