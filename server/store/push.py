@@ -5,8 +5,9 @@ Rows that replicate carry their change position (``txid``, ``seq``) from ``count
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -97,6 +98,33 @@ async def insert_checkins(
     return await backend.of(conn).push.insert_checkins(conn, rows, shared)
 
 
+_LOCK_NOTES = (
+    select_of(note_t, NoteRow)
+    .where(note_t.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(note_t.c.id)
+    .with_for_update()
+)
+_EDITS_OF = select_of(edit_t, EditRow).where(
+    edit_t.c.note_id.in_(sa.bindparam("ids", expanding=True))
+)
+"""Built once (every push with notes runs them): their values are bound."""
+
+
+@functools.cache
+def _insert_new(insert: Callable[[sa.Table], Any], table: sa.Table, *key: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` in the backend's dialect, built once."""
+    return insert(table).on_conflict_do_nothing(index_elements=list(key))
+
+
+@functools.cache
+def _update_notes(columns: tuple[str, ...]) -> Any:
+    return (
+        sa.update(note_t)
+        .where(note_t.c.id == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(f"b_{c}") for c in columns})
+    )
+
+
 async def lock_notes(
     conn: AsyncConnection, placeholders: Sequence[dict[str, Any]]
 ) -> dict[uuid.UUID, NoteRow]:
@@ -109,16 +137,10 @@ async def lock_notes(
     if not placeholders:
         return {}
     ordered = sorted(placeholders, key=lambda r: r["id"])
-    insert = backend.of(conn).insert
-    await conn.execute(insert(note_t).on_conflict_do_nothing(index_elements=["id"]), list(ordered))
+    await conn.execute(_insert_new(backend.of(conn).insert, note_t, "id"), list(ordered))
     # (SQLite writes no FOR UPDATE: its one writer holds the database.)
-    stmt = (
-        select_of(note_t, NoteRow)
-        .where(note_t.c.id.in_([r["id"] for r in ordered]))
-        .order_by(note_t.c.id)
-        .with_for_update()
-    )
-    return {row.id: NoteRow._make(row) for row in await conn.execute(stmt)}
+    found = await conn.execute(_LOCK_NOTES, {"ids": [r["id"] for r in ordered]})
+    return {row.id: NoteRow._make(row) for row in found}
 
 
 async def note_edits(
@@ -128,19 +150,14 @@ async def note_edits(
     found: dict[uuid.UUID, list[EditRow]] = {n: [] for n in wanted}
     if not wanted:
         return found
-    stmt = select_of(edit_t, EditRow).where(edit_t.c.note_id.in_(wanted))
-    for row in await conn.execute(stmt):
+    for row in await conn.execute(_EDITS_OF, {"ids": wanted}):
         found[row.note_id].append(EditRow._make(row))
     return found
 
 
 async def insert_note_edits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        stmt = (
-            backend.of(conn)
-            .insert(edit_t)
-            .on_conflict_do_nothing(index_elements=["note_id", "field", "clock"])
-        )
+        stmt = _insert_new(backend.of(conn).insert, edit_t, "note_id", "field", "clock")
         await conn.execute(stmt, list(rows))
 
 
@@ -148,19 +165,13 @@ async def update_notes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     """Write resolved note states; each row has ``id`` and the columns to set."""
     if not rows:
         return
-    columns = [c for c in rows[0] if c != "id"]
-    stmt = (
-        sa.update(note_t)
-        .where(note_t.c.id == sa.bindparam("b_id"))
-        .values({c: sa.bindparam(f"b_{c}") for c in columns})
-    )
+    stmt = _update_notes(tuple(c for c in rows[0] if c != "id"))
     await conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
 
 async def insert_conflicts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        stmt = backend.of(conn).insert(conflict_t).on_conflict_do_nothing(index_elements=["id"])
-        await conn.execute(stmt, list(rows))
+        await conn.execute(_insert_new(backend.of(conn).insert, conflict_t, "id"), list(rows))
 
 
 async def prune_tombstones(conn: AsyncConnection, before_ms: int) -> tuple[int, tuple[int, int]]:

@@ -245,14 +245,19 @@ _IN_CHUNK = 10_000
 parameters, and one push can name more households than that."""
 
 
+_HOUSEHOLD_GRIDS = sa.select(household_t.c.id, household_t.c.grid_id).where(
+    household_t.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
 async def household_grids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
     """household id → its grid id, for the ids that exist (any number of ids)."""
     wanted = sorted(set(ids))
     found: dict[str, str] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
-        stmt = sa.select(household_t.c.id, household_t.c.grid_id).where(household_t.c.id.in_(chunk))
-        found.update({row.id: row.grid_id for row in await conn.execute(stmt)})
+        rows = await conn.execute(_HOUSEHOLD_GRIDS, {"ids": chunk})
+        found.update({row.id: row.grid_id for row in rows})
     return found
 
 

@@ -13,23 +13,32 @@ from server.store.tables import device_t, token_t, worker_t
 _TOKEN = TokenRow._fields[:-1]
 
 
+_LOOKUP = (
+    sa.select(*(token_t.c[name] for name in _TOKEN), worker_t.c.active.label("worker_active"))
+    .outerjoin(worker_t, worker_t.c.id == token_t.c.worker_id)
+    .where(token_t.c.token_hash == sa.bindparam("hash"))
+)
+_WATERMARK = sa.select(device_t.c.watermark_ms).where(device_t.c.id == sa.bindparam("device"))
+_TOUCH = (
+    sa.update(device_t)
+    .where(device_t.c.id == sa.bindparam("device"))
+    .values(last_seen_ms=sa.bindparam("seen"), last_skew_ms=sa.bindparam("skew"))
+)
+_TOUCH_COMPLETE = _TOUCH.values(watermark_ms=sa.bindparam("mark"))
+"""Built once (every request runs the lookup, every push the touch): their values are bound."""
+
+
 async def lookup_token(conn: AsyncConnection, token_hash: str) -> TokenRow | None:
-    stmt = (
-        sa.select(*(token_t.c[name] for name in _TOKEN), worker_t.c.active.label("worker_active"))
-        .outerjoin(worker_t, worker_t.c.id == token_t.c.worker_id)
-        .where(token_t.c.token_hash == token_hash)
-    )
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(_LOOKUP, {"hash": token_hash})).first()
     return TokenRow._make(row) if row else None
 
 
 async def touch_device(
     conn: AsyncConnection, device_id: str, now_ms: int, skew_ms: int, complete: bool
 ) -> int | None:
-    row = await conn.execute(sa.select(device_t.c.watermark_ms).where(device_t.c.id == device_id))
-    before = row.scalar()
-    values: dict[str, Any] = {"last_seen_ms": now_ms, "last_skew_ms": skew_ms}
+    before = (await conn.execute(_WATERMARK, {"device": device_id})).scalar()
+    values: dict[str, Any] = {"device": device_id, "seen": now_ms, "skew": skew_ms}
     if complete:
-        values["watermark_ms"] = max(before or 0, now_ms)
-    await conn.execute(sa.update(device_t).where(device_t.c.id == device_id).values(values))
+        values["mark"] = max(before or 0, now_ms)
+    await conn.execute(_TOUCH_COMPLETE if complete else _TOUCH, values)
     return int(before) if before is not None else None

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.tables import outbox_t
+
+
+def _request() -> Any:
+    stmt = insert(outbox_t)
+    return stmt.on_conflict_do_update(
+        index_elements=["kind", "subject", "period"],
+        set_={
+            "version": outbox_t.c.version + 1,
+            "updated_ms": stmt.excluded.updated_ms,
+            "request_id": sa.func.coalesce(stmt.excluded.request_id, outbox_t.c.request_id),
+        },
+    )
+
+
+_REQUEST = _request()
+"""Built once (every push runs it)."""
 
 
 async def request(
@@ -29,13 +46,4 @@ async def request(
         }
         for k, s, p in keys
     ]
-    stmt = insert(outbox_t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["kind", "subject", "period"],
-        set_={
-            "version": outbox_t.c.version + 1,
-            "updated_ms": stmt.excluded.updated_ms,
-            "request_id": sa.func.coalesce(stmt.excluded.request_id, outbox_t.c.request_id),
-        },
-    )
-    await conn.execute(stmt, rows)
+    await conn.execute(_REQUEST, rows)

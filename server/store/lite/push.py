@@ -12,23 +12,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.tables import checkin_t, receipt_t
 
+_r = receipt_t.c
+_CLAIM = (
+    insert(receipt_t)
+    .values(
+        device_id=sa.bindparam("device"),
+        push_id=sa.bindparam("push"),
+        created_ms=sa.bindparam("now"),
+    )
+    .on_conflict_do_nothing(index_elements=["device_id", "push_id"])
+    .returning(_r.push_id)
+)
+_THIS = (_r.device_id == sa.bindparam("device"), _r.push_id == sa.bindparam("push"))
+_STORED = sa.select(_r.results).where(*_THIS)
+_SAVE = sa.update(receipt_t).where(*_THIS).values(results=sa.bindparam("results"))
+_c = checkin_t.c
+_CHECKINS = sa.select(_c.id, _c.worker_id, _c.root_id, _c.amends, _c.started_ms).where(
+    _c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_INSERT_CHECKINS = (
+    insert(checkin_t).on_conflict_do_nothing(index_elements=["id"]).returning(checkin_t.c.id)
+)
+"""Built once (every push runs them): their values are bound."""
+
 
 async def claim_receipt(
     conn: AsyncConnection, device_id: str, push_id: uuid.UUID, now_ms: int
 ) -> bytes | None:
-    stmt = (
-        insert(receipt_t)
-        .values(device_id=device_id, push_id=push_id, created_ms=now_ms)
-        .on_conflict_do_nothing(index_elements=["device_id", "push_id"])
-        .returning(receipt_t.c.push_id)
-    )
-    if (await conn.execute(stmt)).first() is not None:
+    if (await conn.execute(_CLAIM, {"device": device_id, "push": push_id, "now": now_ms})).first():
         return None
-    stored = await conn.execute(
-        sa.select(receipt_t.c.results).where(
-            receipt_t.c.device_id == device_id, receipt_t.c.push_id == push_id
-        )
-    )
+    stored = await conn.execute(_STORED, {"device": device_id, "push": push_id})
     results = stored.scalar_one()
     return bytes(results) if results is not None else b""
 
@@ -36,21 +49,15 @@ async def claim_receipt(
 async def save_receipt(
     conn: AsyncConnection, device_id: str, push_id: uuid.UUID, results: bytes
 ) -> None:
-    await conn.execute(
-        sa.update(receipt_t)
-        .where(receipt_t.c.device_id == device_id, receipt_t.c.push_id == push_id)
-        .values(results=results)
-    )
+    await conn.execute(_SAVE, {"device": device_id, "push": push_id, "results": results})
 
 
 async def checkin_rows(conn: AsyncConnection, ids: list[uuid.UUID]) -> Sequence[Sequence[Any]]:
-    c = checkin_t.c
-    stmt = sa.select(c.id, c.worker_id, c.root_id, c.amends, c.started_ms).where(c.id.in_(ids))
-    return [tuple(r) for r in await conn.execute(stmt)]
+    return [tuple(r) for r in await conn.execute(_CHECKINS, {"ids": ids})]
 
 
 async def insert_checkins(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
 ) -> set[uuid.UUID]:
-    stmt = insert(checkin_t).on_conflict_do_nothing(index_elements=["id"]).returning(checkin_t.c.id)
-    return set((await conn.execute(stmt, [{**row, **shared} for row in rows])).scalars())
+    found = await conn.execute(_INSERT_CHECKINS, [{**row, **shared} for row in rows])
+    return set(found.scalars())
