@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,8 +28,9 @@ class Scope:
     """For a worker: their check-ins and conflict records. None for a supervisor."""
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One change read (a tuple: a page builds a thousand of them)."""
+
     kind: str
     data: Sequence[Any]
     """The selected columns' values, in the order asked for, then ``txid`` and ``seq``."""
