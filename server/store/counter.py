@@ -18,6 +18,8 @@ after it is served either.
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,14 +74,19 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
         await conn.execute(sa.insert(_meta).values(key=key, value=value))
 
 
-async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
-    """:func:`pull_bound` and :func:`horizon` together, in one statement: every pull reads them."""
-    stmt = sa.text(
-        f"SELECT {backend.of(conn).counter.PULL_BOUND},"
+@functools.cache
+def _bound_and_horizon(pull_bound: str) -> sa.TextClause:
+    return sa.text(
+        f"SELECT {pull_bound},"
         " coalesce(max(value) FILTER (WHERE key = :t), 0),"
         " coalesce(max(value) FILTER (WHERE key = :s), 0),"
         " coalesce(max(value) FILTER (WHERE key = :e), 0) FROM sync_meta"
     )
+
+
+async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
+    """:func:`pull_bound` and :func:`horizon` together, in one statement: every pull reads them."""
+    stmt = _bound_and_horizon(backend.of(conn).counter.PULL_BOUND)
     row = (await conn.execute(stmt, {"t": HORIZON_TXID, "s": HORIZON_SEQ, "e": EPOCH})).one()
     return int(row[0]), (int(row[1]), int(row[2])), int(row[3])
 
