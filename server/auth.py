@@ -79,7 +79,7 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
         # (An active worker is a joined one: its id is there.)
         if not row.worker_active or row.worker_id is None:
             raise ApiError(Code.TOKEN_REVOKED, "the worker of this token is not active")
-        zones = await units.worker_grid_zones(conn, row.worker_id)
+        zones = row.zones
         return Principal(
             role="device",
             grids=tuple(grid for grid, _ in zones),

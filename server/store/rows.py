@@ -65,6 +65,9 @@ class TokenRow(NamedTuple):
     created_ms: int
     revoked_ms: int | None
     worker_active: bool | None
+    zones: Sequence[Sequence[str]] = ()
+    """A device token's: its worker's grids, by id, each with its time zone (read with the token:
+    every device request needs them)."""
 
 
 class CheckinRef(NamedTuple):

@@ -97,8 +97,8 @@ def test_the_alert_rows_carry_the_wire_alert() -> None:
 
 
 def test_the_token_row_is_the_token_table_and_the_worker_state() -> None:
-    assert TokenRow._fields[:-1] == tuple(token_t.c.keys())
-    assert TokenRow._fields[-1] == "worker_active"
+    assert TokenRow._fields[:-2] == tuple(token_t.c.keys())
+    assert TokenRow._fields[-2:] == ("worker_active", "zones")
 
 
 KEY_VALUE = {"unit_overrides"}

@@ -7,10 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.store.lite import units
 from server.store.rows import TokenRow
 from server.store.tables import device_t, token_t, worker_t
 
-_TOKEN = TokenRow._fields[:-1]
+_TOKEN = TokenRow._fields[:-2]
 
 
 _LOOKUP = (
@@ -30,7 +31,12 @@ _TOUCH_COMPLETE = _TOUCH.values(watermark_ms=sa.bindparam("mark"))
 
 async def lookup_token(conn: AsyncConnection, token_hash: str) -> TokenRow | None:
     row = (await conn.execute(_LOOKUP, {"hash": token_hash})).first()
-    return TokenRow._make(row) if row else None
+    if row is None:
+        return None
+    found = TokenRow._make((*row, ()))
+    if found.role != "device" or found.worker_id is None:
+        return found
+    return found._replace(zones=await units.worker_grid_zones(conn, found.worker_id))
 
 
 async def touch_device(

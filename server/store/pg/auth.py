@@ -10,11 +10,15 @@ from server.store.rows import TokenRow
 
 _LOOKUP = (
     "SELECT "
-    + ", ".join(f"t.{name}" for name in TokenRow._fields if name != "worker_active")
-    + ", w.active AS worker_active FROM api_token AS t"
+    + ", ".join(f"t.{name}" for name in TokenRow._fields[:-2])
+    + ", w.active AS worker_active,"
+    " ARRAY(SELECT ARRAY[g.grid_id, u.tz] FROM worker_grid AS g JOIN unit AS u ON u.id = g.grid_id"
+    " WHERE g.worker_id = t.worker_id AND t.role = 'device' ORDER BY g.grid_id) AS zones"
+    " FROM api_token AS t"
     " LEFT JOIN worker AS w ON w.id = t.worker_id WHERE t.token_hash = $1"
 )
-"""The columns in ``TokenRow``'s order, so a record is the row as it comes."""
+"""The columns in ``TokenRow``'s order, so a record is the row as it comes: a device request's
+one round trip for its token and its worker's grids."""
 _TOUCH = (
     "WITH old AS (SELECT watermark_ms FROM device WHERE id = $1 FOR UPDATE)"
     " UPDATE device SET last_seen_ms = $2, last_skew_ms = $3,"
