@@ -51,7 +51,8 @@ def _by_position(record: type[msgspec.Struct]) -> type[msgspec.Struct]:
     the same fields in the same order and no tag, so it encodes to the same bytes; built from a
     row without a dict in between (a page builds a thousand)."""
     config = record.__struct_config__
-    assert not (config.omit_defaults or config.tag or config.array_like), record
+    if config.omit_defaults or config.tag or config.array_like:
+        raise TypeError(f"{record.__name__}: its encoding depends on more than its fields")
     twin: type[msgspec.Struct] = msgspec.defstruct(
         f"{record.__name__}Row", record.__struct_fields__
     )
