@@ -52,6 +52,8 @@ class Patrol(NamedTuple):
     max_speed_mps: float | None
     mock_location: bool
     points: int
+    boot_id: str | None = None
+    """The boot of the phone that recorded it, when the app sent one (``CheckinBody.boot_id``)."""
 
 
 def _ids(ids: Iterable[str]) -> list[str]:
@@ -134,30 +136,64 @@ def _figures(rule: str, bad: Sequence[Patrol], policy: Policy) -> dict[str, Any]
     return {}
 
 
+def _phones(p: Patrol) -> tuple[tuple[str, str], ...]:
+    """The phone a patrol was recorded on, as keys: its device id, and its boot when the app
+    sent one. A boot belongs to one phone, whichever enrolment (device id) recorded on it, so
+    two workers' patrols of one boot were recorded on one phone."""
+    device = ("device", p.device_id)
+    return (device, ("boot", p.boot_id)) if p.boot_id else (device,)
+
+
+class Phones:
+    """Patrols by the phone they were recorded on (their device id, and their boot), to find
+    the other workers' patrols a worker's must be compared with (``shared_device``) without
+    comparing every worker with every patrol."""
+
+    def __init__(self, patrols: Iterable[Patrol]) -> None:
+        self._on: dict[tuple[str, str], list[Patrol]] = defaultdict(list)
+        for p in patrols:
+            for key in _phones(p):
+                self._on[key].append(p)
+
+    def others(self, worker_id: str, patrols: Iterable[Patrol]) -> list[Patrol]:
+        """The other workers' patrols recorded on a phone one of ``patrols`` was, by id."""
+        found: dict[str, Patrol] = {}
+        for key in {key for p in patrols for key in _phones(p)}:
+            found |= {c.id: c for c in self._on.get(key, ()) if c.worker_id != worker_id}
+        return [found[i] for i in sorted(found)]
+
+
 def _shared_device(
     worker_id: str, patrols: Sequence[Patrol], others_on_devices: Sequence[Patrol]
 ) -> tuple[set[str], dict[str, Any]]:
-    """This worker's patrols overlapping another worker's on the same device, and figures."""
-    mine: dict[str, list[Patrol]] = defaultdict(list)
+    """This worker's patrols overlapping another worker's on the same phone, and figures."""
+    mine: dict[tuple[str, str], list[Patrol]] = defaultdict(list)
     for p in patrols:
-        mine[p.device_id].append(p)
-    theirs: dict[str, list[Patrol]] = defaultdict(list)
-    for p in others_on_devices:
-        if p.worker_id != worker_id and p.device_id in mine:
-            theirs[p.device_id].append(p)
+        for key in _phones(p):
+            mine[key].append(p)
+    theirs: dict[tuple[str, str], list[Patrol]] = defaultdict(list)
+    for p in Phones(others_on_devices).others(worker_id, patrols):
+        for key in _phones(p):
+            if key in mine:
+                theirs[key].append(p)
     shared: set[str] = set()
-    hit: list[Patrol] = []
-    for device, others in theirs.items():
-        shared |= _overlapping(mine[device], others)
-        found = _overlapping(others, mine[device])
-        hit += [p for p in others if p.id in found]
+    hit: dict[str, Patrol] = {}
+    boots: set[str] = set()
+    for key, others in theirs.items():
+        found = _overlapping(mine[key], others)
+        shared |= found
+        if found and key[0] == "boot":
+            boots.add(key[1])
+        matched = _overlapping(others, mine[key])
+        hit |= {p.id: p for p in others if p.id in matched}
     if not shared:
         return shared, {}
-    return shared, {
+    figures = {
         "devices": _ids(p.device_id for p in patrols if p.id in shared),
-        "other_workers": _ids(p.worker_id for p in hit),
-        "other_patrols": _ids(p.id for p in hit),
+        "other_workers": _ids(p.worker_id for p in hit.values()),
+        "other_patrols": _ids(hit),
     }
+    return shared, figures | ({"boots": _ids(boots)} if boots else {})
 
 
 def _hits(

@@ -139,6 +139,15 @@ class Checkin(SQLModel, table=True):
             postgresql_where=sa.text("clock IS NOT NULL"),
             sqlite_where=sa.text("clock IS NOT NULL"),
         ),
+        # Patrols by the phone's boot they were recorded in: another worker's patrols on the
+        # same phone (``shared_device``); a device id is one worker's.
+        sa.Index(
+            "ix_checkin_boot_started",
+            "boot_id",
+            "started_ms",
+            postgresql_where=sa.text("boot_id IS NOT NULL"),
+            sqlite_where=sa.text("boot_id IS NOT NULL"),
+        ),
     )
     id: uuid.UUID = Field(primary_key=True)
     worker_id: str = Field(max_length=ID_LEN)

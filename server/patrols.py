@@ -43,6 +43,7 @@ def _quality_patrol(p: store.PatrolRow) -> quality.Patrol:
         max_speed_mps=route.get("max_speed_mps"),
         mock_location=bool(route.get("mock_location", False)),
         points=int(route.get("points", 0)),
+        boot_id=p.boot_id,
     )
 
 
@@ -84,28 +85,28 @@ async def _weeks(
         wk = _week(label, now_ms, tz)
         ids = [j.worker_id for j in group]
         rows = await store.effective_patrols(conn, wk.start_ms, wk.end_ms, worker_ids=ids)
-        devices = sorted({r.device_id for r in rows})
-        on_devices = await store.effective_patrols(conn, wk.start_ms, wk.end_ms, device_ids=devices)
         mine: dict[str, list[store.PatrolRow]] = defaultdict(list)
         for r in rows:
             if wk.start_ms <= r.started_ms < wk.end_ms:
                 mine[r.worker_id].append(r)
+        used = [r for patrols in mine.values() for r in patrols]
+        on_phones = await store.effective_patrols(
+            conn,
+            min([wk.start_ms, *(r.started_ms for r in used)]),
+            max([wk.end_ms, *(r.ended_ms for r in used)]),
+            boot_ids=[r.boot_id for r in used if r.boot_id],
+        )
+        phones = quality.Phones(_quality_patrol(r) for r in on_phones)
         for j in group:
-            found[j.worker_id] = _report(j, wk, mine[j.worker_id], on_devices)
+            found[j.worker_id] = _report(j, wk, mine[j.worker_id], phones)
     return [found[j.worker_id] for j in judged]
 
 
 def _report(
-    j: _Judged, wk: Week, mine: list[store.PatrolRow], on_devices: list[store.PatrolRow]
+    j: _Judged, wk: Week, mine: list[store.PatrolRow], phones: quality.Phones
 ) -> WorkerPatrols:
-    used = {r.device_id for r in mine}
-    others = [r for r in on_devices if r.device_id in used and r.worker_id != j.worker_id]
-    offended = quality.offences(
-        j.worker_id,
-        [_quality_patrol(r) for r in mine],
-        [_quality_patrol(r) for r in others],
-        j.policy,
-    )
+    seen = [_quality_patrol(r) for r in mine]
+    offended = quality.offences(j.worker_id, seen, phones.others(j.worker_id, seen), j.policy)
     patrols = []
     for r in mine:
         standing = quota.standing(r.duration_ms, j.policy)

@@ -11,11 +11,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules import cadence, quality, quota
 from rules.findings import Finding
-from rules.periods import Week, week
+from rules.periods import Week, week, week_of
 from rules.policy import Policy, resolve
 from server.store import alerts
 from server.store import quota as store
@@ -23,6 +24,7 @@ from server.store.alert_events import NewEvent
 from sync.hlc import HLC, HLCError
 
 Overrides = Mapping[str, Mapping[str, Any]]
+log = structlog.get_logger("patrolsync.worker")
 
 
 class Policies:
@@ -118,6 +120,7 @@ def _patrol(row: store.PatrolRow) -> quality.Patrol:
         max_speed_mps=route.get("max_speed_mps"),
         mock_location=bool(route.get("mock_location", False)),
         points=int(route.get("points", 0)),
+        boot_id=row.boot_id,
     )
 
 
@@ -141,19 +144,64 @@ async def evaluate_quality(
             w: [_patrol(r) for r in rows[w] if wk.start_ms <= r.started_ms < wk.end_ms]
             for w in workers
         }
-        devices = sorted({p.device_id for patrols in mine.values() for p in patrols})
-        on_devices = await store.device_patrols(conn, devices, wk.start_ms, wk.end_ms)
+        used = [p for patrols in mine.values() for p in patrols]
+        boots = sorted({p.boot_id for p in used if p.boot_id})
+        # every patrol overlapping one of theirs: those of their patrols that run past the week
+        span = (
+            min([wk.start_ms, *(p.started_ms for p in used)]),
+            max([wk.end_ms, *(p.ended_ms for p in used)]),
+        )
+        on_phones = await store.boot_patrols(conn, boots, *span)
+        phones = quality.Phones(_patrol(r) for r in on_phones)
         for worker_id in workers:
-            own = {p.device_id for p in mine[worker_id]}
-            others = [
-                _patrol(r) for r in on_devices if r.device_id in own and r.worker_id != worker_id
-            ]
+            others = phones.others(worker_id, mine[worker_id])
             found[worker_id] = quality.patrol_quality(
                 worker_id, wk, mine[worker_id], others, policy(places[worker_id])
             )
     findings = [f for worker_id in sorted(found) for f in found[worker_id]]
     where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}
     return await alerts.apply(conn, findings, where, now_ms)
+
+
+PARTNERS_LIMIT = 500
+"""At most this many other workers are evaluated with one job's (phones are seldom shared; a
+boot id sent by many workers' apps is an app's mistake, not a shared phone)."""
+
+
+async def with_partners(
+    conn: AsyncConnection, weeks: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[list[str], list[str]]]:
+    """Per week label: its workers, and the other workers whose data-quality week must be
+    evaluated with theirs (``shared_device`` is one worker's finding from another's patrols).
+    Those are the workers with a patrol (any version) overlapping one of these workers' week
+    during the same boot, in the week the other patrol started in (its worker's time zone).
+
+    Read before any subject lock is taken, so the caller locks every week it evaluates at once,
+    in one order. A patrol written after this read is its own worker's push, whose evaluation
+    names this one's workers in turn."""
+    plan: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    for label, workers in weeks.items():
+        plan[label][0].update(workers)
+    everyone = sorted({w for workers in weeks.values() for w in workers})
+    places = await store.worker_places(conn, everyone)
+    found: list[tuple[str, int]] = []
+    for label, workers in weeks.items():
+        by_tz: dict[str, list[str]] = defaultdict(list)
+        for w in sorted(set(workers)):
+            if w in places:
+                by_tz[places[w].tz].append(w)
+        for tz, group in by_tz.items():
+            wk = week(label, tz)
+            found += await store.boot_partners(conn, group, wk.start_ms, wk.end_ms)
+    partners = sorted({w for w, _ in found})
+    if len(partners) > PARTNERS_LIMIT:
+        log.warning("patrols of one boot from many workers", workers=len(partners))
+        partners = partners[:PARTNERS_LIMIT]
+    theirs = await store.worker_places(conn, partners)
+    for w, started_ms in found:
+        if w in theirs:
+            plan[week_of(started_ms, theirs[w].tz).label][1].add(w)
+    return {label: (sorted(own), sorted(others - own)) for label, (own, others) in plan.items()}
 
 
 def _wall(clock: str | None, default: int) -> int:

@@ -15,12 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.clock import wall_ms
 from server.db import read_only
-from server.store import outbox
+from server.store import alerts, outbox
 from server.store.alert_events import NewEvent
 from server.tx import read, transaction
 from sync.durations import MINUTE_MS
 from worker import metrics, payloads, queue, sweep
-from worker.evaluate import evaluate_households, evaluate_quality, evaluate_weeks
+from worker.evaluate import (
+    evaluate_households,
+    evaluate_quality,
+    evaluate_weeks,
+    week_key,
+    with_partners,
+)
 
 log = structlog.get_logger("patrolsync.worker")
 BATCH = 50
@@ -55,10 +61,13 @@ async def evaluate(ctx: dict[str, Any], job: payloads.Evaluate) -> int:
 
     async def work(conn: AsyncConnection) -> list[NewEvent]:
         events: list[NewEvent] = []
-        for label, workers in sorted(weeks.items()):
-            workers = sorted(set(workers))
-            events += await evaluate_weeks(conn, workers, label, now_ms)
-            events += await evaluate_quality(conn, workers, label, now_ms)
+        plan = await with_partners(conn, weeks)
+        for label, (workers, partners) in sorted(plan.items()):
+            everyone = sorted({*workers, *partners})
+            await alerts.lock_subjects(conn, (week_key(w, label) for w in everyone))
+            if workers:
+                events += await evaluate_weeks(conn, workers, label, now_ms)
+            events += await evaluate_quality(conn, everyone, label, now_ms)
         if households:
             events += await evaluate_households(conn, households, now_ms)
         await outbox.done_all(conn, [(r.id, r.version) for r in requests])

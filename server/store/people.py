@@ -190,6 +190,7 @@ class PatrolRow(NamedTuple):
     visit_count: int
     amended: bool
     reason: str
+    boot_id: str | None
 
 
 async def effective_patrols(
@@ -198,10 +199,11 @@ async def effective_patrols(
     end_ms: int,
     *,
     worker_ids: Sequence[str] = (),
-    device_ids: Sequence[str] = (),
+    boot_ids: Sequence[str] = (),
 ) -> list[PatrolRow]:
     """Effective patrols overlapping ``[start_ms, end_ms)``, by start: these workers', or (no
-    ``worker_ids``) every worker's on ``device_ids`` (the quality rules' two inputs)."""
+    ``worker_ids``) every worker's recorded during ``boot_ids`` (the quality rules' two inputs;
+    ``store.quota.boot_patrols`` says why boots)."""
     c = checkin_t.c
     stmt = sa.select(
         c.id,
@@ -217,11 +219,12 @@ async def effective_patrols(
         c.visit_count,
         c.amends,
         c.reason,
+        c.boot_id,
     ).where(c.started_ms < end_ms, c.ended_ms >= start_ms, latest(c))
     if worker_ids:
         stmt = stmt.where(c.worker_id.in_(sorted(set(worker_ids))))
-    elif device_ids:
-        stmt = stmt.where(c.device_id.in_(sorted(set(device_ids))))
+    elif boot_ids:
+        stmt = stmt.where(c.boot_id.in_(sorted(set(boot_ids))))
     else:
         return []
     stmt = stmt.order_by(c.started_ms, c.id)
@@ -240,6 +243,7 @@ async def effective_patrols(
             visit_count=int(r.visit_count or 0),
             amended=r.amends is not None,
             reason=r.reason or "",
+            boot_id=r.boot_id,
         )
         for r in await conn.execute(stmt)
     ]

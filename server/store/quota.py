@@ -54,6 +54,7 @@ class PatrolRow(NamedTuple):
     flags: list[str]
     route: dict[str, Any] | None
     """JSON: the device's route summary (its keys are the device's)."""
+    boot_id: str | None
 
 
 class VerdictRow(NamedTuple):
@@ -139,8 +140,24 @@ _OVERLAPPING = (_c.started_ms < sa.bindparam("end"), _c.ended_ms >= sa.bindparam
 _WORKERS_PATROLS = select_of(checkin_t, PatrolRow).where(
     _c.worker_id.in_(sa.bindparam("ids", expanding=True)), *_OVERLAPPING, latest(_c)
 )
-_DEVICES_PATROLS = select_of(checkin_t, PatrolRow).where(
-    _c.device_id.in_(sa.bindparam("ids", expanding=True)), *_OVERLAPPING, latest(_c)
+_BOOTS_PATROLS = select_of(checkin_t, PatrolRow).where(
+    _c.boot_id.in_(sa.bindparam("boots", expanding=True)), *_OVERLAPPING, latest(_c)
+)
+_M, _O = checkin_t.alias("m"), checkin_t.alias("o")
+_m, _o = _M.c, _O.c
+_BOOT_PARTNERS = (
+    sa.select(_o.worker_id, _o.started_ms)
+    .distinct()
+    .select_from(_M.join(_O, _o.boot_id == _m.boot_id))
+    .where(
+        _m.worker_id.in_(sa.bindparam("ids", expanding=True)),
+        _m.started_ms >= sa.bindparam("start"),
+        _m.started_ms < sa.bindparam("end"),
+        _m.boot_id.is_not(None),
+        _o.worker_id.not_in(sa.bindparam("ids", expanding=True)),
+        _o.started_ms < _m.ended_ms,
+        _o.ended_ms > _m.started_ms,
+    )
 )
 """Built once (every evaluation runs them): their values are bound."""
 
@@ -160,15 +177,29 @@ async def week_patrols(
     return found
 
 
-async def device_patrols(
-    conn: AsyncConnection, device_ids: Sequence[str], start_ms: int, end_ms: int
+async def boot_patrols(
+    conn: AsyncConnection, boot_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> list[PatrolRow]:
-    """Every worker's effective patrols on these devices overlapping ``[start_ms, end_ms)`` (a
-    patrol is on the device its effective version came from)."""
-    if not device_ids:
+    """Every worker's effective patrols overlapping ``[start_ms, end_ms)`` recorded during these
+    boots of phones (a patrol is where its effective version came from). A device id is one
+    worker's for good (enrolment refuses it to another), so another worker's patrols on a phone
+    are found by its boot alone."""
+    if not boot_ids:
         return []
-    bound = {"ids": list(device_ids), "start": start_ms, "end": end_ms}
-    return [PatrolRow._make(r) for r in await conn.execute(_DEVICES_PATROLS, bound)]
+    bound = {"boots": list(boot_ids), "start": start_ms, "end": end_ms}
+    return [PatrolRow._make(r) for r in await conn.execute(_BOOTS_PATROLS, bound)]
+
+
+async def boot_partners(
+    conn: AsyncConnection, worker_ids: Sequence[str], start_ms: int, end_ms: int
+) -> list[tuple[str, int]]:
+    """``(worker, start)`` of the other workers' patrols that overlap, during the same boot, a
+    patrol of these workers started in ``[start_ms, end_ms)``; every version of a chain on both
+    sides, so a patrol amended away from an overlap still names the other worker."""
+    if not worker_ids:
+        return []
+    bound = {"ids": list(worker_ids), "start": start_ms, "end": end_ms}
+    return [(w, int(t)) for w, t in await conn.execute(_BOOT_PARTNERS, bound)]
 
 
 async def watermarks(

@@ -52,3 +52,82 @@ async def test_one_job_flags_only_the_worker_whose_patrols_overlap(
     found = keyed(await alerts_of(qfleet, "s-xinhua", rule="overlapping_patrols"))
     assert set(found) == {("overlapping_patrols", "w-zhang", "2026-W47")}
     assert found[("overlapping_patrols", "w-zhang", "2026-W47")]["status"] == "open"
+
+
+PHONE = "7c1e9a40-0b5d-4c37-9e51-2f6d1a8b3c90"
+"""One phone's boot, sent by both workers' enrolments on it."""
+
+
+@pytest.mark.parametrize("first", ["w-zhang", "w-wang"])
+async def test_a_phone_shared_at_once_flags_both_workers_whoever_syncs_first(
+    qfleet: Fleet, worker_settings: Settings, first: str
+) -> None:
+    """Wang's patrol is recorded on Zhang's phone while Zhang patrols with it. Each worker's
+    finding needs the other's patrol, so the one who syncs second must bring the first one's
+    evaluation back: each push's job evaluates the other worker too."""
+    devices = {w: await qfleet.device(w) for w in ("w-zhang", "w-wang")}
+    items = {
+        "w-zhang": [patrol("xinhua-g1", at(2, 8), 5, boot_id=PHONE)],
+        "w-wang": [patrol("xinhua-g2", at(2, 10), 1.5, boot_id=PHONE)],
+    }
+    second = "w-wang" if first == "w-zhang" else "w-zhang"
+    await push_at(devices[first], at(2, 20), items[first])
+    await drain(qfleet, worker_settings)
+    assert await alerts_of(qfleet, "s-xinhua", rule="shared_device") == []
+    await push_at(devices[second], at(2, 21), items[second])
+    await drain(qfleet, worker_settings)
+    found = keyed(await alerts_of(qfleet, "s-xinhua", rule="shared_device"))
+    assert {k: a["status"] for k, a in found.items()} == {
+        ("shared_device", "w-zhang", "2026-W47"): "open",
+        ("shared_device", "w-wang", "2026-W47"): "open",
+    }
+    ids = {w: items[w][0]["id"] for w in items}
+    other = {"w-zhang": "w-wang", "w-wang": "w-zhang"}
+    for (_, worker, _), alert in found.items():
+        evidence = alert["evidence"]
+        assert evidence["patrols"] == [ids[worker]]
+        assert evidence["other_workers"] == [other[worker]]
+        assert evidence["other_patrols"] == [ids[other[worker]]]
+        assert evidence["boots"] == [PHONE]
+    # Zhang's patrol really ended at 09:30, before Wang's began: both findings are over.
+    amended = {
+        **patrol("xinhua-g1", at(2, 8), 1.5, boot_id=PHONE),
+        "op": "amend",
+        "amends": ids["w-zhang"],
+        "clock": devices["w-zhang"].tick(),
+        "reason": "结束时间填错",
+    }
+    await push_at(devices["w-zhang"], at(2, 22), [amended])
+    await drain(qfleet, worker_settings)
+    found = keyed(await alerts_of(qfleet, "s-xinhua", rule="shared_device"))
+    assert {a["status"] for a in found.values()} == {"auto_resolved"}
+    assert len(found) == 2
+
+
+async def test_a_shared_phone_across_midnight_on_sunday_flags_each_workers_own_week(
+    qfleet: Fleet, worker_settings: Settings
+) -> None:
+    """Wang's patrol starts on Sunday night (week 47) and runs into Monday, where Zhang's
+    starts (week 48) on the same phone: each is flagged in the week their patrol began."""
+    zhang = await qfleet.device("w-zhang")
+    wang = await qfleet.device("w-wang")
+    await push_at(wang, at(7, 2), [patrol("xinhua-g2", at(6, 23), 2, boot_id=PHONE)])
+    await drain(qfleet, worker_settings)
+    await push_at(zhang, at(7, 3), [patrol("xinhua-g1", at(7, 0.5), 1, boot_id=PHONE)])
+    await drain(qfleet, worker_settings)
+    found = keyed(await alerts_of(qfleet, "s-xinhua", rule="shared_device"))
+    assert set(found) == {
+        ("shared_device", "w-wang", "2026-W47"),
+        ("shared_device", "w-zhang", "2026-W48"),
+    }
+
+
+async def test_two_phones_overlapping_in_time_flag_nobody(
+    qfleet: Fleet, worker_settings: Settings
+) -> None:
+    zhang = await qfleet.device("w-zhang")
+    wang = await qfleet.device("w-wang")
+    await push_at(zhang, at(2, 20), [patrol("xinhua-g1", at(2, 8), 5, boot_id=PHONE)])
+    await push_at(wang, at(2, 21), [patrol("xinhua-g2", at(2, 10), 1.5, boot_id="other-phone")])
+    await drain(qfleet, worker_settings)
+    assert await alerts_of(qfleet, "s-xinhua", rule="shared_device") == []

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rules.findings import RULES
 from rules.periods import local_minute, week
 from rules.policy import Policy
-from rules.quality import PATROL_RULES, Patrol, device_silence, patrol_quality
+from rules.quality import PATROL_RULES, Patrol, Phones, device_silence, patrol_quality
 
 H = 3_600_000
 P = Policy()
@@ -134,6 +134,16 @@ SHARED = [
      [other("x", 8, 9)], ["a", "b"]),
     ("empty_patrol_inside", [patrol("a", 0, 4)], [other("x", 2, 2)], ["a"]),
     ("empty_patrol_at_start", [patrol("a", 0, 4)], [other("x", 0, 0)], []),
+    # two enrolments (device ids) on one phone: the same boot
+    ("same_boot_other_device", [patrol("a", 0, 4, boot_id="b1")],
+     [other("x", 2, 6, device_id="d2", boot_id="b1")], ["a"]),
+    ("same_boot_other_time", [patrol("a", 0, 4, boot_id="b1")],
+     [other("x", 5, 6, device_id="d2", boot_id="b1")], []),
+    ("other_boot_other_device", [patrol("a", 0, 4, boot_id="b1")],
+     [other("x", 2, 6, device_id="d2", boot_id="b2")], []),
+    ("no_boot_is_no_phone", [patrol("a", 0, 4)], [other("x", 2, 6, device_id="d2")], []),
+    ("device_and_boot", [patrol("a", 0, 4), patrol("b", 1, 3, boot_id="b1")],
+     [other("x", 2, 6, device_id="d2", boot_id="b1")], ["b"]),
 ]  # fmt: skip
 
 
@@ -152,6 +162,31 @@ def test_shared_device_evidence() -> None:
         "other_workers": ["w2"],
         "other_patrols": ["x"],
     }
+
+
+def test_shared_boot_evidence_names_the_boot() -> None:
+    mine = [patrol("a", 0, 4, boot_id="b1"), patrol("b", 5, 8, device_id="d3", boot_id="b9")]
+    theirs = [other("x", 2, 6, device_id="d2", boot_id="b1"), other("y", 2, 6, device_id="d3")]
+    [shared] = [f for f in patrol_quality("w1", W, mine, theirs, P) if f.rule == "shared_device"]
+    assert shared.evidence == {
+        "patrols": ["a", "b"],
+        "count": 2,
+        "devices": ["d1", "d3"],
+        "other_workers": ["w2"],
+        "other_patrols": ["x", "y"],
+        "boots": ["b1"],
+    }
+
+
+def test_phones_keep_other_workers_on_my_phones() -> None:
+    mine = [patrol("a", 0, 4, boot_id="b1")]
+    candidates = [
+        other("x", 9, 10, device_id="d2", boot_id="b1"),  # my boot
+        other("y", 9, 10),  # my device
+        other("z", 9, 10, device_id="d2", boot_id="b2"),  # neither
+        patrol("b", 9, 10, boot_id="b1"),  # mine
+    ]
+    assert [p.id for p in Phones(candidates).others("w1", mine)] == ["x", "y"]
 
 
 def test_many_patrols_in_n_log_n() -> None:
@@ -186,6 +221,33 @@ def test_shared_device_matches_brute_force(
     mine = [patrol(f"m{i:02d}", s, e) for i, (s, e) in enumerate(mine_spans)]
     theirs = [other(f"o{i:02d}", s, e) for i, (s, e) in enumerate(their_spans)]
     expected = sorted({a.id for a in mine for b in theirs if overlap(a, b)})
+    assert offenders(mine, theirs).get("shared_device", []) == expected
+
+
+phones = st.lists(st.tuples(st.sampled_from(["d1", "d2"]), st.sampled_from([None, "b1", "b2"])))
+
+
+@given(intervals, intervals, phones, phones)
+def test_shared_phone_matches_brute_force(
+    mine_spans: list[tuple[int, int]],
+    their_spans: list[tuple[int, int]],
+    mine_phones: list[tuple[str, str | None]],
+    their_phones: list[tuple[str, str | None]],
+) -> None:
+    def on(
+        spans: list[tuple[int, int]], where: list[tuple[str, str | None]], make: Any
+    ) -> list[Patrol]:
+        return [
+            make(f"{make.__name__[0]}{i:02d}", s, e, device_id=d, boot_id=b)
+            for i, ((s, e), (d, b)) in enumerate(zip(spans, where, strict=False))
+        ]
+
+    mine, theirs = on(mine_spans, mine_phones, patrol), on(their_spans, their_phones, other)
+
+    def same(a: Patrol, b: Patrol) -> bool:
+        return a.device_id == b.device_id or (a.boot_id is not None and a.boot_id == b.boot_id)
+
+    expected = sorted({a.id for a in mine for b in theirs if overlap(a, b) and same(a, b)})
     assert offenders(mine, theirs).get("shared_device", []) == expected
 
 
