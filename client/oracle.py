@@ -1,17 +1,17 @@
 """The truth of a :class:`~client.scenario.Scenario`: which alerts must exist after its last stop,
 in which status, at which escalation level.
 
-It replays the stops with what the server can know at each one — the items the phones have
-synced so far, the moments they synced, the unit setting in force — and decides every rule from
-the published settings (DOMAIN.md and the docs' table of defaults), independently of the worker's
-code: the quota of 3 patrols of at least 4 h a week (final once every phone synced past the
-week's end or 48 h after it, closed 7 days after it), the at-risk warning from Thursday 18:00
-below 2 counted patrols, the data-quality thresholds (12 h, half the route inside the grid,
-20 m/s, 50 m, a clock 5 min ahead), visit cycles of 7/31/92 days, follow-ups open over 48 h,
-devices silent over 72 h; an alert is opened when its rule holds, auto-resolved when it no
-longer does, reopened when it holds again, and stays resolved once a supervisor resolved it; a
-live alert goes up one level after 7 days and two after 14, one more when unacknowledged for
-24 h, at most to the district (3).
+It replays the stops with what the server can know at each one — the items the phones have synced
+so far, the moments they synced, the unit setting in force — and decides every rule from the
+published settings (DOMAIN.md and the docs' table of defaults), independently of the worker's code:
+the quota of 3 patrols of at least 4 h a week (final once every phone synced past the week's end or
+48 h after it, closed 7 days after it), the at-risk warning from Thursday 18:00 below 2 counted
+patrols, the data-quality thresholds (12 h, half the route inside the grid, 20 m/s, 50 m, a clock 5
+min ahead; a patrol overlapping another worker's recorded during the same boot of a phone), visit
+cycles of 7/31/92 days, follow-ups open over 48 h, devices silent over 72 h; an alert is opened
+when its rule holds, auto-resolved when it no longer does, reopened when it holds again, and stays
+resolved once a supervisor resolved it; a live alert goes up one level after 7 days and two after
+14, one more when unacknowledged for 24 h, at most to the district (3).
 
 The demo compares the server's alerts with :attr:`Oracle.alerts` key by key.
 """
@@ -77,6 +77,8 @@ class _Known:
     duration_ms: int
     route: dict[str, Any]
     future: bool
+    worker: str
+    boot: str
 
 
 class Oracle:
@@ -91,6 +93,8 @@ class Oracle:
                     street_of[grid["id"]] = street["id"]
         self.street = {w["id"]: street_of[w["grids"][0]] for w in doc["workers"]}
         self.patrols: dict[str, dict[str, _Known]] = defaultdict(dict)
+        self.on_boot: dict[str, list[_Known]] = defaultdict(list)
+        """boot → the patrols recorded during it, every worker's"""
         self.visits: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
         self.follow: dict[str, tuple[str, int, bool]] = {}
         """note id → (household, opened, still open)"""
@@ -143,7 +147,11 @@ class Oracle:
                 end = p.end_ms + p.ahead_ms
                 future = end > t + FUTURE_TOLERANCE_MS
                 start = p.start_ms + p.ahead_ms
-                known[p.key] = _Known(start, end, p.elapsed_ms, p.route, future)
+                boot = phone.boot_of(p)
+                known[p.key] = _Known(
+                    start, end, p.elapsed_ms, p.route, future, phone.worker_id, boot
+                )
+                self.on_boot[boot].append(known[p.key])
             elif p.key in self.synced and phone.amended_at(p, self.synced[p.key]) == t:
                 assert p.amend_ms is not None
                 amended = known[p.key]
@@ -221,6 +229,9 @@ class Oracle:
                     and p.route["distance_m"] < NEVER_MOVED_M
                     for p in mine
                 ),
+                "shared_device": any(
+                    _overlap(p, o) for p in mine for o in self.on_boot[p.boot] if o.worker != worker
+                ),
             }
             for rule, breached in tests.items():
                 self._decide((rule, "worker", worker, label), breached, t)
@@ -255,6 +266,10 @@ class Oracle:
             period = local_minute(contact)
             self._others_resolved("device_silent", device, period)
             self._decide(("device_silent", "device", device, period), t - contact > SILENT_MS, t)
+
+
+def _overlap(a: _Known, b: _Known) -> bool:
+    return a.start_ms < b.end_ms and b.start_ms < a.end_ms
 
 
 def _overlapping(patrols: list[_Known]) -> bool:

@@ -27,8 +27,9 @@ patrols mostly outside the grid, mock locations, impossible speeds, routes that 
 patrol left running (implausible duration, half of them amended later), overlapping patrols, a
 patrol recorded while the phone's clock was a day ahead (future event), patrols stopped too
 early and amended later, follow-ups left open (half closed days later), phones that sync late or
-very late, and in the last week a phone that falls silent for good. From the middle week on, the
-first street counts patrols of 3 h (a changed unit setting).
+very late, a patrol recorded for a second worker on a phone while its owner patrols with it (a
+shared phone), and in the last week a phone that falls silent for good. From the middle week
+on, the first street counts patrols of 3 h (a changed unit setting).
 
 Everything depends only on ``seed`` (the network's faults are the fleet's business).
 """
@@ -73,6 +74,7 @@ RATES = {
     "stopped_early": 0.02,
     "late": 0.04,
     "very_late": 0.04,
+    "shared_phone": 0.005,
 }
 """Share of the workers each incident befalls every week (at least one worker)."""
 SIMULATED_RULES = (
@@ -88,9 +90,9 @@ SIMULATED_RULES = (
     "impossible_speed",
     "never_moved",
     "device_silent",
+    "shared_device",
 )
-"""The rules the scenario exercises (``shared_device`` needs one phone used by two workers at
-once, which the fleet does not do)."""
+"""The rules the scenario exercises: every rule of the worker."""
 FOLLOW_UP_RATE = 0.02
 """Share of the met visits that leave a follow-up open (half of them closed days later)."""
 
@@ -133,6 +135,8 @@ class Patrol:
     """The phone's wall clock ran this far ahead while it recorded the patrol."""
     amend_ms: int | None = None
     """The true duration, sent later as an amendment (the recording was wrong)."""
+    boot: str | None = None
+    """The boot of the phone it was recorded on, when not its worker's own phone."""
 
     @property
     def end_ms(self) -> int:
@@ -168,6 +172,11 @@ class PhonePlan:
     @property
     def device_id(self) -> str:
         return f"sim-{self.worker_id}"
+
+    def boot_of(self, patrol: Patrol) -> str:
+        """The boot (``boot_id``) during which ``patrol`` was recorded: the phone's own (one
+        boot for the whole run), or another phone's."""
+        return patrol.boot or f"boot-{self.worker_id}"
 
     def sync_after(self, ms: int) -> int | None:
         """The phone's first sync at or after ``ms`` (None: none is planned)."""
@@ -268,8 +277,12 @@ def plan(doc: dict[str, Any], first_week_ms: int, weeks: int, seed: int) -> Scen
             else:
                 mine.syncs += [at["mid"], at["end"]]
         for kind, chosen in picks.items():
-            for w in chosen:
+            for w in chosen if kind != "shared_phone" else ():
                 _incident(rng, kind, phones[w], label, start, at)
+        lent = picks["shared_phone"]
+        free = [w for w in workers if w not in silent and w not in lent]
+        for owner, other in zip(lent, rng.sample(free, len(lent)), strict=True):
+            _shared_phone(rng, phones[owner], phones[other], label)
         _follow_ups(rng, phones, label)
     for mine in phones.values():
         mine.syncs.sort()
@@ -290,7 +303,7 @@ def _eligible(kind: str, base: list[Phone], rng: random.Random) -> list[str]:
     """Workers whose week can carry the incident ``kind``, shuffled: a full-length patrol to
     alter, any patrol to overlap; a very late phone that met the quota (its late data must turn
     the miss raised meanwhile false)."""
-    if kind in ("overlap", "future"):
+    if kind in ("overlap", "future", "shared_phone"):
         found = [p.worker_id for p in base if p.patrols]
     elif kind in ("late", "very_late"):
         found = [p.worker_id for p in base if sum(d >= 4 * HOUR_MS for _, d in p.patrols) >= 3]
@@ -335,6 +348,22 @@ def _incident(
         phone.patrols.append(
             Patrol(key, phone.grid_id, t0, HOUR_MS, _route(rng), ahead_ms=(4 - day) * DAY_MS)
         )
+
+
+def _shared_phone(rng: random.Random, owner: PhonePlan, other: PhonePlan, label: str) -> None:
+    """While ``owner`` patrols, a patrol of ``other`` is recorded on the owner's phone (a second
+    enrolment on it: its own device id, the same boot), starting a third of the way into the
+    owner's patrol and lasting 1-2 h: one phone used by two workers at once."""
+    week = [p for p in owner.patrols if p.key.split(":")[1] == label]
+    if not week:
+        return
+    p = rng.choice(week)
+    duration = int(rng.uniform(1.0, 2.0) * HOUR_MS)
+    key = f"{other.worker_id}:{label}:s"
+    boot = owner.boot_of(p)
+    other.patrols.append(
+        Patrol(key, other.grid_id, p.start_ms + p.elapsed_ms // 3, duration, _route(rng), boot=boot)
+    )
 
 
 def _follow_ups(rng: random.Random, phones: dict[str, PhonePlan], label: str) -> None:

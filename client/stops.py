@@ -69,12 +69,17 @@ def _record(handset: Any, phone: PhonePlan, played: Played, t: int, result: Resu
     least as late."""
     device = handset.device
     skew = phone.skew_ms
-    body = {"boot_id": f"boot-{phone.worker_id}", "visit_count": 2}
     for p in phone.patrols:
         if p.key not in played.checkins and p.end_ms <= t:
             at = p.start_ms + skew + p.ahead_ms
             rid = device.record_checkin(
-                p.grid_id, at, at + p.elapsed_ms, elapsed_ms=p.elapsed_ms, route=p.route, **body
+                p.grid_id,
+                at,
+                at + p.elapsed_ms,
+                elapsed_ms=p.elapsed_ms,
+                route=p.route,
+                boot_id=phone.boot_of(p),
+                visit_count=2,
             )
             played.checkins[p.key] = (rid, t)
             result.checkins += 1
@@ -116,7 +121,8 @@ def _record(handset: Any, phone: PhonePlan, played: Played, t: int, result: Resu
                 reason=reason + "，按实际时长更正",
                 elapsed_ms=p.amend_ms,
                 route=p.route,
-                **body,
+                boot_id=phone.boot_of(p),
+                visit_count=2,
             )
             result.amendments += 1
 
