@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -196,6 +196,17 @@ def _shared_device(
     return shared, figures | ({"boots": _ids(boots)} if boots else {})
 
 
+def _named_only(figures: dict[str, Any], others: Sequence[Patrol], named: Container[str]) -> None:
+    """Keep in ``figures`` only the other workers in ``named`` (and their patrols); count the
+    rest as ``other_workers_elsewhere``."""
+    worker_of = {p.id: p.worker_id for p in others}
+    hidden = [w for w in figures["other_workers"] if w not in named]
+    if hidden:
+        figures["other_workers"] = [w for w in figures["other_workers"] if w in named]
+        figures["other_patrols"] = [i for i in figures["other_patrols"] if worker_of[i] in named]
+        figures["other_workers_elsewhere"] = len(hidden)
+
+
 def _hits(
     worker_id: str,
     patrols: Sequence[Patrol],
@@ -235,15 +246,20 @@ def patrol_quality(
     patrols: Sequence[Patrol],
     others_on_devices: Sequence[Patrol],
     policy: Policy,
+    *,
+    named: Container[str] | None = None,
 ) -> list[Finding]:
     """One finding per rule of :data:`PATROL_RULES` on ``worker_id``'s patrols of ``week``.
 
     ``patrols`` are the worker's effective patrols of the week; ``others_on_devices`` are other
-    workers' patrols on the devices this worker used (entries of ``worker_id`` itself are
-    ignored there). Whether the week is still open to re-evaluation is the caller's business
-    (``future_event`` comes from the check-in flags: no rule reads the clock).
-    """
+    workers' patrols on the phones this worker used (entries of ``worker_id`` itself are
+    ignored there). ``shared_device``'s evidence names only the other workers in ``named``
+    (None: all), and counts the others: whoever sees this worker's alert may not see them.
+    Whether the week is still open to re-evaluation is the caller's business
+    (``future_event`` comes from the check-in flags: no rule reads the clock)."""
     hits = _hits(worker_id, patrols, others_on_devices, policy)
+    if named is not None and hits["shared_device"][0]:
+        _named_only(hits["shared_device"][1], others_on_devices, named)
     findings: list[Finding] = []
     for rule in PATROL_RULES:
         ids, figures = hits[rule]

@@ -153,10 +153,23 @@ async def evaluate_quality(
         )
         on_phones = await store.boot_patrols(conn, boots, *span)
         phones = quality.Phones(_patrol(r) for r in on_phones)
+        others = {w: phones.others(w, mine[w]) for w in workers}
+        strangers = {p.worker_id for patrols in others.values() for p in patrols} - set(places)
+        grid_of = {w: p.grid_id for w, p in places.items()}
+        if strangers:
+            theirs = await store.worker_places(conn, strangers)
+            grid_of |= {w: p.grid_id for w, p in theirs.items()}
         for worker_id in workers:
-            others = phones.others(worker_id, mine[worker_id])
+            # named in the evidence: the other workers whose own alerts are placed in this grid
+            grid = grid_of[worker_id]
+            named = {p.worker_id for p in others[worker_id] if grid_of.get(p.worker_id) == grid}
             found[worker_id] = quality.patrol_quality(
-                worker_id, wk, mine[worker_id], others, policy(places[worker_id])
+                worker_id,
+                wk,
+                mine[worker_id],
+                others[worker_id],
+                policy(places[worker_id]),
+                named=named,
             )
     findings = [f for worker_id in sorted(found) for f in found[worker_id]]
     where = {("worker", w): (p.grid_id, p.path) for w, p in places.items()}

@@ -269,7 +269,7 @@ ZH: dict[str, str] = {
     "alert.rule.mock_location": "模拟定位",
     "alert.rule.impossible_speed": "移动速度异常",
     "alert.rule.never_moved": "巡查期间未移动",
-    "alert.rule.shared_device": "多人共用设备",
+    "alert.rule.shared_device": "多人共用手机",
     "alert.age.days": "{n} 天前",
     "alert.age.hours": "{n} 小时前",
     "alert.age.minutes": "{n} 分钟前",
@@ -300,7 +300,7 @@ ZH: dict[str, str] = {
     "alert.ev.never_moved": (
         "{count} 次巡查几乎没有移动：最远 {farthest} 米（至少应移动 {limit} 米）"
     ),
-    "alert.ev.shared_device": "{count} 次巡查与其他网格员在同一设备上的巡查时间重叠",
+    "alert.ev.shared_device": "{count} 次巡查与其他网格员在同一部手机上的巡查时间重叠",
     "alert.ev.none": "（无依据数据）",
     # unit kinds
     "kind.district": "区",

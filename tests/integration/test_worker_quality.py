@@ -84,11 +84,15 @@ async def test_a_phone_shared_at_once_flags_both_workers_whoever_syncs_first(
     ids = {w: items[w][0]["id"] for w in items}
     other = {"w-zhang": "w-wang", "w-wang": "w-zhang"}
     for (_, worker, _), alert in found.items():
-        evidence = alert["evidence"]
-        assert evidence["patrols"] == [ids[worker]]
-        assert evidence["other_workers"] == [other[worker]]
-        assert evidence["other_patrols"] == [ids[other[worker]]]
-        assert evidence["boots"] == [PHONE]
+        # Both workers' alerts are placed in xinhua-g1 (Wang's first grid): each names the other.
+        assert alert["evidence"] == {
+            "patrols": [ids[worker]],
+            "count": 1,
+            "devices": [devices[worker].device_id],
+            "other_workers": [other[worker]],
+            "other_patrols": [ids[other[worker]]],
+            "boots": [PHONE],
+        }
     # Zhang's patrol really ended at 09:30, before Wang's began: both findings are over.
     amended = {
         **patrol("xinhua-g1", at(2, 8), 1.5, boot_id=PHONE),
@@ -120,6 +124,24 @@ async def test_a_shared_phone_across_midnight_on_sunday_flags_each_workers_own_w
         ("shared_device", "w-wang", "2026-W47"),
         ("shared_device", "w-zhang", "2026-W48"),
     }
+
+
+async def test_a_worker_of_another_grid_is_counted_not_named(
+    qfleet: Fleet, worker_settings: Settings
+) -> None:
+    """Li looks after a grid of another community: Zhang's grid leader and secretary, who see
+    Zhang's alert, may not see Li, so the evidence counts Li without naming her."""
+    zhang = await qfleet.device("w-zhang")
+    li = await qfleet.device("w-li")
+    await push_at(zhang, at(2, 20), [patrol("xinhua-g1", at(2, 8), 5, boot_id=PHONE)])
+    await push_at(li, at(2, 21), [patrol("qunzhong-g1", at(2, 10), 1.5, boot_id=PHONE)])
+    await drain(qfleet, worker_settings)
+    [alert] = await alerts_of(qfleet, "s-xinhua", rule="shared_device")
+    evidence = alert["evidence"]
+    assert (evidence["other_workers"], evidence["other_patrols"]) == ([], [])
+    assert evidence["other_workers_elsewhere"] == 1
+    [theirs] = await alerts_of(qfleet, "s-qunzhong", rule="shared_device")
+    assert theirs["subject_id"] == "w-li" and theirs["evidence"]["other_workers_elsewhere"] == 1
 
 
 async def test_two_phones_overlapping_in_time_flag_nobody(

@@ -100,7 +100,7 @@ CASES = [
         "1 次巡查几乎没有移动：最远 12 米（至少应移动 50 米）",
     ),
     (alert("mock_location", {"count": 3}), "3 次巡查使用了模拟定位"),
-    (alert("shared_device", {"count": 1}), "1 次巡查与其他网格员在同一设备上的巡查时间重叠"),
+    (alert("shared_device", {"count": 1}), "1 次巡查与其他网格员在同一部手机上的巡查时间重叠"),
 ]
 
 

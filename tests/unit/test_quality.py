@@ -178,6 +178,22 @@ def test_shared_boot_evidence_names_the_boot() -> None:
     }
 
 
+def test_shared_evidence_names_only_the_workers_it_may() -> None:
+    mine = [patrol("a", 0, 4, boot_id="b1")]
+    theirs = [
+        other("x", 1, 2, device_id="d2", boot_id="b1"),
+        other("y", 2, 3, device_id="d3", boot_id="b1", worker_id="w3"),
+    ]
+    found = patrol_quality("w1", W, mine, theirs, P, named={"w3"})
+    [shared] = [f for f in found if f.rule == "shared_device"]
+    assert (shared.evidence["other_workers"], shared.evidence["other_patrols"]) == (["w3"], ["y"])
+    assert shared.evidence["other_workers_elsewhere"] == 1
+    everyone = patrol_quality("w1", W, mine, theirs, P)
+    [shared] = [f for f in everyone if f.rule == "shared_device"]
+    assert shared.evidence["other_workers"] == ["w2", "w3"]
+    assert "other_workers_elsewhere" not in shared.evidence
+
+
 def test_phones_keep_other_workers_on_my_phones() -> None:
     mine = [patrol("a", 0, 4, boot_id="b1")]
     candidates = [
