@@ -90,7 +90,8 @@ async def insert_checkins(
     """Insert rows (each with every column but the ``SHARED`` ones, which ``shared`` holds);
     return the ids actually inserted (the rest existed: duplicates).
 
-    On PostgreSQL the batch travels as one JSON document, the shared columns as parameters: one
+    On PostgreSQL a large batch is copied in (``COPY``, undone for the insert below when a row
+    exists), a small one travels as one JSON document, the shared columns as parameters: one
     round trip, no per-row parameter processing in Python; on SQLite a multi-row insert.
     """
     if not rows:

@@ -13,6 +13,7 @@ from server.db import make_engine
 from server.pulling import COLUMNS
 from server.settings import Settings
 from server.store import counter
+from server.store.pg.push import COPY_FROM
 from server.store.pull import Scope, changes
 from tests.integration.test_store import checkin_row, insert_rows
 from tests.support import Fleet, new_id
@@ -27,7 +28,14 @@ WORKERS = {
 }
 
 
-async def test_eight_pushers_and_a_puller_see_everything_exactly_once(pg_fleet: Fleet) -> None:
+BATCHES = {"small": (1, 25), "copied": (COPY_FROM, COPY_FROM + 60)}
+"""Items per push: the insert of one JSON document, and PostgreSQL's COPY path."""
+
+
+@pytest.mark.parametrize("batch", list(BATCHES))
+async def test_eight_pushers_and_a_puller_see_everything_exactly_once(
+    pg_fleet: Fleet, batch: str
+) -> None:
     devices = [
         (await pg_fleet.device(worker, f"dev-{worker}-{n}"), grid)
         for worker, grid in WORKERS.items()
@@ -42,7 +50,8 @@ async def test_eight_pushers_and_a_puller_see_everything_exactly_once(pg_fleet: 
     async def pusher(dev: Any, grid: str) -> None:
         for _ in range(12):
             items = [
-                dev.checkin(grid, hours=rng.choice([2, 4, 5])) for _ in range(rng.randint(1, 25))
+                dev.checkin(grid, hours=rng.choice([2, 4, 5]))
+                for _ in range(rng.randint(*BATCHES[batch]))
             ]
             reply = await dev.push(items)
             for result in reply["results"]:
@@ -74,9 +83,10 @@ async def test_eight_pushers_and_a_puller_see_everything_exactly_once(pg_fleet: 
     assert len(acknowledged) > 100
 
 
-async def test_racing_copies_of_one_push_apply_once(pg_fleet: Fleet) -> None:
+@pytest.mark.parametrize("n", [50, COPY_FROM + 10])
+async def test_racing_copies_of_one_push_apply_once(pg_fleet: Fleet, n: int) -> None:
     dev = await pg_fleet.device("w-zhang")
-    items = [dev.checkin("xinhua-g1") for _ in range(50)]
+    items = [dev.checkin("xinhua-g1") for _ in range(n)]
     push_id = new_id()
     first, second = await asyncio.gather(
         dev.push(items, push_id=push_id), dev.push(items, push_id=push_id)
@@ -84,13 +94,40 @@ async def test_racing_copies_of_one_push_apply_once(pg_fleet: Fleet) -> None:
     assert first["results"] == second["results"]
     assert {r["status"] for r in first["results"]} == {"applied"}
     # The same batch under two push ids, racing: every item applied exactly once overall.
-    more = [dev.checkin("xinhua-g1") for _ in range(50)]
+    more = [dev.checkin("xinhua-g1") for _ in range(n)]
     a, b = await asyncio.gather(dev.push(more), dev.push(more))
     for ra, rb in zip(a["results"], b["results"], strict=True):
         assert sorted([ra["status"], rb["status"]]) == ["applied", "duplicate"]
     async with pg_fleet.services.engine.connect() as conn:
         count = (await conn.execute(sa.text("SELECT count(*) FROM checkin"))).scalar_one()
-    assert count == 100
+    assert count == 2 * n
+
+
+async def test_a_copied_batch_waits_for_a_racing_one_then_skips_what_it_wrote(
+    pg_settings: Settings,
+) -> None:
+    """Two transactions insert the same large batch: the second's COPY waits on the first's
+    uncommitted rows; once the first commits, the second writes nothing and says so."""
+    engine = make_engine(pg_settings)
+    rows = [checkin_row("w-zhang", "xinhua-g1", 1, seq) for seq in range(1, COPY_FROM + 11)]
+    try:
+        first = await engine.connect()
+        await first.begin()
+        assert await insert_rows(first, rows) == {r["id"] for r in rows}
+        async with engine.begin() as second:
+            racing = asyncio.create_task(insert_rows(second, rows))
+            await asyncio.sleep(0.3)
+            assert not racing.done()  # waiting on the first one's rows
+            await first.commit()
+            await first.close()
+            assert await racing == set()
+        ids = [r["id"] for r in rows]
+        async with engine.connect() as conn:
+            found = sa.text("SELECT count(*) FROM checkin WHERE id = ANY(:ids)")
+            count = (await conn.execute(found, {"ids": ids})).scalar_one()
+        assert count == len(rows)
+    finally:
+        await engine.dispose()
 
 
 async def test_change_committed_late_is_not_skipped(pg_settings: Settings) -> None:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patrolsync import importer
+from schemas.sync import Route
 from server import pulling
 from server.auth import Principal
 from server.errors import ApiError
 from server.pulling import COLUMNS
 from server.store import counter, push, units
+from server.store.pg import push as push_pg
 from server.store.pull import Scope, changes
+from server.store.tables import checkin_t
 from server.tx import transaction
 from sync import cursor as cursors
 from tests.support import SAMPLE, new_id
@@ -214,3 +218,44 @@ async def test_import_rejects_unknown_grid(engine: AsyncEngine) -> None:
     doc = importer.ImportDoc(workers=[importer.WorkerIn(id="w-x", name="X", grids=["g-none"])])
     with pytest.raises(importer.ImportError_, match="g-none"):
         await transaction(engine, lambda c: importer.load(c, doc))
+
+
+def big_batch(n: int, txid: int) -> list[dict[str, Any]]:
+    """``n`` check-ins (enough for PostgreSQL's COPY path), with every kind of column set."""
+    return [
+        checkin_row(
+            "w-zhang",
+            "xinhua-g1",
+            txid,
+            seq,
+            households=["h-xh-101", "h-xh-102"],
+            route=Route(points=120, distance_m=4321.5, inside_share=0.9, mock_location=True),
+            flags=["mock_location"],
+            elapsed_ms=1_000,
+            boot_id="boot-7",
+            reason="改",
+        )
+        for seq in range(1, n + 1)
+    ]
+
+
+async def test_a_large_batch_is_stored_whole_and_reports_existing_rows(
+    engine: AsyncEngine,
+) -> None:
+    """Large batches take PostgreSQL's COPY path; a batch holding a stored row falls back to
+    the insert that skips it, and writes the rest."""
+    n = max(push_pg.COPY_FROM, 2) + 20
+    first = big_batch(n, 1)
+    assert await transaction(engine, lambda c: insert_rows(c, first)) == {r["id"] for r in first}
+    cols = [checkin_t.c[name] for name in first[0]]
+
+    async def stored(conn: Any, ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+        stmt = sa.select(*cols).where(checkin_t.c.id.in_(ids)).order_by(checkin_t.c.seq)
+        return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+    expected = [{**r, "route": msgspec.to_builtins(r["route"])} for r in first]
+    assert await transaction(engine, lambda c: stored(c, [r["id"] for r in first])) == expected
+    second = [*big_batch(n - 1, 2), {**first[5], "txid": 2, "seq": n}]
+    inserted = await transaction(engine, lambda c: insert_rows(c, second))
+    assert inserted == {r["id"] for r in second[:-1]}
+    assert len(await transaction(engine, lambda c: stored(c, [r["id"] for r in second]))) == n

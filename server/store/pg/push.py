@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
+import asyncpg
+import msgspec
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.pg.driver import encode_rows, pg_driver, pg_type
@@ -63,11 +67,58 @@ async def checkin_rows(conn: AsyncConnection, ids: list[uuid.UUID]) -> Sequence[
     return rows
 
 
+COPY_FROM = 100
+"""A push with at least this many new check-ins copies them into ``checkin`` (``COPY``);
+fewer take the one ``INSERT`` of a JSON document. bench/README.md gives the measurements."""
+
+_PLAIN = [c.name for c in _OWN if not isinstance(c.type, sa.JSON)]
+_JSON = [c.name for c in _OWN if isinstance(c.type, sa.JSON)]
+_COPY_COLUMNS = [*_PLAIN, *_JSON, *SHARED]
+_plain_of = itemgetter(*_PLAIN)
+_json_of = itemgetter(*_JSON)
+_json_text = msgspec.json.Encoder()
+
+
+def _copy_records(rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows as tuples in :data:`_COPY_COLUMNS` order, sorted by id; JSON columns as text
+    (the driver's JSONB codec takes text), null stays null."""
+    common = tuple(shared[name] for name in SHARED)
+    encode = _json_text.encode
+    records = [
+        (
+            *_plain_of(row),
+            *(None if v is None else encode(v).decode() for v in _json_of(row)),
+            *common,
+        )
+        for row in rows
+    ]
+    records.sort(key=lambda r: r[0])  # the id: ``_PLAIN`` starts with it
+    return records
+
+
 async def insert_checkins(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
 ) -> set[uuid.UUID]:
     driver = await pg_driver(conn)
+    if len(rows) >= COPY_FROM and await _copy(driver, rows, shared):
+        return {row["id"] for row in rows}
     found = await driver.fetchval(
         _CHECKIN_BULK, encode_rows(rows), *(shared[name] for name in SHARED)
     )
     return set(found or ())
+
+
+async def _copy(driver: Any, rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> bool:
+    """``COPY`` the rows into ``checkin`` in id order, under a savepoint; False, with nothing
+    written, when one of them is there already (a concurrent push carried it and committed
+    first: ``COPY`` waited for it as an ``INSERT`` would, in the same order, so two such pushes
+    queue instead of deadlocking). The caller then takes the ``INSERT … ON CONFLICT`` path."""
+    records = _copy_records(rows, shared)
+    await driver.execute("SAVEPOINT checkin_copy")
+    try:
+        await driver.copy_records_to_table("checkin", records=records, columns=_COPY_COLUMNS)
+    except asyncpg.UniqueViolationError:
+        await driver.execute("ROLLBACK TO SAVEPOINT checkin_copy")
+        return False
+    await driver.execute("RELEASE SAVEPOINT checkin_copy")
+    return True
