@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from server.settings import Settings
 from tests.conftest import running
@@ -21,6 +22,7 @@ from tests.integration.worker_support import (
     workers_added_at,
 )
 from tests.support import Clock, Fleet
+from worker import evaluate
 
 pytestmark = pytest.mark.postgres
 
@@ -153,3 +155,31 @@ async def test_two_phones_overlapping_in_time_flag_nobody(
     await push_at(wang, at(2, 21), [patrol("xinhua-g2", at(2, 10), 1.5, boot_id="other-phone")])
     await drain(qfleet, worker_settings)
     assert await alerts_of(qfleet, "s-xinhua", rule="shared_device") == []
+
+
+async def test_one_job_evaluates_at_most_partners_limit_other_workers(
+    qfleet: Fleet, worker_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A boot id that many workers' apps send (an app's mistake) must not make one job evaluate
+    them all: past ``PARTNERS_LIMIT`` the rest are left out, and the job says so."""
+    monkeypatch.setattr(evaluate, "PARTNERS_LIMIT", 1)
+    li = await qfleet.device("w-li")
+    wang = await qfleet.device("w-wang")
+    zhang = await qfleet.device("w-zhang")
+    await push_at(li, at(2, 20), [patrol("qunzhong-g1", at(2, 8), 5, boot_id=PHONE)])
+    await drain(qfleet, worker_settings)
+    await push_at(wang, at(2, 21), [patrol("xinhua-g2", at(2, 9), 3, boot_id=PHONE)])
+    await drain(qfleet, worker_settings)
+    with structlog.testing.capture_logs() as logs:
+        await push_at(zhang, at(2, 22), [patrol("xinhua-g1", at(2, 10), 1, boot_id=PHONE)])
+        await drain(qfleet, worker_settings)
+    assert [
+        e["workers"] for e in logs if e["event"] == "patrols of one boot from many workers"
+    ] == [2]
+    found = keyed(await alerts_of(qfleet, "s-dongfeng", rule="shared_device"))
+    assert set(found) == {("shared_device", w, "2026-W47") for w in ("w-li", "w-wang", "w-zhang")}
+    # Zhang's job evaluated Li (the first of the two, by id) and not Wang, who still knows only Li.
+    wang_evidence = found[("shared_device", "w-wang", "2026-W47")]["evidence"]
+    assert (wang_evidence["other_workers"], wang_evidence["other_workers_elsewhere"]) == ([], 1)
+    zhang_evidence = found[("shared_device", "w-zhang", "2026-W47")]["evidence"]
+    assert zhang_evidence["other_workers"] == ["w-wang"]
