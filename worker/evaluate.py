@@ -210,7 +210,7 @@ async def with_partners(
     if len(partners) > PARTNERS_LIMIT:
         log.warning("patrols of one boot from many workers", workers=len(partners))
         partners = partners[:PARTNERS_LIMIT]
-    theirs = await store.worker_places(conn, partners)
+    theirs = await store.worker_places(conn, partners) if partners else {}
     for w, started_ms in found:
         if w in theirs:
             plan[week_of(started_ms, theirs[w].tz).label][1].add(w)
