@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -54,6 +54,27 @@ class Patrol(NamedTuple):
     points: int
     boot_id: str | None = None
     """The boot of the phone that recorded it, when the app sent one (``CheckinBody.boot_id``)."""
+
+
+def route_fields(route: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The :class:`Patrol` fields read from a stored check-in's route summary (its keys are the
+    app's; an absent summary reads as no figures)."""
+    route = route or {}
+    return {
+        "inside_share": route.get("inside_share"),
+        "distance_m": route.get("distance_m"),
+        "max_speed_mps": route.get("max_speed_mps"),
+        "mock_location": bool(route.get("mock_location", False)),
+        "points": int(route.get("points", 0)),
+    }
+
+
+def reach(start_ms: int, end_ms: int, patrols: Iterable[Any]) -> tuple[int, int]:
+    """The span another patrol must overlap to overlap one of ``patrols`` (each with
+    ``started_ms`` and ``ended_ms``) or the week ``[start_ms, end_ms)``: a patrol that runs past
+    the week's end widens it."""
+    spans = [(p.started_ms, p.ended_ms) for p in patrols]
+    return min([start_ms, *(a for a, _ in spans)]), max([end_ms, *(b for _, b in spans)])
 
 
 def _ids(ids: Iterable[str]) -> list[str]:

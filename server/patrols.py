@@ -28,7 +28,6 @@ from server.store.rows import Roots
 
 
 def _quality_patrol(p: store.PatrolRow) -> quality.Patrol:
-    route = p.route
     return quality.Patrol(
         id=p.id,
         worker_id=p.worker_id,
@@ -38,12 +37,8 @@ def _quality_patrol(p: store.PatrolRow) -> quality.Patrol:
         ended_ms=p.ended_ms,
         duration_ms=p.duration_ms,
         flags=p.flags,
-        inside_share=route.get("inside_share"),
-        distance_m=route.get("distance_m") if route else None,
-        max_speed_mps=route.get("max_speed_mps"),
-        mock_location=bool(route.get("mock_location", False)),
-        points=int(route.get("points", 0)),
         boot_id=p.boot_id,
+        **quality.route_fields(p.route),
     )
 
 
@@ -92,8 +87,7 @@ async def _weeks(
         used = [r for patrols in mine.values() for r in patrols]
         on_phones = await store.effective_patrols(
             conn,
-            min([wk.start_ms, *(r.started_ms for r in used)]),
-            max([wk.end_ms, *(r.ended_ms for r in used)]),
+            *quality.reach(wk.start_ms, wk.end_ms, used),
             boot_ids=[r.boot_id for r in used if r.boot_id],
         )
         phones = quality.Phones(_quality_patrol(r) for r in on_phones)

@@ -105,7 +105,6 @@ async def evaluate_weeks(
 
 
 def _patrol(row: store.PatrolRow) -> quality.Patrol:
-    route = row.route or {}
     return quality.Patrol(
         id=str(row.id),
         worker_id=row.worker_id,
@@ -115,12 +114,8 @@ def _patrol(row: store.PatrolRow) -> quality.Patrol:
         ended_ms=int(row.ended_ms),
         duration_ms=int(row.duration_ms),
         flags=tuple(row.flags or ()),
-        inside_share=route.get("inside_share"),
-        distance_m=route.get("distance_m") if route else None,
-        max_speed_mps=route.get("max_speed_mps"),
-        mock_location=bool(route.get("mock_location", False)),
-        points=int(route.get("points", 0)),
         boot_id=row.boot_id,
+        **quality.route_fields(row.route),
     )
 
 
@@ -146,11 +141,7 @@ async def evaluate_quality(
         }
         used = [p for patrols in mine.values() for p in patrols]
         boots = sorted({p.boot_id for p in used if p.boot_id})
-        # every patrol overlapping one of theirs: those of their patrols that run past the week
-        span = (
-            min([wk.start_ms, *(p.started_ms for p in used)]),
-            max([wk.end_ms, *(p.ended_ms for p in used)]),
-        )
+        span = quality.reach(wk.start_ms, wk.end_ms, used)
         on_phones = await store.boot_patrols(conn, boots, *span)
         phones = quality.Phones(_patrol(r) for r in on_phones)
         others = {w: phones.others(w, mine[w]) for w in workers}
