@@ -3,16 +3,19 @@ alert are each found), and the summary table by street and community."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 
 from client import oracle, simulate
-from client.scenario import TZ, plan
+from client.scenario import SIMULATED_RULES, TZ, plan
 from client.stops import Played
 from patrolsync import demo_check
 from patrolsync.demo import QUICK
+from rules.findings import RULES
+from server.store.totals import Totals
 
 FIRST = int(datetime(2026, 11, 9, tzinfo=TZ).timestamp() * 1000)
 """Monday of 2026-W46, 00:00 Beijing time."""
@@ -105,3 +108,26 @@ def test_the_table_names_streets_and_communities_and_counts_each_kind() -> None:
     assert cells == ["1", "1", "2", "1", "1", "1", "1", "2"]
     total = next(line for line in text.splitlines() if "total" in line)
     assert [c.strip() for c in total.split("│") if c.strip()][1:] == cells
+
+
+def test_every_rule_of_the_worker_is_simulated() -> None:
+    assert set(SIMULATED_RULES) == set(RULES)
+
+
+def test_the_check_fails_when_a_rule_raised_nothing_or_nothing_resolved_or_escalated() -> None:
+    """The demo exits 0 only when every rule raised an alert, a quota miss was auto-resolved by
+    late data and an alert was escalated (``shortfalls`` empty)."""
+    result, totals = simulate.Result(checkins=3), Totals(3, 0, 0, 0)
+    full = Counter(raised=1, auto_resolved=1, escalated=1)
+
+    def short(**changed: Counter[str]) -> list[str]:
+        by_rule = {rule: Counter(full) for rule in RULES} | changed
+        return demo_check.shortfalls(demo_check.Check(by_rule, []), result, totals)
+
+    assert short() == []
+    assert short(shared_device=Counter()) == ["no alert raised by shared_device"]
+    assert short(quota_missed=Counter(raised=1, escalated=1)) == [
+        "no quota miss was auto-resolved by late data"
+    ]
+    no_escalation = {rule: Counter(raised=1, auto_resolved=1) for rule in RULES}
+    assert short(**no_escalation) == ["no alert was escalated"]
