@@ -143,22 +143,39 @@ _WORKERS_PATROLS = select_of(checkin_t, PatrolRow).where(
 _BOOTS_PATROLS = select_of(checkin_t, PatrolRow).where(
     _c.boot_id.in_(sa.bindparam("boots", expanding=True)), *_OVERLAPPING, latest(_c)
 )
-_M, _O = checkin_t.alias("m"), checkin_t.alias("o")
-_m, _o = _M.c, _O.c
-_BOOT_PARTNERS = (
-    sa.select(_o.worker_id, _o.started_ms)
-    .distinct()
-    .select_from(_M.join(_O, _o.boot_id == _m.boot_id))
+_MINE = (
+    sa.select(_c.boot_id, _c.started_ms, _c.ended_ms)
     .where(
-        _m.worker_id.in_(sa.bindparam("ids", expanding=True)),
-        _m.started_ms >= sa.bindparam("start"),
-        _m.started_ms < sa.bindparam("end"),
-        _m.boot_id.is_not(None),
-        _o.worker_id.not_in(sa.bindparam("ids", expanding=True)),
-        _o.started_ms < _m.ended_ms,
-        _o.ended_ms > _m.started_ms,
+        _c.worker_id.in_(sa.bindparam("ids", expanding=True)),
+        _c.started_ms >= sa.bindparam("start"),
+        _c.started_ms < sa.bindparam("end"),
+        _c.boot_id.is_not(None),
+    )
+    .cte("mine")
+    .prefix_with("MATERIALIZED")
+)
+_OTHERS = (
+    sa.select(_c.worker_id, _c.boot_id, _c.started_ms, _c.ended_ms)
+    .where(
+        _c.boot_id.in_(sa.select(_MINE.c.boot_id)),
+        _c.worker_id.not_in(sa.bindparam("ids", expanding=True)),
+    )
+    .cte("others")
+    .prefix_with("MATERIALIZED")
+)
+_BOOT_PARTNERS = (
+    sa.select(_OTHERS.c.worker_id, _OTHERS.c.started_ms)
+    .distinct()
+    .select_from(_OTHERS.join(_MINE, _OTHERS.c.boot_id == _MINE.c.boot_id))
+    .where(
+        _OTHERS.c.started_ms < _MINE.c.ended_ms,
+        _OTHERS.c.ended_ms > _MINE.c.started_ms,
     )
 )
+"""The other workers' rows of these workers' boots are read first, then matched: a boot holds
+one worker's patrols but for a shared phone, so the match is of a few rows. (Matched in one
+join, each of a worker's patrols would scan every earlier patrol of its boot: a phone that
+stays up for weeks made that quadratic.)"""
 """Built once (every evaluation runs them): their values are bound."""
 
 
