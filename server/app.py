@@ -19,7 +19,7 @@ from server import console, logs, openapi, wire
 from server.access import AccessLog
 from server.clock import wall_ms
 from server.console.web import template_config
-from server.db import DRIVER_ERRORS, connection_lost, make_engine, read_only
+from server.db import DRIVER_ERRORS, Raced, connection_lost, make_engine, read_only
 from server.errors import ApiError, Code
 from server.limits import PushLimits
 from server.process import tune_gc
@@ -75,7 +75,7 @@ def _db_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes
         )
         return wire.error_response(request, err)
     transient = (
-        isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError)
+        isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | Raced)
         or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         or connection_lost(exc)
     )
@@ -155,6 +155,7 @@ def create_app(
             DBAPIError: _db_error,
             **dict.fromkeys(DRIVER_ERRORS, _db_error),
             PoolTimeout: _db_error,
+            Raced: _db_error,
             OSError: _db_error,
             Exception: _unexpected,
         },

@@ -124,6 +124,15 @@ driver's own exceptions, which SQLAlchemy does not wrap in its ``DBAPIError``.
 (``InternalClientError``: the driver's protocol state is broken, e.g. after the server ended the
 session mid-statement.)"""
 
+
+class Raced(Exception):
+    """A write met a row that a concurrent transaction committed after this one looked for it
+    (PostgreSQL's ``COPY`` of a push's check-ins, which has no ``ON CONFLICT``). The
+    transaction is aborted; ``tx.transaction`` runs it again whole, and the rerun sees the row.
+    Raised past the last attempt, it is answered 503 like an unavailable database: nothing was
+    written."""
+
+
 READ_ONLY_SQLSTATE = "25006"
 _GONE = {"57P01", "57P02", "57P03"}
 """The server shut down (or restarts) under the connection."""

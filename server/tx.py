@@ -25,7 +25,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from server.db import DRIVER_ERRORS, connection_lost, read_only, sqlstate
+from server.db import DRIVER_ERRORS, Raced, connection_lost, read_only, sqlstate
 from server.store import backend
 
 T = TypeVar("T")
@@ -131,12 +131,16 @@ async def _turn(engine: AsyncEngine) -> AsyncIterator[None]:
 async def transaction(
     engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 4
 ) -> T:
-    """Run ``work`` in a transaction and commit; retry it whole on a deadlock. On SQLite it
-    first waits for this process's turn to write (:func:`_turn`)."""
+    """Run ``work`` in a transaction and commit; retry it whole on a deadlock, a serialization
+    failure or a :class:`~server.db.Raced` write. On SQLite it first waits for this process's
+    turn to write (:func:`_turn`)."""
     for attempt in range(1, attempts + 1):
         try:
             async with _turn(engine), engine.begin() as conn:
                 return await _discarding_lost(conn, work)
+        except Raced:
+            if attempt == attempts:
+                raise
         except _DB_ERRORS as exc:
             if attempt == attempts or sqlstate(exc) not in RETRYABLE:
                 raise

@@ -90,9 +90,11 @@ async def insert_checkins(
     """Insert rows (each with every column but the ``SHARED`` ones, which ``shared`` holds);
     return the ids actually inserted (the rest existed: duplicates).
 
-    On PostgreSQL a large batch is copied in (``COPY``, undone for the insert below when a row
-    exists), a small one travels as one JSON document, the shared columns as parameters: one
-    round trip, no per-row parameter processing in Python; on SQLite a multi-row insert.
+    On PostgreSQL a large batch is copied in (``COPY``); one of its rows already stored (by a
+    concurrent push: the caller looked the ids up first) aborts the transaction with
+    :class:`~server.db.Raced`, which ``tx.transaction`` runs again. A small batch travels as
+    one JSON document, the shared columns as parameters: one round trip, no per-row parameter
+    processing in Python, existing rows skipped; on SQLite a multi-row insert.
     """
     if not rows:
         return set()

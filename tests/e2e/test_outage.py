@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.db import make_engine
+from server.db import Raced, make_engine
 from server.settings import Settings
 from server.store import auth as auth_store
+from server.store import push as push_store
 from server.tx import transaction
 from tests.conftest import pg_dsn
 from tests.support import HOUR, PROTOCOL, Fleet, new_id
@@ -122,3 +123,39 @@ async def test_transaction_retries_a_driver_deadlock(fleet: Fleet) -> None:
     with pytest.raises(asyncpg.exceptions.UniqueViolationError):
         await transaction(fleet.services.engine, clash)
     assert len(tries) == 3  # not retried: a retry cannot fix it
+
+
+async def test_a_raced_write_is_run_again_and_past_the_last_attempt_answered_503(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Raced`` (a push's ``COPY`` met a row a concurrent push committed first) runs the
+    transaction again whole; a push that races on every attempt is answered 503 with
+    Retry-After, nothing of it written, and its resend with the same push id is applied."""
+    tries: list[int] = []
+
+    async def once(conn: object) -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise Raced("stored first by another push")
+        return "done"
+
+    assert await transaction(fleet.services.engine, once) == "done"
+    assert len(tries) == 2
+
+    phone = await fleet.device("w-zhang")
+    items = [phone.checkin("xinhua-g1")]
+    push_id = new_id()
+    real = push_store.insert_checkins
+    calls: list[int] = []
+
+    async def always_raced(*_: object) -> set[object]:
+        calls.append(1)
+        raise Raced("stored first by another push")
+
+    monkeypatch.setattr(push_store, "insert_checkins", always_raced)
+    refused = await phone.push(items, push_id=push_id, expect=503)
+    assert refused["error"]["code"] == "service_unavailable"
+    assert len(calls) == 4  # every attempt of tx.transaction
+    monkeypatch.setattr(push_store, "insert_checkins", real)
+    resent = await phone.push(items, push_id=push_id)
+    assert [r["status"] for r in resent["results"]] == ["applied"]

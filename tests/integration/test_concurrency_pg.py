@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db import make_engine
 from server.pulling import COLUMNS
@@ -15,6 +16,7 @@ from server.settings import Settings
 from server.store import counter
 from server.store.pg.push import COPY_FROM
 from server.store.pull import Scope, changes
+from server.tx import transaction
 from tests.integration.test_store import checkin_row, insert_rows
 from tests.support import Fleet, new_id
 
@@ -103,29 +105,39 @@ async def test_racing_copies_of_one_push_apply_once(pg_fleet: Fleet, n: int) -> 
     assert count == 2 * n
 
 
-async def test_a_copied_batch_waits_for_a_racing_one_then_skips_what_it_wrote(
+async def test_a_copied_batch_waits_for_a_racing_one_then_is_run_again_and_skips_it(
     pg_settings: Settings,
 ) -> None:
     """Two transactions insert the same large batch: the second's COPY waits on the first's
-    uncommitted rows; once the first commits, the second writes nothing and says so."""
+    uncommitted rows; once the first commits, the second is aborted with ``Raced`` (nothing of
+    it written), and ``tx.transaction`` runs it again, which then finds the rows stored."""
     engine = make_engine(pg_settings)
     rows = [checkin_row("w-zhang", "xinhua-g1", 1, seq) for seq in range(1, COPY_FROM + 11)]
+    ids = [r["id"] for r in rows]
+    found = sa.text("SELECT count(*) FROM checkin WHERE id = ANY(:ids)")
+    runs: list[str] = []
+
+    async def second(conn: AsyncConnection) -> int:
+        # As a push does: look the ids up, then write what is not there.
+        stored = (await conn.execute(found, {"ids": ids})).scalar_one()
+        runs.append("waits" if stored == 0 else "finds them")
+        if stored == 0:
+            await insert_rows(conn, rows)
+        return int(stored)
+
     try:
         first = await engine.connect()
         await first.begin()
-        assert await insert_rows(first, rows) == {r["id"] for r in rows}
-        async with engine.begin() as second:
-            racing = asyncio.create_task(insert_rows(second, rows))
-            await asyncio.sleep(0.3)
-            assert not racing.done()  # waiting on the first one's rows
-            await first.commit()
-            await first.close()
-            assert await racing == set()
-        ids = [r["id"] for r in rows]
+        assert await insert_rows(first, rows) == set(ids)
+        racing = asyncio.create_task(transaction(engine, second))
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waiting on the first one's rows
+        await first.commit()
+        await first.close()
+        assert await racing == len(rows)
+        assert runs == ["waits", "finds them"]
         async with engine.connect() as conn:
-            found = sa.text("SELECT count(*) FROM checkin WHERE id = ANY(:ids)")
-            count = (await conn.execute(found, {"ids": ids})).scalar_one()
-        assert count == len(rows)
+            assert (await conn.execute(found, {"ids": ids})).scalar_one() == len(rows)
     finally:
         await engine.dispose()
 

@@ -14,6 +14,7 @@ from patrolsync import importer
 from schemas.sync import Route
 from server import pulling
 from server.auth import Principal
+from server.db import Raced
 from server.errors import ApiError
 from server.pulling import COLUMNS
 from server.store import counter, push, units
@@ -239,11 +240,13 @@ def big_batch(n: int, txid: int) -> list[dict[str, Any]]:
     ]
 
 
-async def test_a_large_batch_is_stored_whole_and_reports_existing_rows(
+async def test_a_large_batch_is_stored_whole_and_a_stored_row_aborts_it_on_postgres(
     engine: AsyncEngine,
 ) -> None:
-    """Large batches take PostgreSQL's COPY path; a batch holding a stored row falls back to
-    the insert that skips it, and writes the rest."""
+    """Large batches take PostgreSQL's COPY path. A batch holding a stored row (a concurrent
+    push committed it after the ids were looked up) writes nothing there and raises ``Raced``
+    for the transaction to be run again; on SQLite, and below ``COPY_FROM``, the stored row is
+    skipped and the rest written."""
     n = max(push_pg.COPY_FROM, 2) + 20
     first = big_batch(n, 1)
     assert await transaction(engine, lambda c: insert_rows(c, first)) == {r["id"] for r in first}
@@ -256,6 +259,18 @@ async def test_a_large_batch_is_stored_whole_and_reports_existing_rows(
     expected = [{**r, "route": msgspec.to_builtins(r["route"])} for r in first]
     assert await transaction(engine, lambda c: stored(c, [r["id"] for r in first])) == expected
     second = [*big_batch(n - 1, 2), {**first[5], "txid": 2, "seq": n}]
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            with pytest.raises(Raced):
+                await insert_rows(conn, second)
+            await conn.rollback()
+        assert await transaction(engine, lambda c: stored(c, [r["id"] for r in second])) == [
+            expected[5]
+        ]
+        small = second[push_pg.COPY_FROM - 1 :]
+        inserted = await transaction(engine, lambda c: insert_rows(c, small))
+        assert inserted == {r["id"] for r in small[:-1]}
+        return
     inserted = await transaction(engine, lambda c: insert_rows(c, second))
     assert inserted == {r["id"] for r in second[:-1]}
     assert len(await transaction(engine, lambda c: stored(c, [r["id"] for r in second]))) == n

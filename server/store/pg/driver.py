@@ -22,14 +22,26 @@ async def pg_driver(conn: AsyncConnection) -> Any:
     (``db.DRIVER_ERRORS``): ``tx.transaction`` retries and the app answers them like
     SQLAlchemy's.
     """
-    driver = (await conn.get_raw_connection()).driver_connection
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
     assert driver is not None
     sync = conn.sync_connection
     options = sync.get_execution_options() if sync is not None else {}
     autocommit = options.get("isolation_level") == "AUTOCOMMIT"
     if not autocommit and not driver.is_in_transaction():
-        await conn.exec_driver_sql("SELECT 1")
+        await _begin(conn, raw.dbapi_connection)
     return driver
+
+
+async def _begin(conn: AsyncConnection, adapted: Any) -> None:
+    """Begin the driver's transaction as SQLAlchemy's adapter would at its first statement:
+    one ``BEGIN``, not ``BEGIN`` and a statement. Where the adapter is not the one this was
+    written against, a statement through SQLAlchemy begins it instead."""
+    start = getattr(adapted, "_start_transaction", None)
+    if start is not None and getattr(adapted, "_transaction", False) is None:
+        await start()
+    else:
+        await conn.exec_driver_sql("SELECT 1")
 
 
 def pg_type(column: sa.Column[Any]) -> str:

@@ -12,6 +12,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db import Raced
 from server.store.pg.driver import encode_rows, pg_driver, pg_type
 from server.store.tables import CHECKIN_SHARED as SHARED
 from server.store.tables import checkin_t
@@ -100,7 +101,8 @@ async def insert_checkins(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
 ) -> set[uuid.UUID]:
     driver = await pg_driver(conn)
-    if len(rows) >= COPY_FROM and await _copy(driver, rows, shared):
+    if len(rows) >= COPY_FROM:
+        await _copy(driver, rows, shared)
         return {row["id"] for row in rows}
     found = await driver.fetchval(
         _CHECKIN_BULK, encode_rows(rows), *(shared[name] for name in SHARED)
@@ -108,17 +110,14 @@ async def insert_checkins(
     return set(found or ())
 
 
-async def _copy(driver: Any, rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> bool:
-    """``COPY`` the rows into ``checkin`` in id order, under a savepoint; False, with nothing
-    written, when one of them is there already (a concurrent push carried it and committed
-    first: ``COPY`` waited for it as an ``INSERT`` would, in the same order, so two such pushes
-    queue instead of deadlocking). The caller then takes the ``INSERT … ON CONFLICT`` path."""
+async def _copy(driver: Any, rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> None:
+    """``COPY`` the rows into ``checkin`` in id order. A row that is there already was written
+    by a concurrent push that committed after this one looked the ids up (``COPY`` waited for
+    it as an ``INSERT`` would, in the same order, so two such pushes queue instead of
+    deadlocking): the transaction is aborted and raises :class:`~server.db.Raced`, and its rerun
+    finds the row. No savepoint: two round trips per push saved, paid back only by a race."""
     records = _copy_records(rows, shared)
-    await driver.execute("SAVEPOINT checkin_copy")
     try:
         await driver.copy_records_to_table("checkin", records=records, columns=_COPY_COLUMNS)
-    except asyncpg.UniqueViolationError:
-        await driver.execute("ROLLBACK TO SAVEPOINT checkin_copy")
-        return False
-    await driver.execute("RELEASE SAVEPOINT checkin_copy")
-    return True
+    except asyncpg.UniqueViolationError as exc:  # the primary key: ``checkin``'s only unique index
+        raise Raced("a concurrent push stored some of these check-ins first") from exc
