@@ -85,7 +85,7 @@ async def pull(
 ) -> PullResponse:
     scope = principal.scope_hash
     after = (0, 0)
-    bound, horizon, epoch = await counter.bound_and_horizon(conn)
+    bound, head, horizon, epoch = await counter.bound_and_horizon(conn)
     if cursor:
         try:
             decoded = cursors.decode(cursor)
@@ -96,8 +96,11 @@ async def pull(
         after = (decoded.txid, decoded.seq)
         if decoded.epoch < epoch and after < horizon:
             raise _rebootstrap("cursor_expired", "this cursor is older than the kept history")
-    if after[0] >= bound:
+    if after[0] >= head:
         raise _rebootstrap("cursor_ahead", "this cursor is ahead of the server (restored backup?)")
+    # Below the head but not below the bound: the bound passed a transaction it now waits for
+    # (``store.counter.PullBounds``). Nothing after the cursor is served: the page is empty and
+    # the cursor stays.
     rows, more = await store.changes(
         conn, principal.scope, after=after, bound=bound, limit=limit, columns=COLUMNS
     )

@@ -19,6 +19,7 @@ after it is served either.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -75,20 +76,32 @@ async def set_meta(conn: AsyncConnection, key: str, value: int) -> None:
 
 
 @functools.cache
-def _bound_and_horizon(pull_bound: str) -> sa.TextClause:
+def _bound_and_horizon(pull_bound: str, head: str) -> sa.TextClause:
     return sa.text(
-        f"SELECT {pull_bound},"
+        f"SELECT {pull_bound}, {head},"
         " coalesce(max(value) FILTER (WHERE key = :t), 0),"
         " coalesce(max(value) FILTER (WHERE key = :s), 0),"
         " coalesce(max(value) FILTER (WHERE key = :e), 0) FROM sync_meta"
     )
 
 
-async def bound_and_horizon(conn: AsyncConnection) -> tuple[int, tuple[int, int], int]:
-    """:func:`pull_bound` and :func:`horizon` together, in one statement: every pull reads them."""
-    stmt = _bound_and_horizon(backend.of(conn).counter.PULL_BOUND)
+class PullBounds(NamedTuple):
+    bound: int
+    """:func:`pull_bound`."""
+    head: int
+    """No transaction numbered at or above it has finished: a cursor there is ahead of the
+    server (a restored backup). The bound may lie below a cursor it served a moment ago."""
+    horizon: tuple[int, int]
+    epoch: int
+
+
+async def bound_and_horizon(conn: AsyncConnection) -> PullBounds:
+    """:func:`pull_bound`, the head and :func:`horizon` together, in one statement: every pull
+    reads them."""
+    statements = backend.of(conn).counter
+    stmt = _bound_and_horizon(statements.PULL_BOUND, statements.HEAD)
     row = (await conn.execute(stmt, {"t": HORIZON_TXID, "s": HORIZON_SEQ, "e": EPOCH})).one()
-    return int(row[0]), (int(row[1]), int(row[2])), int(row[3])
+    return PullBounds(int(row[0]), int(row[1]), (int(row[2]), int(row[3])), int(row[4]))
 
 
 async def horizon(conn: AsyncConnection) -> tuple[tuple[int, int], int]:

@@ -66,6 +66,10 @@ class CounterStatements(Protocol):
     PULL_BOUND: str
     """As ``BOUND``, for what devices pull: every transaction numbered below it that may write
     a household, note, check-in or conflict has finished (the worker's never do)."""
+    HEAD: str
+    """A SQL expression: no transaction numbered at or above it has finished. Never below a
+    cursor the server handed out, which ``PULL_BOUND`` (having passed a transaction it then
+    cannot place) may be for a moment."""
 
     async def stamp(self, conn: AsyncConnection) -> int:
         """This transaction's ``txid``, the same for every call within it."""

@@ -12,6 +12,8 @@ BOUND = "(SELECT value + 1 FROM sync_counter WHERE id = 1)"
 """SQL for the bound: every transaction numbered below it has finished."""
 PULL_BOUND = BOUND
 """A pull's: the same (one writer at a time; none runs beside the one of the moment)."""
+HEAD = BOUND
+"""No transaction numbered at or above the bound has finished."""
 
 _BUMP = (
     sa.update(counter_t)

@@ -11,6 +11,8 @@ from server.store.pg.driver import pg_driver
 
 BOUND = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 """SQL for the bound: every transaction numbered below it has finished."""
+HEAD = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+"""One past the last transaction that finished: none at or above it has."""
 
 _WORKERS = (
     "SELECT backend_xid::text::bigint FROM pg_stat_get_activity(NULL)"
