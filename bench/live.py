@@ -373,7 +373,11 @@ class Push:
 @dataclass(slots=True)
 class Run:
     opts: Options
-    http: httpx.AsyncClient
+    base_url: str
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    """One HTTP client per device, as devices are: one client's pool of hundreds of
+    connections, each kept busy by a waiting pull, spent the bench's CPU on assigning requests
+    to connections (a scan of every connection per request) and stalled its pushes."""
     pushes: list[Push] = field(default_factory=list)
     push_of: dict[str, int] = field(default_factory=dict)
     """Each pushed check-in id: the index of its push."""
@@ -386,6 +390,19 @@ class Run:
     """Plain pulls (no wait, nothing new) during the load: the machine's own round trip."""
     loading: bool = False
 
+    def http(self, d: Device) -> httpx.AsyncClient:
+        client = self.clients.get(d.device_id)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=self.base_url, limits=httpx.Limits(max_connections=2), timeout=60
+            )
+            self.clients[d.device_id] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
     async def push(self, d: Device, items: list[dict[str, Any]]) -> None:
         body = msgspec.msgpack.encode(
             {"push_id": new_id(), "device_time_ms": wall_ms(), "items": items}
@@ -395,7 +412,7 @@ class Run:
         for item in items:
             self.push_of[item["id"]] = index
         started = time.perf_counter()
-        reply = await self.http.post(
+        reply = await self.http(d).post(
             "/v1/sync/push",
             content=body,
             headers={**headers(d), "Content-Type": MSGPACK},
@@ -421,7 +438,7 @@ class Run:
                 first = False
             elif not started.is_set():
                 started.set()
-            reply = await self.http.get(
+            reply = await self.http(d).get(
                 "/v1/sync/pull", params=params, headers=headers(d), timeout=WAIT_S + 30
             )
             now = time.time()
@@ -454,7 +471,7 @@ async def plain_pulls(run: Run, d: Device, until: float) -> None:
     """A pull without wait every 100 ms: the reference round trip of the same run."""
     while time.monotonic() < until:
         started = time.perf_counter()
-        reply = await run.http.get("/v1/sync/pull", headers=headers(d))
+        reply = await run.http(d).get("/v1/sync/pull", headers=headers(d))
         if reply.status_code != 200:
             raise BenchError(f"plain pull: HTTP {reply.status_code} {reply.text}")
         run.plain_ms.append((time.perf_counter() - started) * 1000)
@@ -558,9 +575,8 @@ async def measure(
 ) -> Any:
     base_url = f"http://127.0.0.1:{port}"
     rng = random.Random(opts.seed)
-    limits = httpx.Limits(max_connections=opts.waiters + 64, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
-        run = Run(opts, http)
+    run = Run(opts, base_url)
+    async with contextlib.aclosing(run):
         log(f"idle, no pull waiting: {opts.idle_s:.0f} s ...")
         cpu0, t0 = server.cpu_s(), time.monotonic()
         await asyncio.sleep(opts.idle_s)
