@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -261,7 +262,7 @@ async def _waited(
     wait_s, mark = wait
     keys = waiting.pull_keys(who.worker_id if who.role == "device" else None, who.grids)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
+    deadline = loop.time() + waited_s(wait_s, random.random())
     seen = _bound_of(page)
     try:
         async with svc.waits.waiting_for(keys, seen=seen, mark=mark) as waiter:
@@ -299,6 +300,17 @@ async def _waited(
             headers={"Retry-After": str(retry)},
         ) from None
     return await again()
+
+
+WAIT_JITTER = 0.2
+"""A live pull's wait ends up to this share of its ``wait`` early (docs/protocol.md)."""
+
+
+def waited_s(wait_s: float, draw: float) -> float:
+    """How long a live pull that finds nothing waits: a little less than asked, by ``draw``
+    (uniform in [0, 1)), so that waits begun together (every device after a restart) end
+    apart, instead of every device reading and asking again at the same moment."""
+    return wait_s * (1 - WAIT_JITTER * draw)
 
 
 RETRY_FIRST_S = 0.005

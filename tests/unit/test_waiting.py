@@ -62,3 +62,15 @@ async def test_a_pull_that_cannot_rule_out_a_lost_notice_reads_again() -> None:
         waits.changed(txid, ["w:other"])
     async with waits.waiting_for(pull_keys("w1", []), seen=15, mark=waits.mark()) as gap:
         assert gap.woken == 1  # the forgotten one (txid 20) might have been its
+
+
+def test_a_live_pulls_wait_ends_a_little_early_at_random_never_late() -> None:
+    from server.routes.sync import WAIT_JITTER, waited_s
+
+    assert waited_s(30, 0.0) == 30
+    assert waited_s(30, 0.5) == 30 * (1 - WAIT_JITTER / 2)
+    assert waited_s(30, 0.999) > 30 * (1 - WAIT_JITTER)
+    # Waits begun together end apart: a spread of draws gives a spread of ends, all in range.
+    ends = [waited_s(25, i / 100) for i in range(100)]
+    assert len(set(ends)) == 100
+    assert all(25 * (1 - WAIT_JITTER) < end <= 25 for end in ends)
