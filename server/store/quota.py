@@ -183,8 +183,8 @@ _BOOT_PARTNERS = (
 """The other workers' rows of these workers' boots are read first, then matched: a boot holds
 one worker's patrols but for a shared phone, so the match is of a few rows. (Matched in one
 join, each of a worker's patrols would scan every earlier patrol of its boot: a phone that
-stays up for weeks made that quadratic.)"""
-"""Built once (every evaluation runs them): their values are bound."""
+stays up for weeks made that quadratic.) Built once, as the statements above (every
+evaluation runs them): their values are bound."""
 
 
 async def week_patrols(
