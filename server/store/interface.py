@@ -40,7 +40,9 @@ class PushStatements(Protocol):
     async def insert_checkins(
         self, conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
     ) -> set[uuid.UUID]:
-        """Insert in id order, skipping ids that exist; return the ids inserted."""
+        """Insert in id order, skipping ids that exist; return the ids inserted. A backend may
+        instead raise ``db.Raced`` for a row a concurrent transaction committed (PostgreSQL's
+        ``COPY`` of a large batch), for the transaction to be run again."""
 
 
 class PullStatements(Protocol):
