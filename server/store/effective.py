@@ -1,5 +1,6 @@
 """The effective version of a patrol: the latest amendment of its chain (the greatest HLC
-``clock``; the original, which has none, is the earliest)."""
+``clock``; the original, which has none, is the earliest). And the boots whose patrols the
+quality rules compare across workers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from server.store.tables import checkin_t
 
 _LATER = checkin_t.alias("later")
+_ON_BOOT = checkin_t.alias("on_boot")
 
 
 def latest(c: Any) -> sa.ColumnElement[bool]:
@@ -36,3 +38,16 @@ def _latest(c: Any) -> sa.ColumnElement[bool]:
 
 
 _LATEST = _latest(checkin_t.c)
+
+
+def shared_boots(boots: Any) -> sa.Select[tuple[str]]:
+    """Those of ``boots`` (ids, or a bound parameter) that more than one worker recorded on:
+    only they can hold another worker's patrols, which the shared-phone rule looks for (a boot
+    of one worker's phone that stays up for weeks holds thousands of that worker's alone)."""
+    c = _ON_BOOT.c
+    return (
+        sa.select(c.boot_id)
+        .where(c.boot_id.in_(boots))
+        .group_by(c.boot_id)
+        .having(sa.func.min(c.worker_id) != sa.func.max(c.worker_id))
+    )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.auth import DeviceRow
-from server.store.effective import latest
+from server.store.effective import latest, shared_boots
 from server.store.rows import Roots, chunks, select_of, under
 from server.store.tables import (
     checkin_t,
@@ -202,8 +202,8 @@ async def effective_patrols(
     boot_ids: Sequence[str] = (),
 ) -> list[PatrolRow]:
     """Effective patrols overlapping ``[start_ms, end_ms)``, by start: these workers', or (no
-    ``worker_ids``) every worker's recorded during ``boot_ids`` (the quality rules' two inputs;
-    ``store.quota.boot_patrols`` says why boots)."""
+    ``worker_ids``) every worker's recorded during those of ``boot_ids`` more than one worker
+    recorded on (the quality rules' two inputs; ``store.quota.boot_patrols`` says why boots)."""
     c = checkin_t.c
     stmt = sa.select(
         c.id,
@@ -224,7 +224,7 @@ async def effective_patrols(
     if worker_ids:
         stmt = stmt.where(c.worker_id.in_(sorted(set(worker_ids))))
     elif boot_ids:
-        stmt = stmt.where(c.boot_id.in_(sorted(set(boot_ids))))
+        stmt = stmt.where(c.boot_id.in_(shared_boots(sorted(set(boot_ids)))))
     else:
         return []
     stmt = stmt.order_by(c.started_ms, c.id)

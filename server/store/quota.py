@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rules import lifecycle
 from server.store import backend
-from server.store.effective import latest
+from server.store.effective import latest, shared_boots
 from server.store.rows import chunks, select_of
 from server.store.tables import (
     alert_t,
@@ -140,16 +140,10 @@ _OVERLAPPING = (_c.started_ms < sa.bindparam("end"), _c.ended_ms >= sa.bindparam
 _WORKERS_PATROLS = select_of(checkin_t, PatrolRow).where(
     _c.worker_id.in_(sa.bindparam("ids", expanding=True)), *_OVERLAPPING, latest(_c)
 )
-_SHARED_BOOTS = (
-    sa.select(_c.boot_id)
-    .where(_c.boot_id.in_(sa.bindparam("boots", expanding=True)))
-    .group_by(_c.boot_id)
-    .having(sa.func.min(_c.worker_id) != sa.func.max(_c.worker_id))
-    .cte("shared")
-    .prefix_with("MATERIALIZED")
-)
 _BOOTS_PATROLS = select_of(checkin_t, PatrolRow).where(
-    _c.boot_id.in_(sa.select(_SHARED_BOOTS.c.boot_id)), *_OVERLAPPING, latest(_c)
+    _c.boot_id.in_(shared_boots(sa.bindparam("boots", expanding=True))),
+    *_OVERLAPPING,
+    latest(_c),
 )
 _MINE = (
     sa.select(_c.boot_id, _c.started_ms, _c.ended_ms)
@@ -206,10 +200,10 @@ async def boot_patrols(
     conn: AsyncConnection, boot_ids: Sequence[str], start_ms: int, end_ms: int
 ) -> list[PatrolRow]:
     """Every worker's effective patrols overlapping ``[start_ms, end_ms)`` recorded during those
-    of these boots of phones that more than one worker recorded on (a patrol is where its
-    effective version came from). A device id is one worker's for good (enrolment refuses it to
-    another), so another worker's patrols on a phone are found by its boot alone; a boot of one
-    worker's patrols only has none to give (a phone that stays up for weeks holds thousands)."""
+    of these boots of phones that more than one worker recorded on (``effective.shared_boots``;
+    a patrol is where its effective version came from). A device id is one worker's for good
+    (enrolment refuses it to another), so another worker's patrols on a phone are found by its
+    boot alone."""
     if not boot_ids:
         return []
     bound = {"boots": list(boot_ids), "start": start_ms, "end": end_ms}

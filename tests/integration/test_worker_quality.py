@@ -183,3 +183,23 @@ async def test_one_job_evaluates_at_most_partners_limit_other_workers(
     assert (wang_evidence["other_workers"], wang_evidence["other_workers_elsewhere"]) == ([], 1)
     zhang_evidence = found[("shared_device", "w-zhang", "2026-W47")]["evidence"]
     assert zhang_evidence["other_workers"] == ["w-wang"]
+
+
+async def test_the_patrols_report_marks_a_shared_phone_as_the_worker_does(qfleet: Fleet) -> None:
+    """The supervisors' patrols report reads the other workers' patrols on the same boots as
+    the worker does: a patrol recorded during a boot another worker also recorded on is marked
+    ``shared_device``; one on a boot of its worker's alone is not."""
+    zhang = await qfleet.device("w-zhang")
+    wang = await qfleet.device("w-wang")
+    shared = patrol("xinhua-g1", at(2, 8), 5, boot_id=PHONE)
+    own = patrol("xinhua-g1", at(3, 8), 5, boot_id="zhang-only-boot")
+    await push_at(zhang, at(3, 20), [shared, own])
+    await push_at(wang, at(3, 21), [patrol("xinhua-g2", at(2, 10), 1.5, boot_id=PHONE)])
+    headers = await qfleet.supervisor("s-xinhua")
+    reply = await qfleet.client.get(
+        "/v1/workers/w-zhang/patrols", params={"week": "2026-W47"}, headers=headers
+    )
+    assert reply.status_code == 200, reply.text
+    findings = {p["id"]: p["findings"] for p in reply.json()["patrols"]}
+    assert "shared_device" in findings[shared["id"]]
+    assert "shared_device" not in findings[own["id"]]
