@@ -28,7 +28,13 @@ async def decide_checkins(
     foreign = {op.grid_id for _, op in ops} - ctx.grids
     known_grids = set(ctx.grids) | await units.existing_grids(conn, foreign)
     household_grid = await units.household_grids(conn, (h for _, op in ops for h in op.households))
-    ids = [op.id for _, op in ops] + [op.amends for _, op in ops if isinstance(op, AmendOp)]
+    # A large batch on PostgreSQL does not look its own ids up: its ``COPY`` refuses a stored
+    # one, and the push is then run again with the lookup (``store.refuses_stored``). The
+    # check-ins amended are always looked up.
+    plan.unlooked = not ctx.attempts.raced and store.refuses_stored(conn, len(ops))
+    ids = [op.amends for _, op in ops if isinstance(op, AmendOp)]
+    if not plan.unlooked:
+        ids += [op.id for _, op in ops]
     existing = await store.checkins_by_id(conn, ids)
     # Keyed by the id's integer: hashing it is far cheaper than hashing a UUID.
     known = {key.int: row for key, row in existing.items()}

@@ -31,6 +31,15 @@ class Written:
     keys: set[str] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class Attempts:
+    """What one attempt at a push's transaction leaves the next (``tx.transaction`` runs it again
+    after a :class:`~server.db.Raced` write)."""
+
+    raced: bool = False
+    """An insert met a check-in stored already: the next attempt looks every id up first."""
+
+
 @dataclass(frozen=True, slots=True)
 class PushContext:
     """Who pushes, from where, and the server's view of the device clock at this push."""
@@ -51,6 +60,7 @@ class PushContext:
     """The HTTP request of this push (``X-Request-ID``): the outbox requests it writes carry it."""
     written: Written = field(default_factory=Written, compare=False)
     """Filled by the push (the last attempt's, if its transaction was retried)."""
+    attempts: Attempts = field(default_factory=Attempts, compare=False)
 
 
 class ItemError(Exception):
@@ -76,6 +86,9 @@ class Plan:
     and the week it left is evaluated again too."""
     households: set[str] = field(default_factory=set)
     """Households whose notes changed: their visit cadence is evaluated again."""
+    unlooked: bool = False
+    """The check-ins' ids were not looked up (a large batch: ``store.push.refuses_stored``): the
+    insert must refuse any id stored already, and the push is then run again with the lookup."""
 
 
 def check_clock(ctx: PushContext, clock: str) -> HLC:

@@ -20,6 +20,7 @@ from rules.periods import Week, week_of
 from schemas.sync import ItemResult, PushItem
 from server import waiting
 from server.checkins import decide_checkins
+from server.db import Raced
 from server.notes import decide_notes
 from server.plan import Plan, PushContext, Rejected, rejected
 from server.store import auth as auth_store
@@ -76,7 +77,13 @@ async def _write(conn: AsyncConnection, ctx: PushContext, plan: Plan) -> None:
         "received_ms": ctx.now_ms,
         "txid": txid,
     }
-    inserted = await store.insert_checkins(conn, checkin_rows, shared)
+    try:
+        inserted = await store.insert_checkins(
+            conn, checkin_rows, shared, refuse_stored=plan.unlooked
+        )
+    except Raced:
+        ctx.attempts.raced = True  # the rerun looks every id up, and finds the stored ones
+        raise
     if len(inserted) != len(checkin_rows):
         # A concurrent push with another push id carried the same record and committed first.
         raced = {r["id"] for r in checkin_rows if r["id"] not in inserted}

@@ -37,12 +37,22 @@ class PushStatements(Protocol):
     ) -> Sequence[Sequence[Any]]:
         """``(id, worker_id, root_id, amends, started_ms)`` of the check-ins that exist."""
 
+    REFUSING_FROM: int | None
+    """Batches of at least this many check-ins may be inserted with ``refuse_stored``, their ids
+    not looked up first; None: never."""
+
     async def insert_checkins(
-        self, conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[dict[str, Any]],
+        shared: dict[str, Any],
+        refuse_stored: bool,
     ) -> set[uuid.UUID]:
         """Insert in id order, skipping ids that exist; return the ids inserted. A backend may
         instead raise ``db.Raced`` for a row a concurrent transaction committed (PostgreSQL's
-        ``COPY`` of a large batch), for the transaction to be run again."""
+        ``COPY`` of a large batch), for the transaction to be run again. With
+        ``refuse_stored`` (asked only where ``REFUSING_FROM`` allows it), any stored id raises
+        ``db.Raced``: none is skipped."""
 
 
 class PullStatements(Protocol):

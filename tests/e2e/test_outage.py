@@ -148,7 +148,7 @@ async def test_a_raced_write_is_run_again_and_past_the_last_attempt_answered_503
     real = push_store.insert_checkins
     calls: list[int] = []
 
-    async def always_raced(*_: object) -> set[object]:
+    async def always_raced(*_: object, **__: object) -> set[object]:
         calls.append(1)
         raise Raced("stored first by another push")
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from server.store import push as push_store
+from server.store.pg import push as push_pg
 from tests.support import HOUR, Fleet, new_id
 
 
@@ -39,3 +46,55 @@ async def test_clock_cannot_stretch_a_patrol(fleet: Fleet) -> None:
     record = next(c["record"] for c in changes if c["type"] == "checkin")
     assert record["duration_ms"] == 2 * HOUR
     assert record["duration_source"] == "monotonic"
+
+
+async def test_a_large_batch_is_answered_item_by_item_as_a_small_one(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a batch of ``REFUSING_FROM`` check-ins or more is copied in without its own
+    ids looked up (only the check-ins it amends are); when one of them was stored already, the
+    ``COPY`` refuses it and the push runs again with every id looked up. Either way each item is
+    answered as in a small batch: stored ones duplicate, another worker's id rejected, the rest
+    applied once; nothing of the first attempt is kept."""
+    zhang = await fleet.device("w-zhang")
+    wang = await fleet.device("w-wang")
+    theirs = wang.checkin("xinhua-g1")
+    await wang.push([theirs])
+    stored = [zhang.checkin("xinhua-g1") for _ in range(3)]
+    await zhang.push(stored)
+    amend = zhang.checkin("xinhua-g1", hours=3)
+    amend.update(op="amend", amends=stored[0]["id"], clock=zhang.tick(), reason="时长填错")
+    new = [zhang.checkin("xinhua-g1") for _ in range(push_pg.COPY_FROM + 20)]
+    items = [*new[:50], stored[1], {**theirs}, amend, new[0], *new[50:], stored[2]]
+    asked: list[int] = []
+    lookup = push_store.checkins_by_id
+
+    async def counting(conn: Any, ids: Any) -> Any:
+        ids = list(ids)
+        asked.append(len(ids))
+        return await lookup(conn, ids)
+
+    monkeypatch.setattr(push_store, "checkins_by_id", counting)
+    reply = await zhang.push(items)
+    answers = [(r["status"], r.get("code")) for r in reply["results"]]
+    assert answers == [
+        *[("applied", None)] * 50,
+        ("duplicate", None),
+        ("rejected", "id_reused"),
+        ("applied", None),
+        ("duplicate", None),  # the same id twice in one batch
+        *[("applied", None)] * (len(new) - 50),
+        ("duplicate", None),
+    ]
+    if fleet.services.engine.dialect.name == "postgresql":
+        assert asked == [1, len(items) + 1]  # the amended check-in only; then, rerun, all
+    else:
+        assert asked == [len(items) + 1]
+    async with fleet.services.engine.connect() as conn:
+        mine = await conn.execute(
+            sa.text("SELECT count(*) FROM checkin WHERE worker_id = 'w-zhang'")
+        )
+        assert mine.scalar_one() == len(stored) + len(new) + 1
+    # Resent under a new push id, the whole batch is duplicates (or rejected as before).
+    again = await zhang.push(items)
+    assert [r["status"] for r in again["results"]].count("applied") == 0

@@ -56,8 +56,17 @@ async def checkin_rows(conn: AsyncConnection, ids: list[uuid.UUID]) -> Sequence[
     return [tuple(r) for r in await conn.execute(_CHECKINS, {"ids": ids})]
 
 
+REFUSING_FROM: int | None = None
+"""Every batch looks its ids up: the lookup is cheap beside SQLite's one writer."""
+
+
 async def insert_checkins(
-    conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    shared: dict[str, Any],
+    refuse_stored: bool,
 ) -> set[uuid.UUID]:
+    if refuse_stored:
+        raise ValueError("SQLite inserts skip stored check-ins: look their ids up first")
     found = await conn.execute(_INSERT_CHECKINS, [{**row, **shared} for row in rows])
     return set(found.scalars())

@@ -72,6 +72,9 @@ COPY_FROM = 100
 """A push with at least this many new check-ins copies them into ``checkin`` (``COPY``);
 fewer take the one ``INSERT`` of a JSON document. bench/README.md gives the measurements."""
 
+REFUSING_FROM: int | None = COPY_FROM
+"""A batch this large may skip the id lookup: ``COPY`` refuses a stored id by itself."""
+
 _PLAIN = [c.name for c in _OWN if not isinstance(c.type, sa.JSON)]
 _JSON = [c.name for c in _OWN if isinstance(c.type, sa.JSON)]
 _COPY_COLUMNS = [*_PLAIN, *_JSON, *SHARED]
@@ -98,10 +101,13 @@ def _copy_records(rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> lis
 
 
 async def insert_checkins(
-    conn: AsyncConnection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    shared: dict[str, Any],
+    refuse_stored: bool,
 ) -> set[uuid.UUID]:
     driver = await pg_driver(conn)
-    if len(rows) >= COPY_FROM:
+    if refuse_stored or len(rows) >= COPY_FROM:
         await _copy(driver, rows, shared)
         return {row["id"] for row in rows}
     found = await driver.fetchval(
@@ -111,13 +117,14 @@ async def insert_checkins(
 
 
 async def _copy(driver: Any, rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> None:
-    """``COPY`` the rows into ``checkin`` in id order. A row that is there already was written
-    by a concurrent push that committed after this one looked the ids up (``COPY`` waited for
-    it as an ``INSERT`` would, in the same order, so two such pushes queue instead of
-    deadlocking): the transaction is aborted and raises :class:`~server.db.Raced`, and its rerun
-    finds the row. No savepoint: two round trips per push saved, paid back only by a race."""
+    """``COPY`` the rows into ``checkin`` in id order. A row that is there already was stored
+    before the push (when its ids were not looked up), or by a concurrent push that committed
+    after this one looked them up (``COPY`` waited for it as an ``INSERT`` would, in the same
+    order, so two such pushes queue instead of deadlocking): the transaction is aborted and
+    raises :class:`~server.db.Raced`, and its rerun looks the ids up and finds the row. No
+    savepoint: two round trips per push saved, paid back only by a race."""
     records = _copy_records(rows, shared)
     try:
         await driver.copy_records_to_table("checkin", records=records, columns=_COPY_COLUMNS)
     except asyncpg.UniqueViolationError as exc:  # the primary key: ``checkin``'s only unique index
-        raise Raced("a concurrent push stored some of these check-ins first") from exc
+        raise Raced("some of these check-ins are stored already") from exc
