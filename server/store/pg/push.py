@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import sqlalchemy as sa
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db import Raced
@@ -86,7 +87,9 @@ _json_text = msgspec.json.Encoder()
 def _copy_records(rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The rows as tuples in :data:`_COPY_COLUMNS` order, sorted by id; JSON columns as text
     (the driver's JSONB codec takes text), null stays null."""
-    common = tuple(shared[name] for name in SHARED)
+    # The shared columns once per push: a ``uuid.UUID`` as the driver's own UUID, which it
+    # copies as it is instead of asking each row's value for its bytes.
+    common = tuple(_driver_uuid(shared[name]) for name in SHARED)
     encode = _json_text.encode
     records = [
         (
@@ -98,6 +101,10 @@ def _copy_records(rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> lis
     ]
     records.sort(key=lambda r: r[0])  # the id: ``_PLAIN`` starts with it
     return records
+
+
+def _driver_uuid(value: Any) -> Any:
+    return PgUUID(value.bytes) if isinstance(value, uuid.UUID) else value
 
 
 async def insert_checkins(
