@@ -63,12 +63,13 @@ ROW_RECORDS = {kind: _by_position(record) for kind, record in _RECORDS.items()}
 _BUILD = {kind: (ROW_RECORDS[kind], _CHANGES[kind], len(COLUMNS[kind])) for kind in _RECORDS}
 
 
-def _change(row: store.Row) -> Change:
+def _changes(runs: list[store.Run]) -> list[Change]:
     # Rows hold exactly the record's fields, in their order and already of the stored
     # (validated) types; nested JSON (a check-in's route) stays a dict, encoded the same.
-    record, change, n = _BUILD[row.kind]
-    data = row.data
-    built: Change = change(seq=data[-1], record=record(*data[:n]))
+    built: list[Change] = []
+    for run in runs:
+        record, change, n = _BUILD[run.kind]
+        built += [change(seq=row[-1], record=record(*row[:n])) for row in run.rows]
     return built
 
 
@@ -101,13 +102,13 @@ async def pull(
     # Below the head but not below the bound: the bound passed a transaction it now waits for
     # (``store.counter.PullBounds``). Nothing after the cursor is served: the page is empty and
     # the cursor stays.
-    rows, more = await store.changes(
+    runs, more = await store.changes(
         conn, principal.scope, after=after, bound=bound, limit=limit, columns=COLUMNS
     )
     # A complete page has served every finished transaction: the next pull starts after them all.
-    position = rows[-1].position if more else max(after, (bound - 1, counter.END))
+    position = store.position(runs[-1].rows[-1]) if more else max(after, (bound - 1, counter.END))
     return PullResponse(
-        changes=[_change(r) for r in rows],
+        changes=_changes(runs),
         cursor=cursors.encode(
             cursors.Cursor(txid=position[0], seq=position[1], scope=scope, epoch=epoch)
         ),

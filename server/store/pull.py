@@ -28,17 +28,19 @@ class Scope:
     """For a worker: their check-ins and conflict records. None for a supervisor."""
 
 
-class Row(NamedTuple):
-    """One change read (a tuple: a page builds a thousand of them)."""
+class Run(NamedTuple):
+    """Consecutive changes of one kind, in position order. A page is one run or a few: most
+    stretches of the feed hold one kind of change, and a run costs no object per row."""
 
     kind: str
-    data: Sequence[Any]
-    """The selected columns' values, in the order asked for, then ``txid`` and ``seq``."""
+    rows: Sequence[Sequence[Any]]
+    """Each row: the selected columns' values, in the order asked for, then ``txid`` and
+    ``seq``."""
 
-    @property
-    def position(self) -> tuple[int, int]:
-        """``(txid, seq)`` of the change."""
-        return self.data[-2], self.data[-1]
+
+def position(row: Sequence[Any]) -> tuple[int, int]:
+    """``(txid, seq)`` of a change's row."""
+    return row[-2], row[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +61,9 @@ async def changes(
     bound: int,
     limit: int,
     columns: Mapping[str, Sequence[str]],
-) -> tuple[list[Row], bool]:
-    """Up to ``limit`` changes after ``after``, merged across tables by position; and if more wait.
+) -> tuple[list[Run], bool]:
+    """Up to ``limit`` changes after ``after``, merged across tables by position, as runs of one
+    kind each; and if more wait.
 
     ``columns`` names, per kind, the columns to read.
     """
@@ -75,13 +78,23 @@ async def changes(
     else:
         sources.append(_Source("checkin", checkin_t, "grid_id", grids))
     page = backend.of(conn).pull.page
-    pages: list[list[Row]] = []
+    filled: list[Run] = []
     for src in sources:
         rows = await page(
             conn, src.table, src.key, src.value, after, bound, limit + 1, columns[src.kind]
         )
-        pages.append([Row(src.kind, r) for r in rows])
-    filled = [page for page in pages if page]
-    # Most stretches hold one kind of change only: no merge needed then.
-    merged = filled[0] if len(filled) == 1 else list(heapq.merge(*filled, key=lambda r: r.position))
-    return merged[:limit], len(merged) > limit
+        if rows:
+            filled.append(Run(src.kind, rows))
+    if not filled:
+        return [], False
+    if len(filled) == 1:  # most stretches hold one kind of change only: no merge needed then
+        only = filled[0]
+        return [Run(only.kind, only.rows[:limit])], len(only.rows) > limit
+    tagged = [[(position(row), run.kind, row) for row in run.rows] for run in filled]
+    merged = list(heapq.merge(*tagged, key=lambda t: t[0]))
+    runs: list[tuple[str, list[Sequence[Any]]]] = []
+    for _, kind, row in merged[:limit]:
+        if not runs or runs[-1][0] != kind:
+            runs.append((kind, []))
+        runs[-1][1].append(row)
+    return [Run(kind, rows) for kind, rows in runs], len(merged) > limit

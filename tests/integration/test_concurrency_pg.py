@@ -15,7 +15,7 @@ from server.pulling import COLUMNS
 from server.settings import Settings
 from server.store import counter
 from server.store.pg.push import COPY_FROM
-from server.store.pull import Scope, changes
+from server.store.pull import Scope, changes, position
 from server.tx import transaction
 from tests.integration.test_store import checkin_row, insert_rows
 from tests.support import Fleet, new_id
@@ -165,7 +165,7 @@ async def test_change_committed_late_is_not_skipped(pg_settings: Settings) -> No
                     conn, scope, after=after, bound=bound, limit=100, columns=COLUMNS
                 )
                 await conn.rollback()
-                return [r.position for r in rows]
+                return [position(row) for run in rows for row in run.rows]
 
         a = await engine.connect()
         await a.begin()

@@ -11,7 +11,7 @@ from server.migrate import upgrade
 from server.pulling import COLUMNS
 from server.settings import Settings
 from server.store import counter
-from server.store.pull import Scope, changes
+from server.store.pull import Scope, changes, position
 from server.tx import read
 from tests.integration.test_store import checkin_row, insert_rows
 
@@ -25,7 +25,7 @@ async def test_pull_beside_open_writer(tmp_path: Path) -> None:
     async def pull(conn: Any) -> list[tuple[int, int]]:
         bound = await counter.bound(conn)
         rows, _ = await changes(conn, scope, after=(0, 0), bound=bound, limit=10, columns=COLUMNS)
-        return [r.position for r in rows]
+        return [position(row) for run in rows for row in run.rows]
 
     try:
         writer = await engine.connect()

@@ -19,7 +19,7 @@ from server.errors import ApiError
 from server.pulling import COLUMNS
 from server.store import counter, push, units
 from server.store.pg import push as push_pg
-from server.store.pull import Scope, changes
+from server.store.pull import Scope, changes, position
 from server.store.tables import checkin_t
 from server.tx import transaction
 from sync import cursor as cursors
@@ -158,10 +158,10 @@ async def test_changes_merge_tables_in_position_order_and_page_exactly_once(
                 c, scope, after=after, bound=bound, limit=7, columns=COLUMNS
             ),
         )
-        seen.extend(r.position for r in page)
+        seen.extend(position(row) for run in page for row in run.rows)
         if not more:
             break
-        after = page[-1].position
+        after = position(page[-1].rows[-1])
     assert seen == sorted(expected)
 
 

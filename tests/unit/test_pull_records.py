@@ -11,7 +11,7 @@ import pytest
 
 from schemas.sync import PullResponse
 from server import pulling
-from server.store.pull import Row
+from server.store.pull import Run
 
 _ID = uuid.UUID("0190c1d2-0000-7000-8000-000000000001")
 SAMPLES: dict[str, list[Any]] = {
@@ -36,7 +36,7 @@ def test_a_record_built_by_position_encodes_as_the_wire_record(kind: str) -> Non
     fields = pulling.COLUMNS[kind]
     named = pulling._RECORDS[kind](**dict(zip(fields, data, strict=False)))
     by_name = pulling._CHANGES[kind](seq=2, record=named)
-    by_position = pulling._change(Row(kind, data))
+    (by_position,) = pulling._changes([Run(kind, [data])])
     for encode in (msgspec.msgpack.encode, msgspec.json.encode):
         page = [encode(PullResponse(changes=[c], cursor="x", more=False, server_time_ms=1))
                 for c in (by_name, by_position)]  # fmt: skip
