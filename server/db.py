@@ -126,9 +126,10 @@ session mid-statement.)"""
 
 
 class Raced(Exception):
-    """A write met a row that a concurrent transaction committed after this one looked for it
-    (PostgreSQL's ``COPY`` of a push's check-ins, which has no ``ON CONFLICT``). The
-    transaction is aborted; ``tx.transaction`` runs it again whole, and the rerun sees the row.
+    """A write met a row stored already: one this transaction did not look for, or one a
+    concurrent transaction committed after this one looked (PostgreSQL's ``COPY`` of a push's
+    check-ins, which has no ``ON CONFLICT``). The transaction is aborted; ``tx.transaction``
+    runs it again whole, and the rerun looks for the row and sees it.
     Raised past the last attempt, it is answered 503 like an unavailable database: nothing was
     written."""
 

@@ -106,9 +106,10 @@ async def insert_checkins(
     (where :func:`refuses_stored` allows it), a stored id raises :class:`~server.db.Raced`
     instead.
 
-    On PostgreSQL a large batch is copied in (``COPY``); one of its rows already stored (by a
-    concurrent push: the caller looked the ids up first) aborts the transaction with
-    :class:`~server.db.Raced`, which ``tx.transaction`` runs again. A small batch travels as
+    On PostgreSQL a large batch (or any with ``refuse_stored``) is copied in (``COPY``); one of
+    its rows already stored (the caller did not look it up, or a concurrent push committed it
+    after the lookup) aborts the transaction with :class:`~server.db.Raced`, which
+    ``tx.transaction`` runs again. A small batch travels as
     one JSON document, the shared columns as parameters: one round trip, no per-row parameter
     processing in Python, existing rows skipped; on SQLite a multi-row insert.
     """
